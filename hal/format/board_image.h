@@ -1,0 +1,199 @@
+// The board image: a compiled model as the hardware sees it.
+//
+// The compiler writes it, the emulator executes it and the USB driver streams
+// it to a board; it is the only thing the compiler and the runtime share. The
+// in-memory form is below; the byte form (versioned header, checksummed
+// sections, little-endian) is documented in docs/board-image.md and produced
+// by WriteBoardImage / read back by ReadBoardImage.
+//
+// Model of the chip. A model is a set of neuron groups, each on one logical
+// core. Neurons send spikes (binary, or graded with an integer payload) to
+// synapse tables that feed other groups; each synaptic layer delays by one
+// timestep, as on Loihi. Input ports inject spikes from the host; output ports
+// read spikes, payloads or membrane voltages back. Logical cores 0..N-1 are
+// mapped onto the physical cores of a partition at load time (logical core i
+// runs on partition core i), so a cached image can be loaded into any free
+// partition with at least N cores. Host segments are the parts of a model that
+// stay on the host (a float classifier head, a spike matmul that did not fit);
+// the executor runs them, the chip never sees them.
+//
+// Neuron layout inside a group is row-major over the layer's shape (CHW for
+// feature maps), so conv tables can compute their targets.
+//
+// Thread safety: plain values.
+#ifndef SPK_HAL_FORMAT_BOARD_IMAGE_H_
+#define SPK_HAL_FORMAT_BOARD_IMAGE_H_
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace spk::hal::format {
+
+inline constexpr uint16_t kBoardImageVersionMajor = 1;
+inline constexpr uint16_t kBoardImageVersionMinor = 0;
+
+enum class NeuronModel : uint8_t {
+  // CUBA LIF, bit-exact to facts/chip.md: u, v 24-bit; du, dv 12-bit; strict threshold.
+  kCubaLif = 0,
+  // Non-spiking integrator v += a_in (with dv leak); readout of class scores.
+  kAccumulator = 1,
+  // Two-input coincidence (dendritic AND): spikes when both ports received
+  // non-zero input this step. Used for element-wise spike products.
+  kAnd2 = 2,
+  // Sends its input of the step on as a graded spike (payload = a_in) when
+  // non-zero: residual sums, path-balancing delays.
+  kRelay = 3,
+};
+
+enum class SpikeKind : uint8_t { kBinary = 0, kGraded = 1 };
+
+struct NeuronGroup {
+  uint32_t id = 0;    // unique in the image; tables and ports refer to it
+  uint32_t core = 0;  // logical core
+  std::string layer;  // compiler's layer name, for reports and errors
+  NeuronModel model = NeuronModel::kCubaLif;
+  SpikeKind output = SpikeKind::kBinary;
+  uint32_t size = 0;  // compartments
+  // CUBA parameters, shared by the group (see facts/chip.md for widths).
+  uint16_t du = 0;                 // 0..4095, with the +1 offset of the equations
+  uint16_t dv = 0;                 // 0..4095
+  uint32_t vth = 0;                // 0..2^17-1; effective threshold vth << 6
+  int8_t bias_exp = 0;             // -7..7
+  std::vector<int16_t> bias_mant;  // per neuron, 13-bit signed; empty = all 0
+  std::vector<int32_t> u_init;     // per neuron, 24-bit signed; empty = all 0
+  std::vector<int32_t> v_init;
+};
+
+enum class SynapseFormat : uint8_t { kDense = 0, kSparse = 1, kConv2d = 2 };
+
+enum class SourceKind : uint8_t { kInputPort = 0, kGroup = 1 };
+
+struct SynapseSource {
+  SourceKind kind = SourceKind::kGroup;
+  uint32_t index = 0;  // input port index or group id
+};
+
+// 2-D convolution with shared weights between two feature maps. The source
+// holds input channels [in_c_offset, in_c_offset + in_c_count) of a map of
+// in_channels x in_h x in_w; the destination group holds output channels
+// [out_c_offset, out_c_offset + out_c_count) of out_channels x out_h x out_w.
+struct Conv2dGeometry {
+  uint32_t in_channels = 0, in_h = 0, in_w = 0;
+  uint32_t out_channels = 0, out_h = 0, out_w = 0;
+  uint32_t kernel_h = 0, kernel_w = 0;
+  uint32_t stride_h = 1, stride_w = 1;
+  uint32_t pad_h = 0, pad_w = 0;
+  uint32_t groups = 1;
+  uint32_t in_c_offset = 0, in_c_count = 0;
+  uint32_t out_c_offset = 0, out_c_count = 0;
+};
+
+struct SynapseTable {
+  uint32_t id = 0;
+  SynapseSource source;
+  uint32_t target_group = 0;
+  uint8_t target_port = 0;  // 0, or 1 for the second input of kAnd2
+  SynapseFormat format = SynapseFormat::kDense;
+  int8_t weight_exp = 0;        // a = exp >= 0 ? a << exp : a >> -exp (floors)
+  uint8_t num_weight_bits = 8;  // 1..8; low bits truncated by sign mode
+  // Weights as the hardware applies them, already truncated for their sign
+  // mode (facts/chip.md): -256..255.
+  //   kDense:  [source size][target size], row-major (fan-out per source).
+  //   kSparse: CSR by source: row_ptr has source size + 1 entries, col holds
+  //            target indices, weights the matching values.
+  //   kConv2d: [out_c_count][in_channels / groups][kernel_h][kernel_w].
+  std::vector<int16_t> weights;
+  std::vector<uint32_t> row_ptr;  // kSparse only
+  std::vector<uint32_t> col;      // kSparse only
+  Conv2dGeometry conv;            // kConv2d only
+};
+
+// A source group's spikes reach a core through one route; input axons of the
+// target core are allocated per route.
+struct Route {
+  uint32_t source_group = 0;
+  uint32_t target_core = 0;  // logical core
+  uint32_t axon_offset = 0;  // first input axon on the target core
+};
+
+struct InputPort {
+  std::string name;
+  std::vector<uint32_t> shape;  // per timestep, e.g. {1, 8, 8}
+  SpikeKind kind = SpikeKind::kBinary;
+  // Host-side encoding of real-valued input before it becomes spikes (the
+  // executor applies it): graded payload = round(x * scale).
+  float scale = 1.0f;
+};
+
+enum class OutputSource : uint8_t { kSpikes = 0, kPayload = 1, kVoltage = 2 };
+
+// A slice of a group that fills part of an output port.
+struct OutputSegment {
+  uint32_t group = 0;
+  uint32_t group_offset = 0;
+  uint32_t port_offset = 0;
+  uint32_t count = 0;
+};
+
+struct OutputPort {
+  std::string name;
+  std::vector<uint32_t> shape;  // per timestep
+  OutputSource source = OutputSource::kSpikes;
+  std::vector<OutputSegment> segments;  // cover the port exactly once
+  // Timesteps between an input at step t and its effect here (the synaptic
+  // depth of the path); the executor aligns outputs with inputs by it.
+  uint32_t delay = 0;
+  // Dequantisation for voltages or payloads: real = value * scale.
+  float scale = 1.0f;
+};
+
+// A named float tensor carried for host segments.
+struct HostTensor {
+  std::string name;
+  std::vector<uint32_t> shape;
+  std::vector<float> data;
+};
+
+// Work the host does around the chip. `op` names an operation the executor
+// knows (e.g. "linear_head", "spike_matmul"); `attributes` is a JSON object
+// text; inputs/outputs name ports or other host values.
+struct HostSegment {
+  std::string name;
+  std::string op;
+  std::string attributes;
+  std::vector<std::string> inputs;
+  std::vector<std::string> outputs;
+  std::vector<HostTensor> tensors;
+};
+
+// Where a logical core would like to sit: the compiler placed the model
+// assuming this mesh position; the loader may honour or ignore it.
+struct CorePlacement {
+  uint32_t chip = 0;
+  uint32_t core = 0;  // core index within the chip
+};
+
+struct BoardImageMeta {
+  std::string model_name;
+  std::string model_sha256;  // of the source model bytes
+  std::string compiler_version;
+  std::string chip_profile;  // profile the image was compiled for
+  uint32_t timesteps = 0;    // input timesteps per inference (T)
+  uint32_t run_steps = 0;    // chip steps per inference (T + pipeline depth)
+};
+
+struct BoardImage {
+  BoardImageMeta meta;
+  std::vector<CorePlacement> cores;  // index = logical core
+  std::vector<NeuronGroup> groups;
+  std::vector<SynapseTable> tables;
+  std::vector<Route> routes;
+  std::vector<InputPort> inputs;
+  std::vector<OutputPort> outputs;
+  std::vector<HostSegment> host_segments;
+};
+
+}  // namespace spk::hal::format
+
+#endif  // SPK_HAL_FORMAT_BOARD_IMAGE_H_
