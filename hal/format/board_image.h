@@ -4,7 +4,8 @@
 // it to a board; it is the only thing the compiler and the runtime share. The
 // in-memory form is below; the byte form (versioned header, checksummed
 // sections, little-endian) is documented in docs/board-image.md and produced
-// by WriteBoardImage / read back by ReadBoardImage.
+// by WriteBoardImage / read back by ReadBoardImage (board_image_io.h). The
+// rules an image must satisfy are in board_image_validate.h.
 //
 // Model of the chip. A model is a set of neuron groups, each on one logical
 // core. Neurons send spikes (binary, or graded with an integer payload) to
@@ -63,6 +64,8 @@ struct NeuronGroup {
   std::vector<int16_t> bias_mant;  // per neuron, 13-bit signed; empty = all 0
   std::vector<int32_t> u_init;     // per neuron, 24-bit signed; empty = all 0
   std::vector<int32_t> v_init;
+
+  friend bool operator==(const NeuronGroup&, const NeuronGroup&) = default;
 };
 
 enum class SynapseFormat : uint8_t { kDense = 0, kSparse = 1, kConv2d = 2 };
@@ -72,6 +75,8 @@ enum class SourceKind : uint8_t { kInputPort = 0, kGroup = 1 };
 struct SynapseSource {
   SourceKind kind = SourceKind::kGroup;
   uint32_t index = 0;  // input port index or group id
+
+  friend bool operator==(const SynapseSource&, const SynapseSource&) = default;
 };
 
 // 2-D convolution with shared weights between two feature maps. The source
@@ -87,6 +92,8 @@ struct Conv2dGeometry {
   uint32_t groups = 1;
   uint32_t in_c_offset = 0, in_c_count = 0;
   uint32_t out_c_offset = 0, out_c_count = 0;
+
+  friend bool operator==(const Conv2dGeometry&, const Conv2dGeometry&) = default;
 };
 
 struct SynapseTable {
@@ -107,6 +114,8 @@ struct SynapseTable {
   std::vector<uint32_t> row_ptr;  // kSparse only
   std::vector<uint32_t> col;      // kSparse only
   Conv2dGeometry conv;            // kConv2d only
+
+  friend bool operator==(const SynapseTable&, const SynapseTable&) = default;
 };
 
 // A source group's spikes reach a core through one route; input axons of the
@@ -115,6 +124,8 @@ struct Route {
   uint32_t source_group = 0;
   uint32_t target_core = 0;  // logical core
   uint32_t axon_offset = 0;  // first input axon on the target core
+
+  friend bool operator==(const Route&, const Route&) = default;
 };
 
 struct InputPort {
@@ -124,6 +135,8 @@ struct InputPort {
   // Host-side encoding of real-valued input before it becomes spikes (the
   // executor applies it): graded payload = round(x * scale).
   float scale = 1.0f;
+
+  friend bool operator==(const InputPort&, const InputPort&) = default;
 };
 
 enum class OutputSource : uint8_t { kSpikes = 0, kPayload = 1, kVoltage = 2 };
@@ -134,6 +147,8 @@ struct OutputSegment {
   uint32_t group_offset = 0;
   uint32_t port_offset = 0;
   uint32_t count = 0;
+
+  friend bool operator==(const OutputSegment&, const OutputSegment&) = default;
 };
 
 struct OutputPort {
@@ -146,6 +161,8 @@ struct OutputPort {
   uint32_t delay = 0;
   // Dequantisation for voltages or payloads: real = value * scale.
   float scale = 1.0f;
+
+  friend bool operator==(const OutputPort&, const OutputPort&) = default;
 };
 
 // A named float tensor carried for host segments.
@@ -153,6 +170,8 @@ struct HostTensor {
   std::string name;
   std::vector<uint32_t> shape;
   std::vector<float> data;
+
+  friend bool operator==(const HostTensor&, const HostTensor&) = default;
 };
 
 // Work the host does around the chip. `op` names an operation the executor
@@ -165,6 +184,8 @@ struct HostSegment {
   std::vector<std::string> inputs;
   std::vector<std::string> outputs;
   std::vector<HostTensor> tensors;
+
+  friend bool operator==(const HostSegment&, const HostSegment&) = default;
 };
 
 // Where a logical core would like to sit: the compiler placed the model
@@ -172,6 +193,8 @@ struct HostSegment {
 struct CorePlacement {
   uint32_t chip = 0;
   uint32_t core = 0;  // core index within the chip
+
+  friend bool operator==(const CorePlacement&, const CorePlacement&) = default;
 };
 
 struct BoardImageMeta {
@@ -181,6 +204,8 @@ struct BoardImageMeta {
   std::string chip_profile;  // profile the image was compiled for
   uint32_t timesteps = 0;    // input timesteps per inference (T)
   uint32_t run_steps = 0;    // chip steps per inference (T + pipeline depth)
+
+  friend bool operator==(const BoardImageMeta&, const BoardImageMeta&) = default;
 };
 
 struct BoardImage {
@@ -192,6 +217,9 @@ struct BoardImage {
   std::vector<InputPort> inputs;
   std::vector<OutputPort> outputs;
   std::vector<HostSegment> host_segments;
+
+  // Field by field; floats compare by value (the format stores their bits).
+  friend bool operator==(const BoardImage&, const BoardImage&) = default;
 };
 
 }  // namespace spk::hal::format

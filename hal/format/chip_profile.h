@@ -3,8 +3,12 @@
 // A chip profile gives the per-core limits the compiler must respect and the
 // time and energy per operation the emulator charges. A board profile says how
 // many chips a board carries and how they sit on the mesh. Both are read from
-// JSON files (hal/profiles/*.json, installed under share/spiked/profiles); the
-// field names below are the JSON keys. Shared by the compiler and the runtime.
+// JSON files (hal/profiles/chip-<name>.json and board-<name>.json, installed
+// under share/spiked/profiles); the field names below are the JSON keys, with
+// nested structs as nested objects. Any number may instead be written as
+// {"value": 1.7, "source": "..."} or {"value": 1.7, "assumption": "..."} so the
+// data carries where it came from; docs/chip-model.md lists every constant.
+// Shared by the compiler and the runtime.
 //
 // Thread safety: plain values; immutable after loading.
 #ifndef SPK_HAL_FORMAT_CHIP_PROFILE_H_
@@ -13,6 +17,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "base/status.h"
@@ -75,8 +80,8 @@ struct ChipProfile {
   double ambient_c = 25;
 
   // (x, y) of a core within its chip's mesh.
-  uint32_t CoreX(uint32_t core) const { return core % mesh_width; }
-  uint32_t CoreY(uint32_t core) const { return core / mesh_width; }
+  uint32_t CoreX(uint32_t core_index) const { return core_index % mesh_width; }
+  uint32_t CoreY(uint32_t core_index) const { return core_index / mesh_width; }
 };
 
 struct BoardProfile {
@@ -85,17 +90,36 @@ struct BoardProfile {
   uint32_t chips = 0;
   uint32_t chips_x = 0;  // chips laid out as chips_x x chips_y
   uint32_t chips_y = 0;
+  std::string description;
+
+  // Chip index = y * chips_x + x.
+  uint32_t ChipX(uint32_t chip_index) const { return chip_index % chips_x; }
+  uint32_t ChipY(uint32_t chip_index) const { return chip_index / chips_x; }
 };
 
-// Parse a profile from JSON text; INVALID_ARGUMENT names the bad key.
+// Parse a profile from JSON text; INVALID_ARGUMENT names the bad key (missing,
+// wrong type, out of range, or unknown: a misspelt key is an error, not a
+// silently ignored one). The result has passed Validate*Profile.
 StatusOr<ChipProfile> ParseChipProfile(std::string_view json_text);
 StatusOr<BoardProfile> ParseBoardProfile(std::string_view json_text);
 
+// The range checks of parsing, for profiles built in code (tests, the
+// emulator's variants). INVALID_ARGUMENT names the key, e.g. "core.neurons".
+Status ValidateChipProfile(const ChipProfile& profile);
+Status ValidateBoardProfile(const BoardProfile& profile);
+
 // Load by name ("loihi2") from the profile search path: $SPK_PROFILE_DIR, then
 // the source tree's hal/profiles (for builds run in place), then the install
-// prefix's share/spiked/profiles. NOT_FOUND lists where it looked.
+// prefix's share/spiked/profiles. NOT_FOUND lists where it looked. Files are
+// chip-<name>.json and board-<name>.json; the first found wins, and its
+// "name" must equal <name>. INVALID_ARGUMENT for a name that is not
+// [a-z0-9][a-z0-9._-]* (names never reach outside the directory).
 StatusOr<ChipProfile> LoadChipProfile(std::string_view name);
 StatusOr<BoardProfile> LoadBoardProfile(std::string_view name);
+
+// The directories LoadChipProfile searches, in order. $SPK_PROFILE_DIR may
+// hold several directories separated by ':'.
+std::vector<std::string> ProfileSearchPath();
 
 }  // namespace spk::hal::format
 
