@@ -16,17 +16,6 @@ using internal::LoadU16;
 using internal::LoadU32;
 using internal::LoadU64;
 
-constexpr std::array<uint32_t, 256> MakeCrc32Table() {
-  std::array<uint32_t, 256> table{};
-  for (uint32_t i = 0; i < 256; ++i) {
-    uint32_t c = i;
-    for (int k = 0; k < 8; ++k) c = (c & 1) ? (c >> 1) ^ 0xEDB88320u : c >> 1;
-    table[i] = c;
-  }
-  return table;
-}
-constexpr std::array<uint32_t, 256> kCrc32Table = MakeCrc32Table();
-
 std::string Hex(uint64_t value, int width) {
   char buf[24];
   std::snprintf(buf, sizeof(buf), "0x%0*llx", width, static_cast<unsigned long long>(value));
@@ -106,12 +95,6 @@ bool IsAttachmentFrameType(FrameType type) {
 
 bool IsStreamDataFrameType(FrameType type) {
   return type == FrameType::kStreamInput || type == FrameType::kStreamOutput;
-}
-
-uint32_t Crc32(std::span<const uint8_t> data) {
-  uint32_t crc = 0xFFFFFFFFu;
-  for (uint8_t b : data) crc = kCrc32Table[(crc ^ b) & 0xFF] ^ (crc >> 8);
-  return ~crc;
 }
 
 std::array<uint8_t, kHeaderSize> EncodeHeader(const FrameHeader& header) {

@@ -26,6 +26,7 @@
 #include <string_view>
 #include <vector>
 
+#include "base/crc32.h"
 #include "base/status.h"
 
 namespace spk::protocol {
@@ -95,9 +96,9 @@ struct FrameHeader {
   friend bool operator==(const FrameHeader&, const FrameHeader&) = default;
 };
 
-// CRC-32 as zlib's crc32() computes it (reflected polynomial 0xEDB88320),
-// so clients in any language can use their standard library's.
-uint32_t Crc32(std::span<const uint8_t> data);
+// Header checksums are zlib's CRC-32 (base/crc32.h), so clients in any
+// language can use their standard library's.
+using ::spk::Crc32;
 
 // Writes magic, the fields and the checksum.
 std::array<uint8_t, kHeaderSize> EncodeHeader(const FrameHeader& header);

@@ -15,7 +15,7 @@
 #include <utility>
 
 #include "hal/format/board_image_validate.h"
-#include "hal/format/crc32.h"
+#include "base/crc32.h"
 
 namespace spk::hal::format {
 namespace {

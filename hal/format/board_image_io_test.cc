@@ -12,7 +12,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
-#include "hal/format/crc32.h"
+#include "base/crc32.h"
 #include "hal/format/test_images.h"
 
 namespace spk::hal::format {

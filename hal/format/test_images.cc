@@ -4,7 +4,7 @@
 
 #include "base/check.h"
 #include "hal/format/board_image_io.h"
-#include "hal/format/crc32.h"
+#include "base/crc32.h"
 
 namespace spk::hal::format::testing {
 namespace {

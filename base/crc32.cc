@@ -1,8 +1,8 @@
-#include "hal/format/crc32.h"
+#include "base/crc32.h"
 
 #include <array>
 
-namespace spk::hal::format {
+namespace spk {
 namespace {
 
 // Reflected form of 0x04C11DB7: bits enter least significant first.
@@ -49,4 +49,4 @@ uint32_t Crc32Extend(uint32_t crc, std::span<const uint8_t> data) {
   return ~c;
 }
 
-}  // namespace spk::hal::format
+}  // namespace spk

@@ -1,11 +1,11 @@
-#include "hal/format/crc32.h"
+#include "base/crc32.h"
 
 #include <string_view>
 #include <vector>
 
 #include <gtest/gtest.h>
 
-namespace spk::hal::format {
+namespace spk {
 namespace {
 
 std::span<const uint8_t> Bytes(std::string_view s) {
@@ -42,4 +42,4 @@ TEST(Crc32Test, DetectsEverySingleBitFlip) {
 }
 
 }  // namespace
-}  // namespace spk::hal::format
+}  // namespace spk

@@ -1,0 +1,46 @@
+// The Pass interface: one transformation of a module.
+//
+// A pass has a command-line name ("fold-batch-norm"), a one-line summary and
+// a Run method. It may rewrite the module in place, and reports problems as
+// diagnostics at the locations of the ops concerned: remarks for things it
+// chose not to do, errors for things that make the model uncompilable (all of
+// them, not just the first). A pass fails by returning a non-OK Status or by
+// emitting an error; the pass manager then stops the pipeline.
+//
+// What a pass may assume and must keep (as in MLIR): the module it receives
+// verifies; the module it leaves must verify too (the pass manager checks this
+// after each pass when asked). A pass keeps no state between runs that
+// changes its result; a fresh instance is made for every pipeline.
+//
+// Thread safety: a pass instance runs on one module at a time.
+#ifndef SPK_COMPILER_PASSES_PASS_H_
+#define SPK_COMPILER_PASSES_PASS_H_
+
+#include <string_view>
+
+#include "base/status.h"
+#include "compiler/ir/diagnostics.h"
+#include "compiler/ir/module.h"
+
+namespace spk::compiler::passes {
+
+struct PassContext {
+  ir::DiagnosticEngine& diags;
+  int opt_level = 0;  // the -O level of the pipeline (0..3), for passes that tune effort
+};
+
+class Pass {
+ public:
+  virtual ~Pass() = default;
+
+  virtual std::string_view name() const = 0;     // command-line name, e.g. "dce"
+  virtual std::string_view summary() const = 0;  // one line for --list-passes
+
+  // INVALID_ARGUMENT when the model cannot be compiled as asked (with error
+  // diagnostics saying why); INTERNAL for a bug.
+  virtual Status Run(ir::Module& module, PassContext& ctx) = 0;
+};
+
+}  // namespace spk::compiler::passes
+
+#endif  // SPK_COMPILER_PASSES_PASS_H_
