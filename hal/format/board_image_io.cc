@@ -14,8 +14,8 @@
 #include <type_traits>
 #include <utility>
 
-#include "hal/format/board_image_validate.h"
 #include "base/crc32.h"
+#include "hal/format/board_image_validate.h"
 
 namespace spk::hal::format {
 namespace {

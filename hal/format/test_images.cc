@@ -3,8 +3,8 @@
 #include <string>
 
 #include "base/check.h"
-#include "hal/format/board_image_io.h"
 #include "base/crc32.h"
+#include "hal/format/board_image_io.h"
 
 namespace spk::hal::format::testing {
 namespace {
