@@ -64,6 +64,11 @@ struct NeuronGroup {
   std::vector<int16_t> bias_mant;  // per neuron, 13-bit signed; empty = all 0
   std::vector<int32_t> u_init;     // per neuron, 24-bit signed; empty = all 0
   std::vector<int32_t> v_init;
+  // After a state reset the group holds its initial state and sends nothing
+  // until this chip step: the pipeline fill. Without it a layer deep in the
+  // network would integrate its bias for steps before its first input
+  // arrives. (On a board the embedded cores enable the group at this step.)
+  uint32_t start_step = 0;
 
   friend bool operator==(const NeuronGroup&, const NeuronGroup&) = default;
 };
@@ -104,6 +109,10 @@ struct SynapseTable {
   SynapseFormat format = SynapseFormat::kDense;
   int8_t weight_exp = 0;        // a = exp >= 0 ? a << exp : a >> -exp (floors)
   uint8_t num_weight_bits = 8;  // 1..8; low bits truncated by sign mode
+  // Extra timesteps of synaptic delay beyond the inherent one (0..62, as
+  // Loihi 2's per-synapse delays), so that paths of different depth that
+  // meet in one group deliver the same model timestep.
+  uint8_t delay = 0;
   // Weights as the hardware applies them, already truncated for their sign
   // mode (facts/chip.md): -256..255.
   //   kDense:  [source size][target size], row-major (fan-out per source).

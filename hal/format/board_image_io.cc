@@ -204,6 +204,7 @@ void EncodeSection(SectionType type, const BoardImage& image, ByteWriter& w) {
         w.Numbers(g.bias_mant);
         w.Numbers(g.u_init);
         w.Numbers(g.v_init);
+        w.U32(g.start_step);
       });
       break;
     case SectionType::kTables:
@@ -225,6 +226,7 @@ void EncodeSection(SectionType type, const BoardImage& image, ByteWriter& w) {
                            c.groups, c.in_c_offset, c.in_c_count, c.out_c_offset, c.out_c_count}) {
           w.U32(v);
         }
+        w.U8(t.delay);
       });
       break;
     case SectionType::kRoutes:
@@ -454,6 +456,7 @@ Status DecodeSection(SectionType type, std::span<const uint8_t> bytes, bool newe
         g.bias_mant = r.Numbers<int16_t>("bias_mant");
         g.u_init = r.Numbers<int32_t>("u_init");
         g.v_init = r.Numbers<int32_t>("v_init");
+        g.start_step = r.U32("start_step");
         image.groups.push_back(std::move(g));
       });
     case SectionType::kTables:
@@ -478,6 +481,7 @@ Status DecodeSection(SectionType type, std::span<const uint8_t> bytes, bool newe
               &c.in_c_count, &c.out_c_offset, &c.out_c_count}) {
           *field = r.U32("conv");
         }
+        t.delay = r.U8("delay");
         image.tables.push_back(std::move(t));
       });
     case SectionType::kRoutes:

@@ -214,6 +214,10 @@ class Validator {
       if (g.du > kMaxDecay) Fail(name, Cat("du ", g.du, " exceeds ", kMaxDecay));
       if (g.dv > kMaxDecay) Fail(name, Cat("dv ", g.dv, " exceeds ", kMaxDecay));
       if (g.vth > kMaxVth) Fail(name, Cat("vth ", g.vth, " exceeds ", kMaxVth));
+      if (g.start_step > image_.meta.run_steps) {
+        Fail(name,
+             Cat("start_step ", g.start_step, " exceeds meta.run_steps ", image_.meta.run_steps));
+      }
       if (g.bias_exp < kMinBiasExp || g.bias_exp > kMaxBiasExp) {
         Fail(name, Cat("bias_exp ", static_cast<int>(g.bias_exp), " is outside ", kMinBiasExp, "..",
                        kMaxBiasExp));
@@ -404,6 +408,9 @@ class Validator {
     }
     if (t.num_weight_bits < 1 || t.num_weight_bits > 8) {
       Fail(name, Cat("num_weight_bits ", static_cast<int>(t.num_weight_bits), " is outside 1..8"));
+    }
+    if (t.delay > kMaxSynapseDelay) {
+      Fail(name, Cat("delay ", static_cast<int>(t.delay), " is outside 0..", kMaxSynapseDelay));
     }
     if (t.weight_exp < kMinWeightExp || t.weight_exp > kMaxWeightExp) {
       Fail(name, Cat("weight_exp ", static_cast<int>(t.weight_exp), " is outside ", kMinWeightExp,

@@ -41,9 +41,10 @@ inline constexpr int32_t kMinState = -(1 << 23);  // u, v: signed 24-bit
 inline constexpr int32_t kMaxState = (1 << 23) - 1;
 inline constexpr int32_t kMinWeight = -256;  // 8-bit magnitude plus sign
 inline constexpr int32_t kMaxWeight = 255;
-inline constexpr int32_t kMinWeightExp = -16;   // ours: a_in is 16-bit, so
-inline constexpr int32_t kMaxWeightExp = 15;    // wider shifts lose every bit
-inline constexpr size_t kMaxNameLength = 4096;  // ours: names and strings
+inline constexpr int32_t kMinWeightExp = -16;    // ours: a_in is 16-bit, so
+inline constexpr int32_t kMaxWeightExp = 15;     // wider shifts lose every bit
+inline constexpr int32_t kMaxSynapseDelay = 62;  // extra steps, as Loihi 2 per-synapse delays
+inline constexpr size_t kMaxNameLength = 4096;   // ours: names and strings
 
 // Returns OK or the first problem found.
 Status ValidateBoardImage(const BoardImage& image);
