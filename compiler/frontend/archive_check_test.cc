@@ -178,7 +178,9 @@ TEST(ArchiveCheckTest, SurvivesRandomCorruption) {
       copy[seed % copy.size()] = static_cast<uint8_t>(seed >> 24);
     }
     auto s = CheckTorchScriptArchive(copy, ArchiveLimits{});
-    if (!s.ok()) EXPECT_EQ(s.status().code(), StatusCode::kInvalidArgument);
+    if (!s.ok()) {
+      EXPECT_EQ(s.status().code(), StatusCode::kInvalidArgument);
+    }
   }
 }
 

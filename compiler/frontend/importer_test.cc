@@ -172,7 +172,9 @@ TEST(ImporterTest, CorruptedArchiveBytesAreRefusedOrImportedNeverCrash) {
     }
     ir::DiagnosticEngine diags;
     auto result = ImportTorchScript(copy, "flipped.pt", options, diags);
-    if (!result.ok()) EXPECT_EQ(result.status().code(), StatusCode::kInvalidArgument);
+    if (!result.ok()) {
+      EXPECT_EQ(result.status().code(), StatusCode::kInvalidArgument);
+    }
   }
 }
 
