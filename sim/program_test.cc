@@ -1,0 +1,515 @@
+#include "sim/program.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <memory>
+#include <numeric>
+#include <vector>
+
+#include "sim/sim_test_util.h"
+
+namespace spk::sim {
+namespace {
+
+using hal::format::BoardImage;
+using hal::format::BoardProfile;
+using hal::format::NeuronModel;
+using hal::format::OutputSource;
+using hal::format::SpikeKind;
+using hal::format::SynapseFormat;
+using hal::format::SynapseTable;
+using ::testing::HasSubstr;
+using testing::ImageBuilder;
+using testing::TestBoard;
+using testing::TestChip;
+using testing::TestRng;
+
+std::unique_ptr<Program> Make(const BoardImage& image, std::vector<uint32_t> partition = {},
+                              const BoardProfile& board = TestBoard(1)) {
+  if (partition.empty()) {
+    partition.resize(image.cores.size());
+    std::iota(partition.begin(), partition.end(), 0u);
+  }
+  auto mesh = BoardMesh::Create(TestChip(), board);
+  EXPECT_TRUE(mesh.ok()) << mesh.status();
+  auto program = Program::Create(image, TestChip(), *mesh, partition);
+  EXPECT_TRUE(program.ok()) << program.status();
+  return program.ok() ? std::move(program).value() : nullptr;
+}
+
+void Write(Program* p, uint32_t port, uint32_t steps, const std::vector<int32_t>& values) {
+  ASSERT_TRUE(p->WriteInputs(port, steps, values).ok());
+}
+
+std::vector<int32_t> Outputs(const Program& p, uint32_t port) {
+  auto out = p.ReadOutputs(port);
+  EXPECT_TRUE(out.ok()) << out.status();
+  return out.ok() ? *out : std::vector<int32_t>{};
+}
+
+// A graded input port feeding one compartment through weight 1 gives a_in =
+// payload exactly, one step later.
+TEST(ProgramTest, LifGoldenTraceEndToEnd) {
+  ImageBuilder b;
+  b.AddInput("x", 1, SpikeKind::kGraded);
+  auto& g = b.AddGroup(1, 0, 1);
+  g.du = 410;
+  g.dv = 205;
+  g.vth = 10;
+  b.AddDense(1, ImageBuilder::Input(0), 1, {1});
+  b.AddOutput("v", 1, OutputSource::kVoltage);
+  b.AddOutput("s", 1, OutputSource::kSpikes);
+  auto p = Make(b.Build());
+  Write(p.get(), 0, 5, {5, 0, 0, 3, 0});
+  ASSERT_TRUE(p->Run(6, nullptr).ok());
+  // a_in per step: 0, 5, 0, 0, 3, 0 (fixed_point_test has the arithmetic).
+  EXPECT_EQ(Outputs(*p, 0), (std::vector<int32_t>{0, 320, 590, 0, 424, 0}));
+  EXPECT_EQ(Outputs(*p, 1), (std::vector<int32_t>{0, 0, 0, 1, 0, 1}));
+}
+
+TEST(ProgramTest, BiasExponentAndInitialState) {
+  ImageBuilder b;
+  auto& up = b.AddGroup(1, 0, 2);
+  up.du = 4095;
+  up.dv = 0;
+  up.vth = 1;              // fires above 64
+  up.bias_mant = {3, -5};  // << 2: 12 and -20 per step
+  up.bias_exp = 2;
+  auto& down = b.AddGroup(2, 0, 2);
+  down.du = 0;
+  down.dv = 0;
+  down.vth = 131071;
+  down.bias_mant = {7, -5};  // >> 1: 3 and -3 (floors)
+  down.bias_exp = -1;
+  down.u_init = {-1000, 0};  // decays toward zero: -999, -998, ...
+  down.v_init = {100, 0};
+  b.AddOutput("up", 1, OutputSource::kVoltage);
+  b.AddOutput("down", 2, OutputSource::kVoltage);
+  auto p = Make(b.Build());
+  ASSERT_TRUE(p->Run(6, nullptr).ok());
+  EXPECT_EQ(Outputs(*p, 0),
+            (std::vector<int32_t>{12, -20, 24, -40, 36, -60, 48, -80, 60, -100, 0, -120}));
+  // v = v + u + 3: 100 - 999 + 3 = -896; -896 - 998 + 3 = -1891; u: -997.8 -> -997 ...
+  const auto down_v = Outputs(*p, 1);
+  EXPECT_EQ(down_v[0], -896);
+  EXPECT_EQ(down_v[2], -1891);
+  EXPECT_EQ(down_v[4], -1891 - 997 + 3);
+  EXPECT_EQ(down_v[1], -3);
+  EXPECT_EQ(down_v[3], -6);
+  // Nothing received input; the one spike (bias-driven, step 5) makes its neuron active.
+  EXPECT_EQ(p->last_run().work.updates_active, 1u);
+  EXPECT_EQ(p->last_run().work.updates_inactive, 4u * 6 - 1);
+}
+
+// Input -> A -> B: each synaptic layer delays by one step.
+TEST(ProgramTest, OneStepDelayPerLayer) {
+  ImageBuilder b;
+  b.AddInput("x", 1);
+  for (uint32_t id : {1u, 2u}) {
+    auto& g = b.AddGroup(id, 0, 1);
+    g.du = 4095;
+    g.dv = 4095;
+    g.vth = 0;
+  }
+  b.AddDense(1, ImageBuilder::Input(0), 1, {1});
+  b.AddDense(2, ImageBuilder::Group(1), 2, {1});
+  b.AddOutput("a", 1, OutputSource::kSpikes);
+  b.AddOutput("b", 2, OutputSource::kSpikes);
+  b.AddOutput("bv", 2, OutputSource::kVoltage);
+  auto p = Make(b.Build());
+  Write(p.get(), 0, 4, {1, 0, 0, 1});
+  ASSERT_TRUE(p->Run(7, nullptr).ok());
+  EXPECT_EQ(Outputs(*p, 0), (std::vector<int32_t>{0, 1, 0, 0, 1, 0, 0}));
+  EXPECT_EQ(Outputs(*p, 1), (std::vector<int32_t>{0, 0, 1, 0, 0, 1, 0}));
+  EXPECT_EQ(Outputs(*p, 2), (std::vector<int32_t>(7, 0)));  // fired, so reset to 0
+}
+
+TEST(ProgramTest, InputIsSummedOverTablesThenSaturatedOnce) {
+  ImageBuilder b;
+  b.AddInput("x", 2, SpikeKind::kGraded);
+  b.AddInput("y", 1, SpikeKind::kGraded);
+  b.AddGroup(1, 0, 1, NeuronModel::kRelay);  // v shows a_in
+  b.AddDense(1, ImageBuilder::Input(0), 1, {1, 1});
+  b.AddDense(2, ImageBuilder::Input(1), 1, {1});
+  b.AddOutput("v", 1, OutputSource::kVoltage);
+  auto p = Make(b.Build());
+  Write(p.get(), 0, 4, {20000, 20000, -20000, -20000, 20000, 20000, 0, 0});
+  Write(p.get(), 1, 4, {0, 0, -20000, -30000});
+  ASSERT_TRUE(p->Run(5, nullptr).ok());
+  EXPECT_EQ(Outputs(*p, 0), (std::vector<int32_t>{
+                                0,
+                                32767,   // 40000 saturates
+                                -32768,  // -40000 saturates
+                                20000,   // 40000 - 20000: summed before saturating
+                                -30000,
+                            }));
+}
+
+TEST(ProgramTest, AccumulatorLeaksTowardZero) {
+  ImageBuilder b;
+  b.AddInput("x", 1, SpikeKind::kGraded);
+  auto& acc = b.AddGroup(1, 0, 1, NeuronModel::kAccumulator);
+  acc.dv = 2048;  // halves v each step
+  b.AddDense(1, ImageBuilder::Input(0), 1, {1});
+  b.AddOutput("v", 1, OutputSource::kVoltage);
+  b.AddOutput("s", 1, OutputSource::kSpikes);
+  auto p = Make(b.Build());
+  Write(p.get(), 0, 5, {100, 0, 0, -7, -60});
+  ASSERT_TRUE(p->Run(7, nullptr).ok());
+  // 100; 50; 25; 12 - 7 = 5; 2 - 60 = -58; -29; -14 (toward zero: -14.5 -> -14).
+  EXPECT_EQ(Outputs(*p, 0), (std::vector<int32_t>{0, 100, 50, 25, 5, -58, -29}));
+  EXPECT_EQ(Outputs(*p, 1), (std::vector<int32_t>(7, 0)));  // never fires
+}
+
+TEST(ProgramTest, And2FiresOnCoincidenceOnly) {
+  ImageBuilder b;
+  b.AddInput("a", 1);
+  b.AddInput("b", 1);
+  b.AddGroup(1, 0, 1, NeuronModel::kAnd2);
+  b.AddDense(1, ImageBuilder::Input(0), 1, {1}, 0, 0);
+  b.AddDense(2, ImageBuilder::Input(1), 1, {1}, 0, 1);
+  b.AddOutput("s", 1, OutputSource::kSpikes);
+  auto p = Make(b.Build());
+  Write(p.get(), 0, 4, {1, 1, 0, 1});
+  Write(p.get(), 1, 4, {1, 0, 1, 1});
+  ASSERT_TRUE(p->Run(5, nullptr).ok());
+  EXPECT_EQ(Outputs(*p, 0), (std::vector<int32_t>{0, 1, 0, 0, 1}));
+  EXPECT_EQ(p->last_run().work.updates_active, 4u);  // steps 1..4 each had an input
+}
+
+TEST(ProgramTest, RelaySendsItsInputAsPayload) {
+  ImageBuilder b;
+  b.AddInput("x", 1, SpikeKind::kGraded);
+  auto& graded = b.AddGroup(1, 0, 1, NeuronModel::kRelay);
+  graded.output = SpikeKind::kGraded;
+  b.AddGroup(2, 0, 1, NeuronModel::kRelay);  // binary output
+  auto& acc = b.AddGroup(3, 0, 1, NeuronModel::kAccumulator);
+  acc.dv = 0;
+  b.AddDense(1, ImageBuilder::Input(0), 1, {1});
+  b.AddDense(2, ImageBuilder::Input(0), 2, {1});
+  b.AddDense(3, ImageBuilder::Group(1), 3, {2});  // graded: payload x 2
+  b.AddOutput("payload", 1, OutputSource::kPayload);
+  b.AddOutput("binary", 2, OutputSource::kSpikes);
+  b.AddOutput("acc", 3, OutputSource::kVoltage);
+  b.AddOutput("relay_v", 1, OutputSource::kVoltage);
+  auto p = Make(b.Build());
+  Write(p.get(), 0, 3, {5, 0, -3});
+  ASSERT_TRUE(p->Run(5, nullptr).ok());
+  EXPECT_EQ(Outputs(*p, 0), (std::vector<int32_t>{0, 5, 0, -3, 0}));
+  EXPECT_EQ(Outputs(*p, 1), (std::vector<int32_t>{0, 1, 0, 1, 0}));
+  EXPECT_EQ(Outputs(*p, 2), (std::vector<int32_t>{0, 0, 10, 10, 4}));
+  EXPECT_EQ(Outputs(*p, 3), (std::vector<int32_t>{0, 5, 0, -3, 0}));
+}
+
+TEST(ProgramTest, PendingInputCarriesAcrossRunsUntilResetState) {
+  ImageBuilder b;
+  b.AddInput("x", 1);
+  auto& g = b.AddGroup(1, 0, 1);
+  g.du = 4095;
+  g.dv = 4095;
+  g.vth = 0;
+  b.AddDense(1, ImageBuilder::Input(0), 1, {1});
+  b.AddOutput("s", 1, OutputSource::kSpikes);
+  auto p = Make(b.Build());
+  Write(p.get(), 0, 2, {0, 1});
+  ASSERT_TRUE(p->Run(2, nullptr).ok());
+  EXPECT_EQ(Outputs(*p, 0), (std::vector<int32_t>{0, 0}));
+  ASSERT_TRUE(p->Run(1, nullptr).ok());
+  EXPECT_EQ(Outputs(*p, 0), (std::vector<int32_t>{1}));  // the step-1 input, one step later
+
+  Write(p.get(), 0, 1, {1});
+  ASSERT_TRUE(p->Run(1, nullptr).ok());
+  p->ResetState();
+  ASSERT_TRUE(p->Run(1, nullptr).ok());
+  EXPECT_EQ(Outputs(*p, 0), (std::vector<int32_t>{0}));  // dropped by ResetState
+}
+
+TEST(ProgramTest, BadInputsAndPortsAreRefused) {
+  ImageBuilder b;
+  b.AddInput("x", 3);
+  b.AddGroup(1, 0, 3);
+  b.AddDense(1, ImageBuilder::Input(0), 1, std::vector<int16_t>(9, 1));
+  b.AddOutput("s", 1, OutputSource::kSpikes);
+  auto p = Make(b.Build());
+  EXPECT_EQ(p->WriteInputs(0, 2, std::vector<int32_t>(5, 0)).code(), StatusCode::kInvalidArgument);
+  const Status binary = p->WriteInputs(0, 1, std::vector<int32_t>{0, 2, 0});
+  EXPECT_EQ(binary.code(), StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(binary.message()), HasSubstr("binary"));
+  EXPECT_EQ(p->WriteInputs(1, 1, std::vector<int32_t>{0, 0, 0}).code(),
+            StatusCode::kInvalidArgument);
+  EXPECT_EQ(p->ReadOutputs(1).status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(p->Run(Program::kMaxRunSteps + 1, nullptr).status().code(),
+            StatusCode::kInvalidArgument);
+}
+
+TEST(ProgramTest, CreateRefusesImagesTheChipCannotHold) {
+  auto mesh = BoardMesh::Create(TestChip(), TestBoard(1));
+  ASSERT_TRUE(mesh.ok());
+  auto chip = TestChip();
+  chip.core.neurons = 100;
+  chip.core.input_axons = 150;
+
+  ImageBuilder b(2);
+  b.AddInput("x", 200);
+  b.AddGroup(1, 0, 120).layer = "big";
+  b.AddGroup(2, 1, 60).layer = "left";
+  b.AddGroup(3, 1, 60).layer = "right";
+  b.AddDense(1, ImageBuilder::Input(0), 2, std::vector<int16_t>(200 * 60, 1));
+  auto s = Program::Create(b.Build(), chip, *mesh, {0, 1}).status();
+  EXPECT_EQ(s.code(), StatusCode::kInvalidArgument);
+  const std::string m(s.message());
+  // Every violation, each naming core, group and layer.
+  EXPECT_THAT(m, HasSubstr("3 per-core limit(s)"));
+  EXPECT_THAT(m, HasSubstr("core 0: group 1 (layer 'big') has 120 neurons"));
+  EXPECT_THAT(m, HasSubstr("core 1: group 2 (layer 'left'), group 3 (layer 'right') hold 120"));
+  EXPECT_THAT(m, HasSubstr("200 input axons"));
+
+  // Too small a partition, an image for another chip, an invalid image.
+  ImageBuilder ok(2);
+  ok.AddGroup(1, 1, 4);
+  EXPECT_EQ(Program::Create(ok.Build(), TestChip(), *mesh, {0}).status().code(),
+            StatusCode::kResourceExhausted);
+  ImageBuilder other(1, "loihi2");
+  other.AddGroup(1, 0, 4);
+  EXPECT_EQ(Program::Create(other.Build(), TestChip(), *mesh, {0}).status().code(),
+            StatusCode::kFailedPrecondition);
+  auto bad = ok.Build();
+  bad.groups[0].du = 5000;
+  EXPECT_EQ(Program::Create(bad, TestChip(), *mesh, {0, 1}).status().code(),
+            StatusCode::kInvalidArgument);
+}
+
+// Two chips side by side; logical core 0 on chip 0 at (0,0), logical core 1
+// on chip 1 core 3, globally at (7,0): 7 east-west hops and one chip crossing.
+// Costs are TestChip's; every expected number is worked out in the comments.
+TEST(ProgramTest, CountersTimeAndEnergyByHand) {
+  ImageBuilder b(2);
+  b.AddInput("in", 2);
+  auto& a = b.AddGroup(1, 0, 3);  // fires on any input
+  a.du = 4095;
+  a.dv = 4095;
+  a.vth = 0;
+  a.layer = "A";
+  auto& bg = b.AddGroup(2, 1, 2);  // never fires
+  bg.du = 4095;
+  bg.dv = 4095;
+  bg.vth = 131071;
+  bg.layer = "B";
+  b.AddDense(1, ImageBuilder::Input(0), 1, std::vector<int16_t>(6, 64));
+  b.AddDense(2, ImageBuilder::Group(1), 2, std::vector<int16_t>(6, 1));
+  b.AddOutput("bv", 2, OutputSource::kVoltage);
+  auto p = Make(b.Build(), {0, 19}, TestBoard(2, 2, 1));
+  Write(p.get(), 0, 3, {1, 0, 0, 0, 0, 0});
+  auto stats = p->Run(3, nullptr);
+  ASSERT_TRUE(stats.ok()) << stats.status();
+  EXPECT_EQ(Outputs(*p, 0), (std::vector<int32_t>{0, 0, 0, 0, 192, 192}));
+
+  // Step 0: 1 input spike delivered to core 0, fanned out to 3 synapses;
+  //   core 0: 3 ops * 2 + 3 updates * 3 + 1 delivery * 5 = 20 ns; core 1: 2 * 3 = 6.
+  //   step = 20 + 0 (host input uses no mesh) + 200 barrier = 220 ns.
+  // Step 1: A fires 3 (active); they cross to core 1: 3 deliveries, 6 ops there;
+  //   core 0: 9 ns; core 1: 6 * 2 + 2 * 3 + 3 * 5 = 33 ns; route 7 * 7 + 100 = 149 ns.
+  //   step = 33 + 149 + 200 = 382 ns.
+  // Step 2: B gets a_in = 3 (2 active); core 0: 9 ns, core 1: 6 ns; step = 209 ns.
+  const RunReport& r = p->last_run();
+  EXPECT_EQ(r.step_time_s.size(), 3u);
+  EXPECT_NEAR(r.step_time_s[0], 220e-9, 1e-15);
+  EXPECT_NEAR(r.step_time_s[1], 382e-9, 1e-15);
+  EXPECT_NEAR(r.step_time_s[2], 209e-9, 1e-15);
+  EXPECT_NEAR(stats->chip_time_s, 811e-9, 1e-15);
+  EXPECT_NEAR(r.routing_time_s, 149e-9, 1e-15);
+  EXPECT_NEAR(r.barrier_time_s, 600e-9, 1e-15);
+
+  EXPECT_EQ(stats->steps, 3u);
+  EXPECT_EQ(stats->synaptic_ops, 9u);
+  EXPECT_EQ(stats->neuron_updates, 15u);
+  EXPECT_EQ(r.work.updates_active, 5u);
+  EXPECT_EQ(stats->spikes, 3u);
+  EXPECT_EQ(stats->hops, 21u);
+  EXPECT_EQ(r.work.chip_crossings, 3u);
+  EXPECT_EQ(r.work.deliveries, 4u);
+  EXPECT_EQ(r.input_spikes, 1u);
+
+  // Core 0: 3 ops * 20 + 3 active * 80 + 6 inactive * 50 + 1 delivery * 2
+  //         + 21 hops * 3 + 3 crossings * 1000 = 3665 pJ.
+  // Core 1: 6 * 20 + 2 * 80 + 4 * 50 + 3 * 2 = 486 pJ.
+  // Barrier: 10 pJ per powered chip (2) and step (3) = 60 pJ.
+  ASSERT_EQ(r.cores.size(), 2u);
+  EXPECT_EQ(r.cores[1].physical_core, 19u);
+  EXPECT_NEAR(r.cores[0].dynamic_energy_j, 3665e-12, 1e-18);
+  EXPECT_NEAR(r.cores[1].dynamic_energy_j, 486e-12, 1e-18);
+  EXPECT_NEAR(r.cores[0].busy_time_s, 38e-9, 1e-15);  // 20 + 9 + 9
+  EXPECT_NEAR(r.cores[1].busy_time_s, 45e-9, 1e-15);  // 6 + 33 + 6
+  EXPECT_EQ(stats->core_dynamic_energy_j.size(), 2u);
+  EXPECT_NEAR(stats->core_time_s[1], 45e-9, 1e-15);
+  EXPECT_NEAR(r.barrier_energy_j, 60e-12, 1e-18);
+
+  // Host link: 3 steps of a 2-spike bitmap (1 byte) in, 3 steps of two 4-byte
+  // voltages out = 27 bytes; 27 ns at 1 GB/s plus 2 transfers * 1000 ns.
+  EXPECT_EQ(stats->host_bytes, 27u);
+  EXPECT_NEAR(stats->host_link_time_s, 2027e-9, 1e-15);
+  EXPECT_NEAR(r.host_link_energy_j, 2700e-12, 1e-18);
+  EXPECT_NEAR(stats->dynamic_energy_j, (3665 + 486 + 60 + 2700) * 1e-12, 1e-18);
+  // Static: both chips powered, 0.5 W each, for 811 ns; a core's share is 1/16 of its chip.
+  EXPECT_EQ(r.chips_powered, 2u);
+  EXPECT_NEAR(stats->static_energy_j, 2 * 0.5 * 811e-9, 1e-18);
+  EXPECT_NEAR(r.cores[0].static_energy_j, 0.5 / 16 * 811e-9, 1e-18);
+
+  // Layers: A = its ops, updates, and the delivery of its spikes
+  //   3 * 20 + 3 * 80 + 6 * 50 + 3 * 2 + 21 * 3 + 3 * 1000 = 3669 pJ;
+  // B = 6 * 20 + 2 * 80 + 4 * 50 = 480 pJ; the input port: 1 delivery = 2 pJ.
+  ASSERT_EQ(r.layers.size(), 3u);
+  EXPECT_EQ(r.layers[0].layer, "A");
+  EXPECT_NEAR(r.layers[0].dynamic_energy_j, 3669e-12, 1e-18);
+  EXPECT_EQ(r.layers[1].layer, "B");
+  EXPECT_NEAR(r.layers[1].dynamic_energy_j, 480e-12, 1e-18);
+  EXPECT_EQ(r.layers[2].layer, "input:in");
+  EXPECT_NEAR(r.layers[2].dynamic_energy_j, 2e-12, 1e-18);
+  EXPECT_NEAR(r.layers[0].static_energy_j, r.cores[0].static_energy_j, 1e-18);
+
+  // Rails: vdd takes 3/4 of dynamic and 1/2 of static.
+  ASSERT_EQ(r.rails.size(), 2u);
+  EXPECT_EQ(r.rails[0].rail, "vdd");
+  EXPECT_NEAR(r.rails[0].dynamic_j, 0.75 * stats->dynamic_energy_j, 1e-18);
+  EXPECT_NEAR(r.rails[0].static_j, 0.5 * stats->static_energy_j, 1e-18);
+}
+
+// A random multi-core network with every table format and neuron model.
+BoardImage RandomNetwork(uint64_t seed) {
+  TestRng rng(seed);
+  const uint32_t cores = 8;
+  ImageBuilder b(cores);
+  b.AddInput("x", 64);
+  b.AddInput("g", 16, SpikeKind::kGraded);
+  uint32_t next_table = 1;
+  std::vector<std::pair<uint32_t, uint32_t>> groups;  // id, size
+  auto random_weights = [&](size_t n, double density) {
+    std::vector<int16_t> w(n);
+    // Even: mixed-sign 8-bit weights keep their low bit zero.
+    for (auto& x : w)
+      x = rng.Chance(density) ? static_cast<int16_t>(2 * rng.Uniform(-127, 127)) : 0;
+    return w;
+  };
+  for (uint32_t id = 1; id <= 20; ++id) {
+    const uint32_t size = static_cast<uint32_t>(rng.Uniform(5, 80));
+    const uint32_t core = static_cast<uint32_t>(rng.Uniform(0, cores - 1));
+    const NeuronModel model = id % 7 == 0   ? NeuronModel::kRelay
+                              : id % 5 == 0 ? NeuronModel::kAccumulator
+                              : id % 6 == 0 ? NeuronModel::kAnd2
+                                            : NeuronModel::kCubaLif;
+    auto& g = b.AddGroup(id, core, size, model);
+    g.du = static_cast<uint16_t>(rng.Uniform(0, 4095));
+    g.dv = static_cast<uint16_t>(rng.Uniform(0, 4095));
+    g.vth = static_cast<uint32_t>(rng.Uniform(0, 40));
+    g.bias_exp = static_cast<int8_t>(rng.Uniform(-3, 3));
+    g.bias_mant.resize(size);
+    for (auto& m : g.bias_mant) m = static_cast<int16_t>(rng.Uniform(-20, 40));
+    if (model == NeuronModel::kRelay) g.output = SpikeKind::kGraded;
+    // Fed by an input port (per port for AND2) and by up to two earlier groups.
+    const uint32_t ports = model == NeuronModel::kAnd2 ? 2 : 1;
+    for (uint8_t port = 0; port < ports; ++port) {
+      const bool graded = rng.Chance(0.3);
+      const uint32_t in_size = graded ? 16 : 64;
+      b.AddDense(next_table++, ImageBuilder::Input(graded ? 1 : 0), id,
+                 random_weights(size_t{in_size} * size, 0.5),
+                 static_cast<int8_t>(rng.Uniform(-3, 2)), port);
+    }
+    for (int k = 0; k < 2 && !groups.empty(); ++k) {
+      const auto [src, src_size] = groups[static_cast<size_t>(rng.Uniform(0, groups.size() - 1))];
+      SynapseTable t;
+      t.id = next_table++;
+      t.source = ImageBuilder::Group(src);
+      t.target_group = id;
+      t.weight_exp = static_cast<int8_t>(rng.Uniform(-2, 2));
+      if (rng.Chance(0.5)) {
+        t.format = SynapseFormat::kSparse;
+        t.row_ptr.push_back(0);
+        for (uint32_t r = 0; r < src_size; ++r) {
+          for (uint32_t c = 0; c < size; ++c) {
+            if (!rng.Chance(0.2)) continue;
+            t.col.push_back(c);
+            t.weights.push_back(static_cast<int16_t>(2 * rng.Uniform(-127, 127)));
+          }
+          t.row_ptr.push_back(static_cast<uint32_t>(t.col.size()));
+        }
+      } else {
+        t.weights = random_weights(size_t{src_size} * size, 0.6);
+      }
+      b.AddTable(std::move(t));
+    }
+    groups.emplace_back(id, size);
+  }
+  // A conv layer reading the binary input as a 1 x 8 x 8 map, 2 x 8 x 8 out.
+  const uint32_t conv_id = 21;
+  auto& conv = b.AddGroup(conv_id, 3, 2 * 8 * 8);
+  conv.vth = 2;
+  conv.dv = 100;
+  SynapseTable t;
+  t.id = next_table++;
+  t.source = ImageBuilder::Input(0);
+  t.target_group = conv_id;
+  t.format = SynapseFormat::kConv2d;
+  t.conv.in_channels = 1;
+  t.conv.in_h = t.conv.in_w = 8;
+  t.conv.out_channels = 2;
+  t.conv.out_h = t.conv.out_w = 8;
+  t.conv.kernel_h = t.conv.kernel_w = 3;
+  t.conv.pad_h = t.conv.pad_w = 1;
+  t.conv.in_c_count = 1;
+  t.conv.out_c_count = 2;
+  t.weights = random_weights(2 * 9, 1.0);
+  b.AddTable(std::move(t));
+  b.AddDense(next_table++, ImageBuilder::Group(conv_id), 1,
+             random_weights(128 * groups[0].second, 0.3));
+  for (const auto& [id, size] : groups)
+    b.AddOutput("v" + std::to_string(id), id, OutputSource::kVoltage);
+  b.AddOutput("conv", conv_id, OutputSource::kSpikes);
+  return b.Build();
+}
+
+TEST(ProgramTest, BitIdenticalForAnyThreadCount) {
+  const BoardImage image = RandomNetwork(42);
+  TestRng rng(7);
+  const uint32_t steps = 40;
+  std::vector<int32_t> x(size_t{steps} * 64), g(size_t{steps} * 16);
+  for (auto& v : x) v = rng.Chance(0.2) ? 1 : 0;
+  for (auto& v : g) v = static_cast<int32_t>(rng.Uniform(-300, 300));
+
+  std::vector<std::vector<int32_t>> reference;
+  RunReport reference_report;
+  for (int threads : {1, 2, 4, 7}) {
+    ThreadPool pool(threads);
+    auto p = Make(image);
+    ASSERT_NE(p, nullptr);
+    Write(p.get(), 0, steps, x);
+    Write(p.get(), 1, steps, g);
+    // Two runs, so the pending input between them is covered too.
+    ASSERT_TRUE(p->Run(steps / 2, &pool).ok());
+    ASSERT_TRUE(p->Run(steps / 2, &pool).ok());
+    std::vector<std::vector<int32_t>> outputs;
+    for (uint32_t k = 0; k < image.outputs.size(); ++k) outputs.push_back(Outputs(*p, k));
+    const RunReport& r = p->last_run();
+    if (threads == 1) {
+      reference = outputs;
+      reference_report = r;
+      // The network must actually do something for the comparison to matter.
+      EXPECT_GT(r.work.spikes_out, 100u);
+      EXPECT_GT(r.work.synaptic_ops, 1000u);
+      continue;
+    }
+    EXPECT_EQ(outputs, reference) << threads << " threads";
+    EXPECT_EQ(r.work, reference_report.work) << threads << " threads";
+    EXPECT_EQ(r.step_time_s, reference_report.step_time_s);
+    EXPECT_EQ(r.stats.dynamic_energy_j, reference_report.stats.dynamic_energy_j);
+    EXPECT_EQ(r.stats.static_energy_j, reference_report.stats.static_energy_j);
+    EXPECT_EQ(r.stats.core_dynamic_energy_j, reference_report.stats.core_dynamic_energy_j);
+    ASSERT_EQ(r.layers.size(), reference_report.layers.size());
+    for (size_t l = 0; l < r.layers.size(); ++l) {
+      EXPECT_EQ(r.layers[l].work, reference_report.layers[l].work);
+    }
+  }
+}
+
+}  // namespace
+}  // namespace spk::sim

@@ -1,0 +1,370 @@
+#include "sim/synapse.h"
+
+#include <algorithm>
+#include <cstddef>
+#include <limits>
+#include <string>
+
+#include "sim/fixed_point.h"
+#include "sim/simd.h"
+
+namespace spk::sim {
+namespace {
+
+using hal::format::SynapseFormat;
+using hal::format::SynapseTable;
+
+// int8 rows summed into int16: 256 rows of |w| <= 128 still fit.
+constexpr size_t kRowsPerFlush = 256;
+
+SPK_SIM_VECTOR_CLONES
+void AddRows8x4(int16_t* __restrict acc, const int8_t* __restrict a, const int8_t* __restrict b,
+                const int8_t* __restrict c, const int8_t* __restrict d, size_t n) {
+  for (size_t i = 0; i < n; ++i) {
+    acc[i] = static_cast<int16_t>(acc[i] + ((a[i] + b[i]) + (c[i] + d[i])));
+  }
+}
+
+SPK_SIM_VECTOR_CLONES
+void AddRow8(int16_t* __restrict acc, const int8_t* __restrict a, size_t n) {
+  for (size_t i = 0; i < n; ++i) acc[i] = static_cast<int16_t>(acc[i] + a[i]);
+}
+
+SPK_SIM_VECTOR_CLONES
+void FlushInt16(int32_t* __restrict acc32, int16_t* __restrict acc16, size_t n) {
+  for (size_t i = 0; i < n; ++i) {
+    acc32[i] += acc16[i];
+    acc16[i] = 0;
+  }
+}
+
+SPK_SIM_VECTOR_CLONES
+void AddRows16x4(int32_t* __restrict acc, const int16_t* __restrict a, const int16_t* __restrict b,
+                 const int16_t* __restrict c, const int16_t* __restrict d, size_t n) {
+  for (size_t i = 0; i < n; ++i) acc[i] += (a[i] + b[i]) + (c[i] + d[i]);
+}
+
+SPK_SIM_VECTOR_CLONES
+void AddRow16(int32_t* __restrict acc, const int16_t* __restrict a, size_t n) {
+  for (size_t i = 0; i < n; ++i) acc[i] += a[i];
+}
+
+template <typename W>
+void AddRowScaled(int64_t* __restrict acc, const W* __restrict w, int64_t payload, size_t n) {
+  for (size_t i = 0; i < n; ++i) acc[i] += payload * w[i];
+}
+
+// Adds scaled table sums into the port accumulator. Split by the sign of the
+// total shift so each loop is branch-free and vectorises.
+template <typename A>
+inline __attribute__((always_inline)) void ScaleIntoBody(const A* __restrict sums, size_t n,
+                                                         int storage_shift, int weight_exp,
+                                                         int64_t* __restrict accumulator) {
+  const int shift = storage_shift + weight_exp;
+  if (shift >= 0) {
+    const int64_t pre = (kScaledSumLimit >> shift) + 1;
+    for (size_t i = 0; i < n; ++i) {
+      const int64_t a = std::clamp<int64_t>(sums[i], -pre, pre) * (int64_t{1} << shift);
+      accumulator[i] += std::clamp(a, -kScaledSumLimit, kScaledSumLimit);
+    }
+  } else {
+    for (size_t i = 0; i < n; ++i) {
+      accumulator[i] += ScaleTableSum(sums[i], storage_shift, weight_exp);
+    }
+  }
+}
+
+SPK_SIM_VECTOR_CLONES
+void ScaleInto(const int16_t* sums, size_t n, int storage_shift, int weight_exp,
+               int64_t* accumulator) {
+  ScaleIntoBody(sums, n, storage_shift, weight_exp, accumulator);
+}
+
+SPK_SIM_VECTOR_CLONES
+void ScaleInto(const int32_t* sums, size_t n, int storage_shift, int weight_exp,
+               int64_t* accumulator) {
+  ScaleIntoBody(sums, n, storage_shift, weight_exp, accumulator);
+}
+
+void ScaleInto(const int64_t* sums, size_t n, int storage_shift, int weight_exp,
+               int64_t* accumulator) {
+  ScaleIntoBody(sums, n, storage_shift, weight_exp, accumulator);
+}
+
+template <typename T>
+void ZeroFill(std::vector<T>* v, size_t n) {
+  if (v->size() < n) v->resize(n);
+  std::fill_n(v->data(), n, T{0});
+}
+
+// Binary dense fan-out with int8 weights.
+void DenseBinary8(const CompiledTable& t, const SpikeList& spikes, FanOutScratch* s,
+                  int64_t* accumulator) {
+  const size_t n = t.target_size;
+  const size_t k = spikes.size();
+  const int8_t* w = t.w8.data();
+  const uint32_t* rows = spikes.index.data();
+  ZeroFill(&s->acc16, n);
+  const bool wide = k > kRowsPerFlush;
+  if (wide) ZeroFill(&s->acc32, n);
+  int16_t* acc16 = s->acc16.data();
+  for (size_t start = 0; start < k; start += kRowsPerFlush) {
+    const size_t end = std::min(k, start + kRowsPerFlush);
+    size_t i = start;
+    for (; i + 4 <= end; i += 4) {
+      AddRows8x4(acc16, w + rows[i] * n, w + rows[i + 1] * n, w + rows[i + 2] * n,
+                 w + rows[i + 3] * n, n);
+    }
+    for (; i < end; ++i) AddRow8(acc16, w + rows[i] * n, n);
+    if (wide) FlushInt16(s->acc32.data(), acc16, n);
+  }
+  if (wide) {
+    ScaleInto(s->acc32.data(), n, t.storage_shift, t.weight_exp, accumulator);
+  } else {
+    ScaleInto(acc16, n, t.storage_shift, t.weight_exp, accumulator);
+  }
+}
+
+// Binary dense fan-out with int16 weights: int32 sums directly.
+void DenseBinary16(const CompiledTable& t, const SpikeList& spikes, FanOutScratch* s,
+                   int64_t* accumulator) {
+  const size_t n = t.target_size;
+  const size_t k = spikes.size();
+  const int16_t* w = t.w16.data();
+  const uint32_t* rows = spikes.index.data();
+  ZeroFill(&s->acc32, n);
+  int32_t* acc = s->acc32.data();
+  size_t i = 0;
+  for (; i + 4 <= k; i += 4) {
+    AddRows16x4(acc, w + rows[i] * n, w + rows[i + 1] * n, w + rows[i + 2] * n, w + rows[i + 3] * n,
+                n);
+  }
+  for (; i < k; ++i) AddRow16(acc, w + rows[i] * n, n);
+  ScaleInto(acc, n, t.storage_shift, t.weight_exp, accumulator);
+}
+
+template <typename W>
+void DenseGraded(const CompiledTable& t, const W* w, const SpikeList& spikes, FanOutScratch* s,
+                 int64_t* accumulator) {
+  const size_t n = t.target_size;
+  ZeroFill(&s->acc64, n);
+  for (size_t i = 0; i < spikes.size(); ++i) {
+    AddRowScaled(s->acc64.data(), w + spikes.index[i] * n, spikes.payload[i], n);
+  }
+  ScaleInto(s->acc64.data(), n, t.storage_shift, t.weight_exp, accumulator);
+}
+
+// Sparse and conv scatter into int32 (binary) or int64 (graded) sums.
+template <typename A>
+uint64_t SparseScatter(const CompiledTable& t, const SpikeList& spikes, A* acc) {
+  uint64_t events = 0;
+  for (size_t i = 0; i < spikes.size(); ++i) {
+    const uint32_t row = spikes.index[i];
+    const A p = spikes.payload.empty() ? A{1} : A{spikes.payload[i]};
+    const uint32_t begin = t.row_ptr[row];
+    const uint32_t end = t.row_ptr[row + 1];
+    for (uint32_t k = begin; k < end; ++k) acc[t.col[k]] += p * t.w16[k];
+    events += end - begin;
+  }
+  return events;
+}
+
+template <typename A>
+uint64_t ConvScatter(const CompiledTable& t, const SpikeList& spikes, A* acc) {
+  const ConvPlan& plan = t.conv;
+  const auto& g = plan.g;
+  const uint32_t in_hw = g.in_h * g.in_w;
+  const uint32_t out_hw = g.out_h * g.out_w;
+  uint64_t events = 0;
+  for (size_t i = 0; i < spikes.size(); ++i) {
+    const uint32_t idx = spikes.index[i];
+    const A p = spikes.payload.empty() ? A{1} : A{spikes.payload[i]};
+    const uint32_t ic = g.in_c_offset + idx / in_hw;
+    const uint32_t y = (idx % in_hw) / g.in_w;
+    const uint32_t x = idx % g.in_w;
+    const uint32_t group = ic / plan.in_per_group;
+    const uint32_t icg = ic - group * plan.in_per_group;
+    // Output channels of this input's group that the slice holds, slice-local.
+    const int64_t lo =
+        std::max<int64_t>(int64_t{group} * plan.out_per_group, g.out_c_offset) - g.out_c_offset;
+    const int64_t hi = std::min<int64_t>(int64_t{group + 1} * plan.out_per_group,
+                                         int64_t{g.out_c_offset} + g.out_c_count) -
+                       g.out_c_offset;
+    if (lo >= hi) continue;
+    for (uint32_t ky = 0; ky < g.kernel_h; ++ky) {
+      const int64_t ty = int64_t{y} + g.pad_h - ky;
+      if (ty < 0 || ty % g.stride_h != 0 || ty / g.stride_h >= g.out_h) continue;
+      const int64_t oy = ty / g.stride_h;
+      for (uint32_t kx = 0; kx < g.kernel_w; ++kx) {
+        const int64_t tx = int64_t{x} + g.pad_w - kx;
+        if (tx < 0 || tx % g.stride_w != 0 || tx / g.stride_w >= g.out_w) continue;
+        const int64_t base = oy * g.out_w + tx / g.stride_w;
+        const int16_t* w = plan.weights.data() +
+                           ((size_t{icg} * g.kernel_h + ky) * g.kernel_w + kx) * g.out_c_count;
+        for (int64_t o = lo; o < hi; ++o) acc[o * out_hw + base] += p * w[o];
+        events += static_cast<uint64_t>(hi - lo);
+      }
+    }
+  }
+  return events;
+}
+
+// Multiplies sizes without wrapping: anything past 2^40 is "too large" here.
+uint64_t MulCapped(uint64_t a, uint64_t b) {
+  constexpr uint64_t kCap = uint64_t{1} << 40;
+  if (a != 0 && b > kCap / a) return kCap;
+  return a * b;
+}
+
+std::string TableName(const SynapseTable& t) { return "synapse table " + std::to_string(t.id); }
+
+// Picks int8 storage with the largest common power-of-two factor when every
+// weight fits, else keeps int16.
+void StoreDense(const SynapseTable& t, CompiledTable* out) {
+  int shift = 8;
+  for (int16_t w : t.weights) {
+    while (shift > 0 && (w & ((1 << shift) - 1)) != 0) --shift;
+  }
+  const bool fits = std::all_of(t.weights.begin(), t.weights.end(), [&](int16_t w) {
+    const int stored = w >> shift;
+    return stored >= std::numeric_limits<int8_t>::min() &&
+           stored <= std::numeric_limits<int8_t>::max();
+  });
+  if (fits) {
+    out->storage_shift = shift;
+    out->w8.reserve(t.weights.size());
+    for (int16_t w : t.weights) out->w8.push_back(static_cast<int8_t>(w >> shift));
+  } else {
+    out->w16 = t.weights;
+  }
+}
+
+Status CompileConv(const SynapseTable& t, CompiledTable* out) {
+  const auto& g = t.conv;
+  // The validator's rules, checked again only as far as indexing depends on them.
+  const bool consistent =
+      g.kernel_h && g.kernel_w && g.stride_h && g.stride_w && g.groups &&
+      g.in_channels % g.groups == 0 && g.out_channels % g.groups == 0 && g.in_c_count &&
+      uint64_t{g.in_c_offset} + g.in_c_count <= g.in_channels && g.out_c_count &&
+      uint64_t{g.out_c_offset} + g.out_c_count <= g.out_channels &&
+      MulCapped(MulCapped(g.in_c_count, g.in_h), g.in_w) == out->source_size &&
+      MulCapped(MulCapped(g.out_c_count, g.out_h), g.out_w) == out->target_size &&
+      t.weights.size() == MulCapped(MulCapped(g.out_c_count, g.in_channels / g.groups),
+                                    MulCapped(g.kernel_h, g.kernel_w));
+  if (!consistent) {
+    return InvalidArgumentError(TableName(t) +
+                                ": conv geometry does not match its weights, source and target");
+  }
+  ConvPlan& plan = out->conv;
+  plan.g = g;
+  plan.in_per_group = g.in_channels / g.groups;
+  plan.out_per_group = g.out_channels / g.groups;
+  const uint64_t taps = uint64_t{g.kernel_h} * g.kernel_w;
+  plan.weights.assign(t.weights.size(), 0);
+  // [oc][icg][ky][kx] -> [icg][ky][kx][oc] so one input pixel reads each tap's
+  // output channels contiguously.
+  for (uint32_t oc = 0; oc < g.out_c_count; ++oc) {
+    for (uint64_t r = 0; r < plan.in_per_group * taps; ++r) {
+      plan.weights[r * g.out_c_count + oc] = t.weights[oc * plan.in_per_group * taps + r];
+    }
+  }
+  out->synapses = t.weights.size();
+  return Status::Ok();
+}
+
+}  // namespace
+
+StatusOr<CompiledTable> CompileTable(const SynapseTable& table, uint32_t source_size,
+                                     uint32_t target_size, bool graded_source) {
+  const std::string name = TableName(table);
+  if (source_size > kMaxTableSource) {
+    return InvalidArgumentError(name + ": source of " + std::to_string(source_size) +
+                                " neurons exceeds the emulator's limit of " +
+                                std::to_string(kMaxTableSource));
+  }
+  CompiledTable out;
+  out.id = table.id;
+  out.format = table.format;
+  out.source_size = source_size;
+  out.target_size = target_size;
+  out.graded_source = graded_source;
+  out.weight_exp = table.weight_exp;
+  switch (table.format) {
+    case SynapseFormat::kDense: {
+      const uint64_t expected = uint64_t{source_size} * target_size;
+      if (table.weights.size() != expected) {
+        return InvalidArgumentError(
+            name + ": dense table has " + std::to_string(table.weights.size()) + " weights, " +
+            std::to_string(source_size) + " x " + std::to_string(target_size) + " expected");
+      }
+      StoreDense(table, &out);
+      out.synapses = expected;
+      break;
+    }
+    case SynapseFormat::kSparse: {
+      const auto& rp = table.row_ptr;
+      bool consistent = rp.size() == uint64_t{source_size} + 1 && rp.front() == 0 &&
+                        rp.back() == table.col.size() && table.col.size() == table.weights.size();
+      for (size_t r = 0; consistent && r + 1 < rp.size(); ++r) consistent = rp[r] <= rp[r + 1];
+      for (size_t k = 0; consistent && k < table.col.size(); ++k) {
+        consistent = table.col[k] < target_size;
+      }
+      if (!consistent) {
+        return InvalidArgumentError(name + ": sparse row_ptr, col and weights are inconsistent");
+      }
+      out.row_ptr = rp;
+      out.col = table.col;
+      out.w16 = table.weights;
+      out.synapses = table.weights.size();
+      break;
+    }
+    case SynapseFormat::kConv2d:
+      SPK_RETURN_IF_ERROR(CompileConv(table, &out));
+      break;
+    default:
+      return InvalidArgumentError(name + ": unknown synapse format " +
+                                  std::to_string(static_cast<int>(table.format)));
+  }
+  return out;
+}
+
+uint64_t FanOut(const CompiledTable& t, const SpikeList& spikes, FanOutScratch* s,
+                int64_t* accumulator) {
+  if (spikes.size() == 0) return 0;
+  const size_t n = t.target_size;
+  switch (t.format) {
+    case SynapseFormat::kDense:
+      if (t.graded_source) {
+        if (!t.w8.empty()) {
+          DenseGraded(t, t.w8.data(), spikes, s, accumulator);
+        } else {
+          DenseGraded(t, t.w16.data(), spikes, s, accumulator);
+        }
+      } else if (!t.w8.empty()) {
+        DenseBinary8(t, spikes, s, accumulator);
+      } else {
+        DenseBinary16(t, spikes, s, accumulator);
+      }
+      return uint64_t{spikes.size()} * n;
+    case SynapseFormat::kSparse:
+    case SynapseFormat::kConv2d: {
+      const bool sparse = t.format == SynapseFormat::kSparse;
+      uint64_t events = 0;
+      if (t.graded_source) {
+        ZeroFill(&s->acc64, n);
+        events = sparse ? SparseScatter(t, spikes, s->acc64.data())
+                        : ConvScatter(t, spikes, s->acc64.data());
+        ScaleInto(s->acc64.data(), n, 0, t.weight_exp, accumulator);
+      } else {
+        ZeroFill(&s->acc32, n);
+        events = sparse ? SparseScatter(t, spikes, s->acc32.data())
+                        : ConvScatter(t, spikes, s->acc32.data());
+        ScaleInto(s->acc32.data(), n, 0, t.weight_exp, accumulator);
+      }
+      return events;
+    }
+  }
+  return 0;
+}
+
+}  // namespace spk::sim

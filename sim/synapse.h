@@ -1,0 +1,79 @@
+// Synapse tables as the emulator runs them, and their event-driven fan-out.
+//
+// Each step a table turns its source's spikes into input for its target group:
+//   binary spikes  a = sum of the weight rows of the firing sources
+//   graded spikes  a = sum of payload * weight
+// then a is scaled by the table's weight exponent (arithmetic shift, floors
+// for a negative exponent) and added to the target port's accumulator. Only
+// firing sources are visited. Tables targeting one group are summed exactly
+// (64-bit) and saturated to the 16-bit a_in once, by the caller.
+//
+// Dense weights are stored as int8 when every weight is a multiple of 2^s and
+// w >> s fits in int8 (mixed-sign 8-bit weights always do, with s = 1), else
+// as int16; binary fan-out then adds int8 rows into int16 partial sums that
+// are flushed to int32 every 256 rows, before overflow is possible.
+//
+// Thread safety: a CompiledTable is immutable after CompileTable; FanOut
+// writes only the scratch and accumulator it is given.
+#ifndef SPK_SIM_SYNAPSE_H_
+#define SPK_SIM_SYNAPSE_H_
+
+#include <cstdint>
+#include <vector>
+
+#include "base/status.h"
+#include "hal/format/board_image.h"
+#include "sim/neuron.h"
+
+namespace spk::sim {
+
+// A conv2d table with its weights regrouped for scattering one input pixel:
+// [in channel within its group][ky][kx][out channel of the slice].
+struct ConvPlan {
+  hal::format::Conv2dGeometry g;
+  uint32_t in_per_group = 0;   // in_channels / groups
+  uint32_t out_per_group = 0;  // out_channels / groups
+  std::vector<int16_t> weights;
+};
+
+struct CompiledTable {
+  uint32_t id = 0;  // image table id, for errors and reports
+  hal::format::SynapseFormat format = hal::format::SynapseFormat::kDense;
+  uint32_t source_size = 0;
+  uint32_t target_size = 0;
+  bool graded_source = false;
+  int weight_exp = 0;
+  int storage_shift = 0;  // dense int8 storage: w = w8 << storage_shift
+  uint64_t synapses = 0;  // stored synapses, for memory accounting
+  std::vector<int8_t> w8;
+  std::vector<int16_t> w16;  // dense when int8 does not fit, sparse values
+  std::vector<uint32_t> row_ptr;
+  std::vector<uint32_t> col;
+  ConvPlan conv;
+};
+
+// The largest source a table may have: it keeps every binary sum in int32
+// and every graded sum in int64 without overflow.
+inline constexpr uint32_t kMaxTableSource = uint32_t{1} << 23;
+
+// Builds the runtime form of a table from a validated image (weights in
+// -256..255, weight_exp in -16..15). Sizes are checked again, since a
+// mismatch would index out of bounds: INVALID_ARGUMENT names the table.
+StatusOr<CompiledTable> CompileTable(const hal::format::SynapseTable& table, uint32_t source_size,
+                                     uint32_t target_size, bool graded_source);
+
+// Scratch buffers of one thread; sized on first use.
+struct FanOutScratch {
+  std::vector<int16_t> acc16;
+  std::vector<int32_t> acc32;
+  std::vector<int64_t> acc64;
+};
+
+// Adds the scaled contribution of `spikes` to `accumulator` (target_size
+// entries). Returns the number of synaptic events (weights applied).
+uint64_t FanOut(const CompiledTable& table, const SpikeList& spikes, FanOutScratch* scratch,
+                int64_t* accumulator);
+
+}  // namespace spk::sim
+
+#endif  // SPK_SIM_SYNAPSE_H_
