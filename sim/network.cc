@@ -42,6 +42,7 @@ CompiledGroup CompileGroup(const NeuronGroup& g) {
   CompiledGroup out;
   out.id = g.id;
   out.core = g.core;
+  out.start_step = g.start_step;
   GroupParams& p = out.params;
   p.model = g.model;
   p.graded = g.output == SpikeKind::kGraded;
@@ -156,6 +157,7 @@ StatusOr<Network> BuildNetwork(const BoardImage& image) {
     SPK_ASSIGN_OR_RETURN(CompiledTable ct, CompileTable(t, src.size, tg.params.size, src.graded));
     const uint32_t index = static_cast<uint32_t>(net.tables.size());
     tg.port_tables[t.target_port].push_back(index);
+    tg.delay_slots = std::max<uint32_t>(tg.delay_slots, uint32_t{t.delay} + 1);
     target_cores[source].insert(tg.core);
     net.tables.push_back(std::move(ct));
     net.table_source.push_back(source);

@@ -41,6 +41,8 @@ struct CompiledGroup {
   std::vector<int32_t> v_init;
   uint32_t source = 0;                   // index into Network::sources
   std::vector<uint32_t> port_tables[2];  // tables feeding port 0 and port 1
+  uint32_t start_step = 0;               // held at its initial state before this step
+  uint32_t delay_slots = 1;              // 1 + the largest delay of a table into it
 };
 
 struct CompiledInput {

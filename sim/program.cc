@@ -71,8 +71,9 @@ Program::Program(Network net, const hal::format::ChipProfile& chip, std::vector<
   group_work_.resize(groups);
   for (size_t i = 0; i < groups; ++i) {
     const CompiledGroup& g = net_.groups[i];
-    pending_[i][0].assign(g.params.size, 0);
-    if (g.params.model == NeuronModel::kAnd2) pending_[i][1].assign(g.params.size, 0);
+    const size_t ring = size_t{g.params.size} * g.delay_slots;
+    pending_[i][0].assign(ring, 0);
+    if (g.params.model == NeuronModel::kAnd2) pending_[i][1].assign(ring, 0);
   }
   ResetState();
   queued_.resize(net_.inputs.size());
@@ -117,6 +118,7 @@ void Program::PlaceRoutes(const BoardMesh& mesh) {
 }
 
 void Program::ResetState() {
+  clock_ = 0;
   for (size_t i = 0; i < net_.groups.size(); ++i) {
     state_[i].u = net_.groups[i].u_init;
     state_[i].v = net_.groups[i].v_init;
@@ -197,11 +199,18 @@ void Program::UpdateCore(uint32_t core, uint32_t step, int slot) {
     const CompiledGroup& g = net_.groups[gi];
     const uint32_t n = g.params.size;
     const bool two_ports = g.params.model == NeuronModel::kAnd2;
+    const uint64_t now = clock_ + step;
+    const size_t block = static_cast<size_t>(now % g.delay_slots) * n;
     for (int port = 0; port < (two_ports ? 2 : 1); ++port) {
-      TakeInput(pending_[gi][port].data(), s.a_in[port].data(), n);
+      TakeInput(pending_[gi][port].data() + block, s.a_in[port].data(), n);
     }
     SpikeList& out = spikes_[slot][g.source];
     out.Clear();
+    if (now < g.start_step) {
+      // Pipeline fill: input is dropped and the state stays as reset.
+      Record(g, gi, step, slot);
+      continue;
+    }
     const GroupStepResult r = UpdateGroup(
         g.params, s.a_in[0].data(), two_ports ? s.a_in[1].data() : nullptr, &state_[gi], &out);
     WorkCounters gw;
@@ -234,7 +243,7 @@ void Program::Record(const CompiledGroup& g, uint32_t gi, uint32_t step, int slo
   }
 }
 
-void Program::FanOutCore(uint32_t core, int slot) {
+void Program::FanOutCore(uint32_t core, int slot, uint64_t now) {
   CoreScratch& s = scratch_[core];
   WorkCounters& work = step_work_[slot][core];
   for (uint32_t gi : net_.core_groups[core]) {
@@ -243,7 +252,10 @@ void Program::FanOutCore(uint32_t core, int slot) {
       for (uint32_t t : g.port_tables[port]) {
         const SpikeList& spikes = spikes_[slot][net_.table_source[t]];
         if (spikes.size() == 0) continue;
-        const uint64_t ops = FanOut(net_.tables[t], spikes, &s.fan_out, pending_[gi][port].data());
+        const CompiledTable& table = net_.tables[t];
+        const size_t block =
+            static_cast<size_t>((now + table.delay) % g.delay_slots) * g.params.size;
+        const uint64_t ops = FanOut(table, spikes, &s.fan_out, pending_[gi][port].data() + block);
         work.synaptic_ops += ops;
         group_work_[gi].synaptic_ops += ops;
       }
@@ -321,7 +333,7 @@ StatusOr<hal::RunStats> Program::Run(uint32_t steps, ThreadPool* pool) {
     const int prev = slot ^ 1;
     if (i < steps) InjectInputs(slot);
     auto body = [&](size_t c) {
-      if (i > 0) FanOutCore(static_cast<uint32_t>(c), prev);
+      if (i > 0) FanOutCore(static_cast<uint32_t>(c), prev, clock_ + i);
       if (i < steps) UpdateCore(static_cast<uint32_t>(c), i, slot);
     };
     if (pool != nullptr && cores > 1) {
@@ -332,6 +344,7 @@ StatusOr<hal::RunStats> Program::Run(uint32_t steps, ThreadPool* pool) {
     if (i > 0) FinishStep(prev);
     if (i < steps) RouteSpikes(slot);
   }
+  clock_ += steps;
   FinishReport(steps);
   return report_.stats;
 }

@@ -140,7 +140,8 @@ class Program {
 
   void PlaceRoutes(const BoardMesh& mesh);
   void UpdateCore(uint32_t core, uint32_t step, int slot);
-  void FanOutCore(uint32_t core, int slot);
+  // Fans out the spikes of the step before `now` (steps since reset).
+  void FanOutCore(uint32_t core, int slot, uint64_t now);
   void InjectInputs(int slot);
   void RouteSpikes(int slot);
   void FinishStep(int slot);
@@ -155,11 +156,15 @@ class Program {
   std::vector<std::vector<OutputTap>> taps_;      // per group
 
   // State.
-  std::vector<GroupState> state_;                             // per group
-  std::vector<std::array<std::vector<int64_t>, 2>> pending_;  // per group and port: next a_in
-  std::vector<std::deque<SpikeList>> queued_;                 // per input port
-  std::vector<SpikeList> spikes_[2];                          // per source; [step & 1]
-  std::vector<CoreScratch> scratch_;                          // per logical core
+  std::vector<GroupState> state_;  // per group
+  // Per group and port: synaptic input for the coming steps, a ring of
+  // delay_slots blocks of group size; block (step % delay_slots) is a_in of
+  // that step.
+  std::vector<std::array<std::vector<int64_t>, 2>> pending_;
+  uint64_t clock_ = 0;                         // steps since the last ResetState
+  std::vector<std::deque<SpikeList>> queued_;  // per input port
+  std::vector<SpikeList> spikes_[2];           // per source; [step & 1]
+  std::vector<CoreScratch> scratch_;           // per logical core
 
   // Counters of the run in progress.
   std::vector<WorkCounters> step_work_[2];  // per core; [step & 1]

@@ -289,6 +289,7 @@ StatusOr<CompiledTable> CompileTable(const SynapseTable& table, uint32_t source_
   out.target_size = target_size;
   out.graded_source = graded_source;
   out.weight_exp = table.weight_exp;
+  out.delay = table.delay;
   switch (table.format) {
     case SynapseFormat::kDense: {
       const uint64_t expected = uint64_t{source_size} * target_size;

@@ -43,6 +43,7 @@ struct CompiledTable {
   uint32_t target_size = 0;
   bool graded_source = false;
   int weight_exp = 0;
+  uint32_t delay = 0;     // extra steps beyond the inherent one
   int storage_shift = 0;  // dense int8 storage: w = w8 << storage_shift
   uint64_t synapses = 0;  // stored synapses, for memory accounting
   std::vector<int8_t> w8;

@@ -63,6 +63,8 @@ const std::vector<Case>& Cases() {
        "group 11 (layer \"fc1.lif\"): dv 4096 exceeds 4095"},
       {"vth 17-bit", [](BoardImage& i) { i.groups[1].vth = 1u << 17; },
        "group 11 (layer \"fc1.lif\"): vth 131072 exceeds 131071"},
+      {"start_step within the run", [](BoardImage& i) { i.groups[0].start_step = 9; },
+       "group 10 (layer \"conv1.lif\"): start_step 9 exceeds meta.run_steps 8"},
       {"bias_exp range high", [](BoardImage& i) { i.groups[0].bias_exp = 8; },
        "group 10 (layer \"conv1.lif\"): bias_exp 8 is outside -7..7"},
       {"bias_exp range low", [](BoardImage& i) { i.groups[0].bias_exp = -8; },
@@ -162,6 +164,8 @@ const std::vector<Case>& Cases() {
        "table 2 (to group 11, layer \"fc1.lif\"): target_port 1 is only for kAnd2 groups; group "
        "11 (layer \"fc1.lif\") is kCubaLif"},
       // tables: weights
+      {"delay 0..62", [](BoardImage& i) { i.tables[5].delay = 63; },
+       "table 6 (to group 14, layer \"head.acc\"): delay 63 is outside 0..62"},
       {"num_weight_bits >= 1", [](BoardImage& i) { i.tables[5].num_weight_bits = 0; },
        "table 6 (to group 14, layer \"head.acc\"): num_weight_bits 0 is outside 1..8"},
       {"num_weight_bits <= 8", [](BoardImage& i) { i.tables[5].num_weight_bits = 9; },
