@@ -31,6 +31,8 @@ AttrSpec RefAttr(std::string name, bool required) {
 }
 AttrSpec WeightExp() { return IntAttr("weight_exp", true, -8, 7); }
 AttrSpec NumWeightBits() { return IntAttr("num_weight_bits", false, 1, 8); }
+// Extra steps of delay beyond the inherent one (Loihi 2 synapses: up to 62).
+AttrSpec Delay() { return IntAttr("delay", false, 0, 62); }
 
 std::vector<Type> One(Type t) { return {std::move(t)}; }
 
@@ -135,12 +137,15 @@ StatusOr<std::vector<Type>> InferSynConv2d(const InferContext& ctx) {
   return One(Type(ElementType::kGraded, true, dims));
 }
 
+// The two ports broadcast like NumPy (a port of size 1 along a dim fans out
+// to every neuron along it), as SDSA's q * kv does.
 StatusOr<std::vector<Type>> InferAnd2(const InferContext& ctx) {
-  if (ctx.operands[0].dims() != ctx.operands[1].dims()) {
-    return ShapeError("operands must have the same shape, got " + ctx.operands[0].ToString() +
-                      " and " + ctx.operands[1].ToString());
+  auto dims = internal::BroadcastDims(ctx.operands[0].dims(), ctx.operands[1].dims());
+  if (!dims) {
+    return ShapeError("operands must have the same or broadcastable shapes, got " +
+                      ctx.operands[0].ToString() + " and " + ctx.operands[1].ToString());
   }
-  return One(ctx.operands[0].WithElement(ElementType::kSpike));
+  return One(Type(ElementType::kSpike, true, *dims));
 }
 
 StatusOr<std::vector<Type>> InferAccumulate(const InferContext& ctx) {
@@ -179,7 +184,7 @@ void RegisterLoweredOps(OpRegistry& registry) {
        .min_operands = 1,
        .max_operands = 1,
        .operands = {kTimedEvents},
-       .attrs = {RefAttr("weight", true), WeightExp(), NumWeightBits()},
+       .attrs = {RefAttr("weight", true), WeightExp(), NumWeightBits(), Delay()},
        .verify = VerifySynWeights,
        .infer = InferSynDense});
   reg({.name = "syn_sparse",
@@ -190,7 +195,7 @@ void RegisterLoweredOps(OpRegistry& registry) {
        .operands = {kTimedEvents},
        .attrs = {RefAttr("row_ptr", true), RefAttr("col", true), RefAttr("weight", true),
                  IntAttr("out_features", true, 1, static_cast<double>(kMaxElements)), WeightExp(),
-                 NumWeightBits()},
+                 NumWeightBits(), Delay()},
        .verify = VerifySynSparse,
        .infer = InferSynSparse});
   reg({.name = "syn_conv2d",
@@ -200,7 +205,7 @@ void RegisterLoweredOps(OpRegistry& registry) {
        .max_operands = 1,
        .operands = {kTimedEvents},
        .attrs = {RefAttr("weight", true), list2("stride", 1), list2("padding", 0),
-                 IntAttr("groups", false, 1, kMaxWindow), WeightExp(), NumWeightBits()},
+                 IntAttr("groups", false, 1, kMaxWindow), WeightExp(), NumWeightBits(), Delay()},
        .verify = VerifySynWeights,
        .infer = InferSynConv2d});
   reg({.name = "and2",
@@ -209,6 +214,8 @@ void RegisterLoweredOps(OpRegistry& registry) {
        .min_operands = 2,
        .max_operands = 2,
        .operands = {kTimedEvents},
+       // Extra delay of each port's fan-in (balance-delays), 0..62 each.
+       .attrs = {AttrSpec{"delays", AttrKind::kIntList, false, 0, 62, 2}},
        .infer = InferAnd2});
   reg({.name = "accumulate",
        .level = OpLevel::kLowered,

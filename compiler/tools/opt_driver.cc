@@ -5,6 +5,7 @@
 #include "compiler/ir/op_registry.h"
 #include "compiler/ir/parser.h"
 #include "compiler/ir/printer.h"
+#include "compiler/lowering/lowering.h"
 #include "compiler/passes/pass_manager.h"
 #include "compiler/passes/pass_registry.h"
 
@@ -31,6 +32,7 @@ const passes::PassRegistry& Passes() {
   static const passes::PassRegistry* registry = [] {
     auto* r = new passes::PassRegistry();
     passes::RegisterBuiltinPasses(*r);
+    lowering::RegisterLoweringPasses(*r);
     return r;
   }();
   return *registry;

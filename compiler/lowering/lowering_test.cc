@@ -1,0 +1,190 @@
+// Lowering end to end: the -O pipelines on small synthetic equivalents of the
+// fixture models reach the lowered normal form, and a random MLP's spike
+// trains survive quantization (compared with the reference interpreter).
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+#include <random>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "compiler/ir/parser.h"
+#include "compiler/ir/printer.h"
+#include "compiler/lowering/lowering.h"
+#include "compiler/lowering/reference.h"
+#include "compiler/passes/pass_manager.h"
+#include "gtest/gtest.h"
+
+namespace spk::compiler::lowering {
+namespace {
+
+const passes::PassRegistry& Registry() {
+  static const passes::PassRegistry* r = [] {
+    auto* reg = new passes::PassRegistry();
+    passes::RegisterBuiltinPasses(*reg);
+    RegisterLoweringPasses(*reg);
+    return reg;
+  }();
+  return *r;
+}
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+// Parses and runs -O<level>; the diagnostics text goes to *log.
+std::unique_ptr<ir::Module> Lower(const std::string& text, int level, std::string* log,
+                                  Status* status) {
+  ir::DiagnosticEngine diags;
+  auto m = ir::ParseModule(text, "test.spkir", diags);
+  if (!m.ok()) {
+    *status = m.status();
+    return nullptr;
+  }
+  passes::PassManager pm(Registry());
+  *status = pm.AddOptLevel(level);
+  if (status->ok()) *status = pm.Run(**m, diags);
+  for (const auto& d : diags.diagnostics()) *log += d.message + "\n";
+  return std::move(*m);
+}
+
+class FixtureTest : public ::testing::TestWithParam<std::tuple<std::string, int>> {};
+
+TEST_P(FixtureTest, ReachesNormalForm) {
+  auto [name, level] = GetParam();
+  std::string text = ReadFile(std::string(SPK_SOURCE_DIR) + "/compiler/lowering/testdata/" + name);
+  ASSERT_FALSE(text.empty()) << name;
+  std::string log;
+  Status s;
+  auto m = Lower(text, level, &log, &s);
+  ASSERT_TRUE(s.ok()) << s << "\n" << log;
+  std::vector<std::string> problems = CheckLoweredNormalForm(*m);
+  std::string all;
+  for (const auto& p : problems) all += p + "\n";
+  EXPECT_TRUE(problems.empty()) << all << ir::PrintModule(*m);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Fixtures, FixtureTest,
+    ::testing::Combine(::testing::Values("spiking_mlp.spkir", "spiking_cnn.spkir",
+                                         "spikformer_block.spkir", "sdt_block.spkir"),
+                       ::testing::Values(0, 1, 2, 3)),
+    [](const auto& param_info) {
+      std::string n = std::get<0>(param_info.param);
+      n = n.substr(0, n.find('.'));
+      return n + "_O" + std::to_string(std::get<1>(param_info.param));
+    });
+
+TEST(NormalFormTest, NamesFrontendLeftovers) {
+  auto m = ir::ParseModule(R"(module attributes {timesteps = 2} {
+  constant @w : f32[1,1] = [1]
+  %x = input() {name = "x"} : () -> spike[T,1]
+  %h = linear(%x) {weight = @w} : spike[T,1] -> f32[T,1]
+  %s = lif(%h) {tau = 2.0, v_threshold = 1.0} : f32[T,1] -> spike[T,1]
+  output(%s) {name = "y"} : spike[T,1] -> ()
+})");
+  ASSERT_TRUE(m.ok()) << m.status();
+  std::vector<std::string> problems = CheckLoweredNormalForm(**m);
+  ASSERT_EQ(problems.size(), 2u);
+  EXPECT_NE(problems[0].find("'linear'"), std::string::npos) << problems[0];
+  EXPECT_NE(problems[1].find("'lif'"), std::string::npos) << problems[1];
+}
+
+// A random 2-layer MLP on an f32 image, its frontend spikes against the chip's.
+std::string RandomMlp(std::mt19937& rng, int in, int hidden, int out, int steps) {
+  std::normal_distribution<float> w(0.0f, 1.0f);
+  std::uniform_real_distribution<float> b(-0.1f, 0.1f);
+  auto list = [&](int n, auto& dist, float scale) {
+    std::string s = "[";
+    for (int i = 0; i < n; ++i) {
+      char buf[32];
+      std::snprintf(buf, sizeof buf, "%s%.6g", i ? ", " : "", dist(rng) * scale);
+      s += buf;
+    }
+    return s + "]";
+  };
+  std::ostringstream t;
+  t << "module @mlp attributes {timesteps = " << steps << "} {\n"
+    << "  constant @fc1.weight : f32[" << hidden << "," << in
+    << "] = " << list(hidden * in, w, 1.5f / std::sqrt(static_cast<float>(in))) << "\n"
+    << "  constant @fc1.bias : f32[" << hidden << "] = " << list(hidden, b, 1.0f) << "\n"
+    << "  constant @fc2.weight : f32[" << out << "," << hidden
+    << "] = " << list(out * hidden, w, 2.0f / std::sqrt(static_cast<float>(hidden))) << "\n"
+    << "  %x = input() {name = \"x\"} : () -> f32[1," << in << "]\n"
+    << "  %r = repeat_t(%x) : f32[1," << in << "] -> f32[T,1," << in << "]\n"
+    << "  %h = linear(%r) {bias = @fc1.bias, weight = @fc1.weight} : f32[T,1," << in
+    << "] -> f32[T,1," << hidden << "]\n"
+    << "  %s = lif(%h) {tau = 2.0, v_threshold = 1.0} : f32[T,1," << hidden << "] -> spike[T,1,"
+    << hidden << "]\n"
+    << "  %h2 = linear(%s) {weight = @fc2.weight} : spike[T,1," << hidden << "] -> f32[T,1," << out
+    << "]\n"
+    << "  %s2 = lif(%h2) {tau = 2.0, v_threshold = 1.0} : f32[T,1," << out << "] -> spike[T,1,"
+    << out << "]\n"
+    << "  output(%s2) {name = \"y\"} : spike[T,1," << out << "] -> ()\n}\n";
+  return t.str();
+}
+
+std::vector<const ir::Operation*> OpsNamed(const ir::Module& m, std::string_view a,
+                                           std::string_view b) {
+  std::vector<const ir::Operation*> out;
+  for (const auto& op : m.ops()) {
+    if (op->name() == a || op->name() == b) out.push_back(op.get());
+  }
+  return out;
+}
+
+double AgreementRate(int level, int models, int64_t* compared) {
+  std::mt19937 rng(1234);
+  std::uniform_real_distribution<float> pixel(0.0f, 1.0f);
+  const int in = 16, hidden = 24, out = 10, steps = 8;
+  int64_t same = 0, total = 0;
+  for (int k = 0; k < models; ++k) {
+    std::string text = RandomMlp(rng, in, hidden, out, steps);
+    auto front = ir::ParseModule(text);
+    EXPECT_TRUE(front.ok()) << front.status();
+    std::string log;
+    Status s;
+    auto chip = Lower(text, level, &log, &s);
+    EXPECT_TRUE(s.ok()) << s << log;
+    if (!front.ok() || !s.ok()) return 0;
+    std::vector<float> x(in);
+    for (float& v : x) v = pixel(rng);
+    const int64_t depth = *chip->attrs().GetInt("pipeline.max_depth");
+    auto ft = RunReference(**front, {{"x", x}}, steps);
+    auto ct = RunReference(*chip, {{"x", x}}, steps + depth);
+    EXPECT_TRUE(ft.ok() && ct.ok()) << ft.status() << ct.status();
+    if (!ft.ok() || !ct.ok()) return 0;
+    auto fl = OpsNamed(**front, "lif", "if_neuron");
+    auto cl = OpsNamed(*chip, "cuba_lif", "cuba_lif");
+    EXPECT_EQ(fl.size(), cl.size());
+    for (size_t i = 0; i < std::min(fl.size(), cl.size()); ++i) {
+      const auto d = static_cast<size_t>(*cl[i]->attrs().GetInt("pipeline.depth"));
+      const auto& fs = ft->values.at(fl[i]->result(0));
+      const auto& cs = ct->values.at(cl[i]->result(0));
+      for (size_t t = 0; t < static_cast<size_t>(steps); ++t) {
+        for (size_t j = 0; j < fs[t].size(); ++j) {
+          same += fs[t][j] == cs[t + d][j];
+          ++total;
+        }
+      }
+    }
+  }
+  *compared = total;
+  return total ? static_cast<double>(same) / static_cast<double>(total) : 0;
+}
+
+TEST(NumericTest, RandomMlpSpikesAgreeWithFloat) {
+  for (int level : {0, 2}) {
+    int64_t n = 0;
+    double rate = AgreementRate(level, 20, &n);
+    std::printf("-O%d: %.4f of %lld neuron-steps agree\n", level, rate, static_cast<long long>(n));
+    EXPECT_GE(rate, 0.97) << "at -O" << level;
+  }
+}
+
+}  // namespace
+}  // namespace spk::compiler::lowering

@@ -1,0 +1,556 @@
+// quantize: float layers feeding mapped neurons -> integer synapse tables and
+// `cuba_lif` groups (docs/lowering.md#quantization).
+//
+// For a neuron annotated by lower-neurons, fed by `linear`/`conv2d` layers or
+// an `add` of them (layout ops between the layers and the neuron move behind
+// it; neurons are element-wise), whose inputs are events or the model's f32
+// input:
+//   - the model input becomes a graded input port: `input` keeps its name,
+//     gains `scale` (a power of two, payload = round(x * scale)) and
+//     `repeat_t` goes away;
+//   - an input that is an `add` of events (a residual sum of spikes) is
+//     distributed: W (a + b) = W a + W b, one table per summand into the
+//     same group;
+//   - one voltage scale S per neuron group (chip v = S * real V) is chosen,
+//     the largest (-O0/-O1: powers of two; -O2+: also 32 mantissas per
+//     octave, minimising the weight error) for which every table's weights
+//     fit the 8-bit hardware range with a weight_exp in -8..7, the worst-case
+//     a_in over all tables fits 16 bits, vth fits 17 bits and the bias fits
+//     bias_mant (13 bits) << bias_exp (0..7).
+// The group records S and the relative weight error as `quant.scale` and
+// `quant.error`, and a remark says the same.
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "base/check.h"
+#include "compiler/lowering/lowering.h"
+#include "compiler/passes/rewrite.h"
+
+namespace spk::compiler::lowering {
+namespace {
+
+using ir::ElementType;
+using ir::Operation;
+using ir::Value;
+
+constexpr double kAinMax = 32767, kAinMin = -32768;
+constexpr int64_t kVthMax = (1 << 17) - 1;
+constexpr int kBiasExpMax = 7;
+constexpr double kBiasMantMax = 4095;
+
+struct Range {
+  double lo = 0, hi = 0;
+};
+
+bool IsEvents(const ir::Type& t) {
+  return t.element() == ElementType::kSpike || t.element() == ElementType::kGraded;
+}
+
+// One synapse table to build: a weighted layer applied to one event source.
+struct Table {
+  Operation* layer = nullptr;  // linear or conv2d (weights, attributes)
+  Value* source = nullptr;     // events the table reads
+  Range range;                 // payload bounds of `source`
+  double in_scale = 1.0;       // payload = real value * in_scale
+  // Chosen by the search:
+  int weight_exp = 0;
+  std::vector<int16_t> wq;
+};
+
+struct Choice {
+  bool ok = false;
+  double scale = 0;
+  double error = 0;
+  int64_t vth = 0;
+  int bias_exp = 0;
+  std::vector<int16_t> bias_mant;
+  std::vector<int> weight_exps;
+  std::vector<std::vector<int16_t>> wq;
+};
+
+std::string Fmt(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.4g", v);
+  return buf;
+}
+
+class QuantizePass : public passes::Pass {
+ public:
+  static constexpr std::string_view kName = "quantize";
+  static constexpr std::string_view kSummary =
+      "quantize the layers feeding mapped neurons into syn_* tables and cuba_lif groups";
+
+  std::string_view name() const override { return kName; }
+  std::string_view summary() const override { return kSummary; }
+
+  Status Run(ir::Module& module, passes::PassContext& ctx) override {
+    module_ = &module;
+    ctx_ = &ctx;
+    for (Operation* op : module.OpsSnapshot()) {
+      if (op->name() != "lif" && op->name() != "if_neuron") continue;
+      if (!op->attrs().Has("cuba.dv")) {
+        Error(*op, "has no CUBA mapping; run lower-neurons before quantize");
+        continue;
+      }
+      LowerNeuron(op);
+    }
+    // An f32 input that became a graded port may not be read as float too
+    // (two inputs of one name): report its other readers.
+    for (auto& [input, port] : ports_) {
+      (void)port;
+      for (const Value::Use& use : input->result(0)->uses()) {
+        Error(*use.user, "reads the model input '" + *input->attrs().GetString("name") +
+                             "' as float while synapses read it as a graded port");
+      }
+    }
+    if (failed_) return InvalidArgumentError("quantize: some neurons cannot be lowered");
+    return Status::Ok();
+  }
+
+ private:
+  void Error(const Operation& op, const std::string& what) {
+    ctx_->diags.Error(op.DiagLocation(), "'" + op.name() + "' op " + what);
+    failed_ = true;
+  }
+
+  // Bounds of an event value's payload, or nullopt with an error.
+  std::optional<Range> EventRange(Value* v, const Operation& user) {
+    if (v->type().element() == ElementType::kSpike) return Range{0, 1};
+    Operation* d = v->def();
+    if (IsLayoutOp(*d)) return EventRange(d->operand(0), user);
+    {  // graded inputs and relays record their payload range
+      auto lo = d->attrs().GetFloat("quant.payload_min");
+      auto hi = d->attrs().GetFloat("quant.payload_max");
+      if (lo && hi) return Range{*lo, *hi};
+    }
+    if (d->name() == "add") {
+      auto a = EventRange(d->operand(0), user);
+      auto b = a ? EventRange(d->operand(1), user) : std::nullopt;
+      if (!b) return std::nullopt;
+      return Range{a->lo + b->lo, a->hi + b->hi};
+    }
+    if (d->name() == "sum" && d->operand(0)->type().element() == ElementType::kSpike) {
+      const ir::Type& t = d->operand(0)->type();
+      double n = 1;
+      for (int64_t dim : *d->attrs().GetIntList("dims")) {
+        int64_t k = dim < 0 ? dim + t.full_rank() : dim;
+        if (t.timed() && k == 0) return std::nullopt;
+        n *= static_cast<double>(t.dim(static_cast<int>(k - (t.timed() ? 1 : 0))));
+      }
+      return Range{0, n};
+    }
+    Error(user, "reads a graded value from '" + d->name() +
+                    "' whose payload range is unknown; cannot bound the synaptic input");
+    return std::nullopt;
+  }
+
+  // The events a layer's input `x` stands for, converting the model's f32
+  // input into a graded input port. Appends one (source, range) per summand
+  // of an add of events.
+  bool CollectSources(Value* x, const Operation& user, std::vector<Table>& out, Operation* layer,
+                      double gain = 1.0) {
+    // mul_scalar(events) by a positive scalar folds into the weights.
+    if (x->def()->name() == "mul_scalar" && IsEvents(x->def()->operand(0)->type()) &&
+        *x->def()->attrs().GetFloat("scalar") > 0) {
+      return CollectSources(x->def()->operand(0), user, out, layer,
+                            gain * *x->def()->attrs().GetFloat("scalar"));
+    }
+    if (IsEvents(x->type())) {
+      Operation* d = x->def();
+      if (d->name() == "add" && IsEvents(d->operand(0)->type()) &&
+          IsEvents(d->operand(1)->type()) && d->operand(0)->type() == d->operand(1)->type() &&
+          d->operand(0)->type().dims() == x->type().dims()) {
+        return CollectSources(d->operand(0), user, out, layer, gain) &&
+               CollectSources(d->operand(1), user, out, layer, gain);
+      }
+      auto r = EventRange(x, user);
+      if (!r) return false;
+      Table t;
+      t.layer = layer;
+      t.source = x;
+      t.range = *r;
+      if (d->name() == "input") t.in_scale = d->attrs().GetFloat("scale").value_or(1.0);
+      if (d->name() == "host") t.in_scale = d->attrs().GetFloat("port.scale").value_or(1.0);
+      t.in_scale /= gain;
+      out.push_back(std::move(t));
+      return true;
+    }
+    // A float x: layout ops over mul_scalar(events) (a pooled count) or over
+    // the repeated model input. The layout chain is rebuilt on the events.
+    std::vector<Operation*> chain;
+    Value* base = x;
+    while (IsLayoutOp(*base->def())) {
+      chain.push_back(base->def());
+      base = base->def()->operand(0);
+    }
+    if (!chain.empty() && base->def()->name() == "mul_scalar" &&
+        IsEvents(base->def()->operand(0)->type())) {
+      Value* v = Rebuild(chain, base->def()->operand(0));
+      return CollectSources(v, user, out, layer, gain * *base->def()->attrs().GetFloat("scalar"));
+    }
+    Value* graded = GradedInput(x, user);
+    if (graded == nullptr) return false;
+    Operation* in = graded->def();
+    while (in->name() != "input") in = in->operand(0)->def();
+    Table t;
+    t.layer = layer;
+    t.source = graded;
+    t.range = Range{*in->attrs().GetFloat("quant.payload_min"),
+                    *in->attrs().GetFloat("quant.payload_max")};
+    t.in_scale = *in->attrs().GetFloat("scale");
+    out.push_back(std::move(t));
+    return true;
+  }
+
+  // x = layout*(repeat_t(input f32)): the same chain on a graded input port.
+  Value* GradedInput(Value* x, const Operation& user) {
+    std::vector<Operation*> chain;
+    Value* v = x;
+    while (IsLayoutOp(*v->def())) {
+      chain.push_back(v->def());
+      v = v->def()->operand(0);
+    }
+    Operation* rep = v->def();
+    if (rep->name() != "repeat_t" || rep->operand(0)->def()->name() != "input") {
+      Error(user, "reads a float value from '" + rep->name() +
+                      "'; only events or the model input can feed synapses");
+      return nullptr;
+    }
+    return Rebuild(chain, InputPort(rep->operand(0)->def()));
+  }
+
+  // The layout ops of `chain` (outermost first) applied to `v` instead.
+  Value* Rebuild(const std::vector<Operation*>& chain, Value* v) {
+    for (auto it = chain.rbegin(); it != chain.rend(); ++it) {
+      Operation* c = *it;
+      auto made = module_->CreateInferred(c->name(), std::span<Value* const>(&v, 1), c->attrs(),
+                                          c->loc(), c);
+      SPK_CHECK_OK(made.status());
+      v = (*made)->result(0);
+    }
+    return v;
+  }
+
+  // The graded, timed replacement of an f32 model input (made once).
+  Value* InputPort(Operation* input) {
+    auto it = ports_.find(input);
+    if (it != ports_.end()) return it->second;
+    double lo = 0, hi = 1;
+    if (const auto* r = module_->attrs().GetFloatList("spk.input_range"); r && r->size() == 2) {
+      lo = (*r)[0];
+      hi = (*r)[1];
+    }
+    double mag = std::max({std::fabs(lo), std::fabs(hi), 1e-30});
+    // The largest power of two that keeps payloads within 8 bits.
+    double scale =
+        std::ldexp(1.0, std::clamp(static_cast<int>(std::floor(std::log2(255.0 / mag))), -16, 16));
+    ir::AttrDict attrs = input->attrs();
+    attrs.Set("scale", ir::Attribute::Float(scale));
+    attrs.Set("quant.payload_min", ir::Attribute::Float(std::round(lo * scale)));
+    attrs.Set("quant.payload_max", ir::Attribute::Float(std::round(hi * scale)));
+    const ir::Type& t = input->result(0)->type();
+    Operation* port =
+        module_->CreateOp("input", {}, {ir::Type::Timed(ElementType::kGraded, t.dims())},
+                          std::move(attrs), input->loc(), input);
+    ports_[input] = port->result(0);
+    return port->result(0);
+  }
+
+  void LowerNeuron(Operation* neuron) {
+    // Layout ops between the weighted layers and the neuron move behind it.
+    std::vector<Operation*> post;
+    Value* in = neuron->operand(0);
+    while (IsLayoutOp(*in->def()) && in->uses().size() == 1) {
+      post.push_back(in->def());
+      in = in->def()->operand(0);
+    }
+    std::vector<Operation*> layers;
+    if (!CollectLayers(in, *neuron, layers)) return;
+    std::vector<Table> tables;
+    for (Operation* layer : layers) {
+      if (layer->name() == "conv2d") {
+        const auto* dil = layer->attrs().GetIntList("dilation");
+        if (dil != nullptr &&
+            std::any_of(dil->begin(), dil->end(), [](int64_t d) { return d != 1; })) {
+          Error(*layer, "with dilation cannot become a syn_conv2d table");
+          return;
+        }
+      }
+      if (!CollectSources(layer->operand(0), *layer, tables, layer)) return;
+    }
+    const ir::Type& pre = in->type();
+    std::vector<double> bias(static_cast<size_t>(pre.num_elements()), 0.0);
+    for (Operation* layer : layers) AddBias(*layer, pre, bias);
+
+    const ir::AttrDict& na = neuron->attrs();
+    double gain = *na.GetFloat("cuba.gain");
+    double vthr = *na.GetFloat("v_threshold");
+    Choice best = Search(tables, bias, gain, vthr);
+    if (!best.ok) {
+      Error(*neuron,
+            "cannot be quantized: no voltage scale fits weights, a_in (16 bits), vth "
+            "(17 bits) and bias (13 bits << 7) at once");
+      return;
+    }
+
+    // Emit the tables, their sum and the neuron group.
+    Value* sum = nullptr;
+    for (size_t i = 0; i < tables.size(); ++i) {
+      Value* syn = EmitTable(tables[i], best.wq[i], best.weight_exps[i], neuron);
+      if (sum == nullptr) {
+        sum = syn;
+      } else {
+        Value* ops[2] = {sum, syn};
+        auto add = module_->CreateInferred("add", ops, {}, neuron->loc(), neuron);
+        SPK_CHECK_OK(add.status());
+        sum = (*add)->result(0);
+      }
+    }
+    ir::AttrDict attrs;
+    attrs.Set("du", ir::Attribute::Int(*na.GetInt("cuba.du")));
+    attrs.Set("dv", ir::Attribute::Int(*na.GetInt("cuba.dv")));
+    attrs.Set("vth", ir::Attribute::Int(best.vth));
+    if (std::any_of(best.bias_mant.begin(), best.bias_mant.end(),
+                    [](int16_t b) { return b != 0; })) {
+      std::string base = *layers.front()->attrs().GetRef("weight");
+      if (base.size() > 7 && base.ends_with(".weight")) base.resize(base.size() - 7);
+      ir::Constant* c = passes::AddUniqueConstant(
+          *module_, base + ".bias_mant",
+          ir::Type::Untimed(ElementType::kI16, {static_cast<int64_t>(best.bias_mant.size())}),
+          ir::TensorData(best.bias_mant));
+      attrs.Set("bias_mant", ir::Attribute::Ref(c->name()));
+      if (best.bias_exp != 0) attrs.Set("bias_exp", ir::Attribute::Int(best.bias_exp));
+    }
+    attrs.Set("quant.scale", ir::Attribute::Float(best.scale));
+    attrs.Set("quant.error", ir::Attribute::Float(std::round(best.error * 1e6) / 1e6));
+    Value* s = Create("cuba_lif", sum, std::move(attrs), neuron->loc(), neuron);
+    for (auto it = post.rbegin(); it != post.rend(); ++it) {
+      s = Create((*it)->name(), s, (*it)->attrs(), (*it)->loc(), neuron);
+    }
+    ctx_->diags.Remark(neuron->DiagLocation(),
+                       "'" + neuron->name() + "' op lowered to cuba_lif: scale " + Fmt(best.scale) +
+                           ", vth " + std::to_string(best.vth) + ", weight error " +
+                           Fmt(100 * best.error) + "% over " + std::to_string(tables.size()) +
+                           " table(s)");
+    Value* old_in = neuron->operand(0);
+    passes::ReplaceOpWith(neuron, s);
+    passes::EraseIfDead(old_in->def());
+    for (auto& [input, port] : ports_) {
+      (void)port;
+      for (ir::Value::Use use : std::vector<ir::Value::Use>(input->result(0)->uses())) {
+        passes::EraseIfDead(use.user);
+      }
+    }
+    for (auto it = ports_.begin(); it != ports_.end();) {
+      if (it->first->result(0)->unused()) {
+        module_->EraseOp(it->first);
+        it = ports_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+  }
+
+  Value* Create(std::string_view name, Value* x, ir::AttrDict attrs, const ir::Location& loc,
+                Operation* before) {
+    auto made = module_->CreateInferred(name, std::span<Value* const>(&x, 1), std::move(attrs), loc,
+                                        before);
+    SPK_CHECK_OK(made.status());
+    return (*made)->result(0);
+  }
+
+  bool CollectLayers(Value* v, const Operation& neuron, std::vector<Operation*>& out) {
+    Operation* d = v->def();
+    if ((d->name() == "linear" || d->name() == "conv2d") && v->uses().size() == 1) {
+      out.push_back(d);
+      return true;
+    }
+    if (d->name() == "add" && v->uses().size() == 1 &&
+        d->operand(0)->type().dims() == v->type().dims() &&
+        d->operand(1)->type().dims() == v->type().dims()) {
+      return CollectLayers(d->operand(0), neuron, out) && CollectLayers(d->operand(1), neuron, out);
+    }
+    std::string why = (d->name() == "linear" || d->name() == "conv2d" || d->name() == "add")
+                          ? "whose result has other users too"
+                          : "";
+    ctx_->diags.Error(d->DiagLocation(),
+                      "'" + d->name() + "' op feeds '" + neuron.name() + "' " +
+                          (why.empty() ? "but is not a linear, conv2d or add of them" : why) +
+                          "; it cannot be lowered to synapses" +
+                          (d->name() == "max_pool2d"
+                               ? " (max pooling of currents: pool the spikes after the neuron)"
+                               : ""));
+    failed_ = true;
+    return false;
+  }
+
+  void AddBias(const Operation& layer, const ir::Type& pre, std::vector<double>& bias) {
+    const std::string* ref = layer.attrs().GetRef("bias");
+    if (ref == nullptr) return;
+    auto b = module_->FindConstant(*ref)->data().f32();
+    const int64_t n = static_cast<int64_t>(bias.size());
+    const int64_t o = static_cast<int64_t>(b.size());
+    int64_t inner = 1;  // elements per channel within a step
+    if (layer.name() == "conv2d") inner = pre.dims().back() * pre.dim(pre.rank() - 2);
+    for (int64_t i = 0; i < n; ++i)
+      bias[static_cast<size_t>(i)] += b[static_cast<size_t>((i / inner) % o)];
+  }
+
+  std::span<const float> Weights(const Table& t) const {
+    return module_->FindConstant(*t.layer->attrs().GetRef("weight"))->data().f32();
+  }
+
+  int64_t Fanin(const Table& t) const {  // weights per target (row length)
+    const ir::Type& wt = module_->FindConstant(*t.layer->attrs().GetRef("weight"))->type();
+    return wt.num_elements() / wt.dim(0);
+  }
+
+  // Quantizes everything for one voltage scale; ok = false if it does not fit.
+  Choice Evaluate(std::vector<Table>& tables, const std::vector<double>& bias, double gain,
+                  double vthr, double scale) const {
+    Choice c;
+    c.scale = scale;
+    double err2 = 0, ref2 = 0, ain_hi = 0, ain_lo = 0;
+    for (const Table& t : tables) {
+      auto w = Weights(t);
+      double k = scale * gain / (64.0 * t.in_scale);  // real weight -> a_in units per payload
+      double maxabs = 0;
+      bool pos = false, neg = false;
+      for (float x : w) {
+        maxabs = std::max(maxabs, std::fabs(static_cast<double>(x)));
+        pos |= x > 0;
+        neg |= x < 0;
+      }
+      const bool mixed = pos && neg;
+      const double limit = mixed ? 254 : 255;
+      int e = 0;
+      if (maxabs > 0) {
+        e = static_cast<int>(std::ceil(std::log2(maxabs * k / limit)));
+        e = std::max(e, -8);
+        if (e > 7) return c;
+        if (maxabs * k / std::ldexp(1.0, e) > limit + 1e-9) ++e;
+        if (e > 7) return c;
+      }
+      const double step = std::ldexp(1.0, e) / k;  // real weight per integer weight
+      std::vector<int16_t> q(w.size());
+      for (size_t i = 0; i < w.size(); ++i) {
+        double r = w[i] / step;
+        double v = mixed ? 2 * std::round(r / 2) : std::round(r);
+        v = std::clamp(v, mixed ? -256.0 : (neg ? -255.0 : 0.0),
+                       mixed ? 254.0 : (neg ? 0.0 : 255.0));
+        q[i] = static_cast<int16_t>(v);
+        double d = w[i] - v * step;
+        err2 += d * d;
+        ref2 += static_cast<double>(w[i]) * w[i];
+      }
+      // Worst case a_in per target, then over targets.
+      const int64_t fanin = Fanin(t);
+      double hi = 0, lo = 0;
+      for (size_t row = 0; row * static_cast<size_t>(fanin) < q.size(); ++row) {
+        double rh = 0, rl = 0;
+        for (int64_t j = 0; j < fanin; ++j) {
+          double wv = q[row * static_cast<size_t>(fanin) + static_cast<size_t>(j)];
+          rh += std::max(wv * t.range.lo, wv * t.range.hi);
+          rl += std::min(wv * t.range.lo, wv * t.range.hi);
+        }
+        hi = std::max(hi, std::floor(std::ldexp(rh, e)));
+        lo = std::min(lo, std::floor(std::ldexp(rl, e)));
+      }
+      ain_hi += hi;
+      ain_lo += lo;
+      c.weight_exps.push_back(e);
+      c.wq.push_back(std::move(q));
+    }
+    if (ain_hi > kAinMax || ain_lo < kAinMin) return c;
+    // Threshold: fire on H >= Vth is v > S*Vth - 1; the chip compares v > vth << 6.
+    double vt = scale * vthr / 64.0;
+    c.vth = static_cast<int64_t>(std::ceil(vt - 1e-9)) - 1;
+    if (c.vth < 0 || c.vth > kVthMax) return c;
+    double bmax = 0;
+    for (double b : bias) bmax = std::max(bmax, std::fabs(b * scale * gain));
+    c.bias_exp =
+        bmax > kBiasMantMax ? static_cast<int>(std::ceil(std::log2(bmax / kBiasMantMax))) : 0;
+    if (c.bias_exp > kBiasExpMax) return c;
+    c.bias_mant.resize(bias.size());
+    for (size_t i = 0; i < bias.size(); ++i) {
+      double m = std::round(bias[i] * scale * gain / std::ldexp(1.0, c.bias_exp));
+      c.bias_mant[i] = static_cast<int16_t>(std::clamp(m, -4096.0, 4095.0));
+    }
+    c.error = ref2 > 0 ? std::sqrt(err2 / ref2) : 0;
+    c.ok = true;
+    return c;
+  }
+
+  Choice Search(std::vector<Table>& tables, const std::vector<double>& bias, double gain,
+                double vthr) const {
+    Choice best;
+    int k_best = 0;
+    for (int k = 40; k >= -20; --k) {  // largest power of two that fits
+      Choice c = Evaluate(tables, bias, gain, vthr, std::ldexp(1.0, k));
+      if (c.ok) {
+        best = std::move(c);
+        k_best = k;
+        break;
+      }
+    }
+    if (!best.ok || ctx_->opt_level < 2) return best;
+    // -O2+: 32 mantissas per octave over the two octaves below the limit;
+    // keep the smallest weight error (ties: the larger scale).
+    for (int k = k_best - 1; k <= k_best; ++k) {
+      for (int j = 0; j < 32; ++j) {
+        double s = std::ldexp(1.0 + j / 32.0, k);
+        Choice c = Evaluate(tables, bias, gain, vthr, s);
+        if (c.ok && (c.error < best.error - 1e-12 ||
+                     (std::fabs(c.error - best.error) <= 1e-12 && s > best.scale))) {
+          best = std::move(c);
+        }
+      }
+    }
+    return best;
+  }
+
+  Value* EmitTable(const Table& t, const std::vector<int16_t>& wq, int e, Operation* before) {
+    // Tables of one layer (distributed over an add) share their weights.
+    auto [it, fresh] = table_weights_.try_emplace(t.layer);
+    if (fresh) {
+      const ir::Constant& w = *module_->FindConstant(*t.layer->attrs().GetRef("weight"));
+      it->second =
+          passes::AddUniqueConstant(*module_, w.name() + ".q",
+                                    w.type().WithElement(ElementType::kI16), ir::TensorData(wq))
+              ->name();
+    }
+    ir::AttrDict attrs;
+    attrs.Set("weight", ir::Attribute::Ref(it->second));
+    attrs.Set("weight_exp", ir::Attribute::Int(e));
+    std::string kind = "syn_dense";
+    if (t.layer->name() == "conv2d") {
+      kind = "syn_conv2d";
+      for (const char* a : {"stride", "padding", "groups"}) {
+        if (const ir::Attribute* v = t.layer->attrs().Find(a)) attrs.Set(a, *v);
+      }
+    }
+    return Create(kind, t.source, std::move(attrs), t.layer->loc(), before);
+  }
+
+  ir::Module* module_ = nullptr;
+  passes::PassContext* ctx_ = nullptr;
+  bool failed_ = false;
+  std::map<Operation*, Value*> ports_;                     // f32 input -> graded input port
+  std::map<const Operation*, std::string> table_weights_;  // layer -> quantized weights
+};
+
+}  // namespace
+
+void RegisterQuantizePass(passes::PassRegistry& registry) {
+  SPK_CHECK_OK(registry.Register({.name = std::string(QuantizePass::kName),
+                                  .summary = std::string(QuantizePass::kSummary),
+                                  .create = [] { return std::make_unique<QuantizePass>(); },
+                                  .slots = {{passes::kStageQuantize, 0}}}));
+}
+
+}  // namespace spk::compiler::lowering
