@@ -4,7 +4,7 @@ add_library(spk_build_flags INTERFACE)
 add_library(spk::build_flags ALIAS spk_build_flags)
 target_compile_options(spk_build_flags INTERFACE
   -Wall -Wextra -Wpedantic -Wshadow -Wnon-virtual-dtor -Wold-style-cast
-  -Wcast-align -Woverloaded-virtual -Wnull-dereference -Wimplicit-fallthrough
+  -Wcast-align -Woverloaded-virtual -Wimplicit-fallthrough
   -Wno-missing-field-initializers)
 if(SPK_WERROR)
   target_compile_options(spk_build_flags INTERFACE -Werror)

@@ -1,0 +1,931 @@
+#include "daemon/server/server.h"
+
+#include <grp.h>
+#include <pwd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <utility>  // Boost 1.74 Asio uses std::exchange without including it
+
+#include <boost/asio.hpp>
+#include <cerrno>
+#include <condition_variable>
+#include <cstring>
+#include <deque>
+#include <filesystem>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <thread>
+#include <variant>
+
+#include <spdlog/spdlog.h>
+
+#include "daemon/protocol/frame_decoder.h"
+#include "daemon/protocol/handshake.h"
+#include "daemon/protocol/json_message.h"
+#include "daemon/protocol/message_assembler.h"
+#include "daemon/protocol/operations.h"
+#include "daemon/protocol/payload.h"
+
+namespace spk::daemon {
+namespace {
+
+namespace asio = boost::asio;
+using Socket = asio::local::stream_protocol::socket;
+using protocol::Frame;
+using protocol::FrameType;
+
+constexpr char kServerName[] = "spiked 0.1.0";
+
+std::string UserName(uint32_t uid, uint32_t* primary_gid) {
+  struct passwd pw {};
+  struct passwd* result = nullptr;
+  std::vector<char> buf(16384);
+  if (::getpwuid_r(uid, &pw, buf.data(), buf.size(), &result) != 0 || result == nullptr) {
+    return "";
+  }
+  if (primary_gid) *primary_gid = pw.pw_gid;
+  return pw.pw_name;
+}
+
+std::optional<gid_t> GroupId(const std::string& name) {
+  struct group gr {};
+  struct group* result = nullptr;
+  std::vector<char> buf(16384);
+  if (::getgrnam_r(name.c_str(), &gr, buf.data(), buf.size(), &result) != 0 || result == nullptr) {
+    return std::nullopt;
+  }
+  return gr.gr_gid;
+}
+
+// A reply to one request: a JSON frame and its attachments.
+struct Reply {
+  std::vector<Frame> frames;
+};
+
+Reply ErrorReply(uint64_t id, const Status& status) {
+  return Reply{{protocol::MakeErrorFrame(id, status)}};
+}
+
+Reply JsonReply(uint64_t id, const nlohmann::json& body,
+                std::vector<protocol::Tensor> tensors = {}) {
+  Reply reply;
+  reply.frames.push_back(protocol::MakeJsonFrame(FrameType::kResponse, id, body,
+                                                 tensors.empty() ? 0 : protocol::kFlagMore));
+  for (size_t i = 0; i < tensors.size(); ++i) {
+    reply.frames.push_back(protocol::MakeFrame(FrameType::kTensor, id,
+                                               protocol::EncodeTensor(tensors[i]),
+                                               i + 1 < tensors.size() ? protocol::kFlagMore : 0));
+  }
+  return reply;
+}
+
+std::string ShapeText(const std::vector<int64_t>& shape, bool timed) {
+  std::string out = timed ? "[T" : "[";
+  for (size_t i = 0; i < shape.size(); ++i) {
+    if (timed || i > 0) out += ", ";
+    out += std::to_string(shape[i]);
+  }
+  return out + "]";
+}
+
+// A TENSOR attachment as an executor input for a port of `shape`: the
+// port's shape (fed every step) or [T, ...shape] (one value per step).
+StatusOr<executor::HostValue> ToHostValue(const std::string& port,
+                                          const std::vector<int64_t>& shape,
+                                          const protocol::Attachment& attachment) {
+  if (attachment.type != FrameType::kTensor) {
+    return UnimplementedError("infer: input '" + port + "': only TENSOR attachments are " +
+                              "served by this build, got " +
+                              std::string(protocol::FrameTypeName(attachment.type)));
+  }
+  SPK_ASSIGN_OR_RETURN(protocol::Tensor tensor, protocol::DecodeTensor(attachment.bytes));
+  std::vector<int64_t> got(tensor.shape.begin(), tensor.shape.end());
+  executor::HostValue value;
+  if (got == shape) {
+    value.timed = false;
+  } else if (got.size() == shape.size() + 1 && got[0] > 0 &&
+             std::equal(shape.begin(), shape.end(), got.begin() + 1)) {
+    value.timed = true;
+  } else {
+    return InvalidArgumentError("infer: input '" + port + "' must be " + ShapeText(shape, false) +
+                                " or " + ShapeText(shape, true) +
+                                " of u8, i8, i16, i32 or f32, got " +
+                                protocol::DescribeShape(tensor));
+  }
+  value.shape = got;
+  value.data = tensor.ToFloat();
+  return value;
+}
+
+}  // namespace
+
+bool IsAuthorised(uint32_t uid, uint32_t daemon_uid, const std::string& group, std::string* why) {
+  if (uid == 0 || uid == daemon_uid) return true;
+  if (group.empty()) {
+    *why = "write operations are allowed only to root and uid " + std::to_string(daemon_uid) +
+           " (server.authorised_group is not set); uid " + std::to_string(uid) + " is neither";
+    return false;
+  }
+  const std::optional<gid_t> gid = GroupId(group);
+  uint32_t primary = 0;
+  const std::string name = UserName(uid, &primary);
+  if (gid && !name.empty()) {
+    if (primary == *gid) return true;
+    int count = 64;
+    std::vector<gid_t> groups(static_cast<size_t>(count));
+    if (::getgrouplist(name.c_str(), primary, groups.data(), &count) < 0) {
+      groups.resize(static_cast<size_t>(count));
+      ::getgrouplist(name.c_str(), primary, groups.data(), &count);
+    }
+    groups.resize(static_cast<size_t>(std::max(count, 0)));
+    if (std::find(groups.begin(), groups.end(), *gid) != groups.end()) return true;
+  }
+  *why = "needs membership in group '" + group + "'; uid " + std::to_string(uid) +
+         (name.empty() ? "" : " (" + name + ")") +
+         (gid ? " is not a member" : " is not a member (the group does not exist)");
+  return false;
+}
+
+struct Server::Impl {
+  class Connection;
+
+  Service* service;  // borrowed
+  ServerOptions options;
+  asio::io_context io;
+  asio::local::stream_protocol::acceptor acceptor{io};
+  std::unique_ptr<asio::thread_pool> workers;
+  std::thread io_thread;
+  std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work;
+  std::set<std::shared_ptr<Connection>> connections;  // I/O thread only
+  bool accepting = false;                             // I/O thread only
+  bool bound_path = false;
+
+  std::mutex mu;
+  std::condition_variable drained;
+  size_t in_flight = 0;  // guarded by mu: requests accepted and not yet answered
+
+  void Accept();
+  void Begin() {
+    std::lock_guard<std::mutex> lock(mu);
+    ++in_flight;
+  }
+  void End() {
+    std::lock_guard<std::mutex> lock(mu);
+    --in_flight;
+    drained.notify_all();
+  }
+  Reply Execute(const protocol::RequestEnvelope& envelope, const protocol::Message& message,
+                const Caller& caller, const protocol::ProtocolVersion& version);
+};
+
+class Server::Impl::Connection : public std::enable_shared_from_this<Connection> {
+ public:
+  Connection(Impl* server, Socket socket)
+      : server_(server),
+        socket_(std::move(socket)),
+        decoder_(server->options.max_frame_size),
+        assembler_(protocol::AssemblerLimits{
+            .max_message_bytes = server->options.max_message_size,
+            .max_buffered_bytes = server->options.max_message_size,
+            .max_partial_messages = server->options.max_requests_in_flight,
+            .max_attachments = 64}) {}
+
+  void Start() {
+    struct ucred cred {};
+    socklen_t len = sizeof(cred);
+    if (::getsockopt(socket_.native_handle(), SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0) {
+      caller_ = {.uid = cred.uid, .gid = cred.gid, .pid = cred.pid};
+    } else {
+      // Without credentials nothing can be authorised.
+      caller_ = {.uid = 65534, .gid = 65534, .pid = 0};
+    }
+    authorised_ =
+        IsAuthorised(caller_.uid, ::geteuid(), server_->options.authorised_group, &denied_why_);
+    spdlog::debug("connection from pid {} uid {}{}", caller_.pid, caller_.uid,
+                  authorised_ ? "" : " (read-only)");
+    Read();
+  }
+
+  // I/O thread: queues frames for writing.
+  void Send(const std::vector<Frame>& frames) {
+    if (closed_) return;
+    for (const Frame& frame : frames) queue_.push_back(protocol::EncodeFrame(frame));
+    if (!writing_) Write();
+  }
+
+  void Finish(uint64_t id) { in_flight_.erase(id); }
+
+  // Sends an ERROR for the connection and closes once it is written.
+  void Fail(const Status& status) {
+    spdlog::info("connection from pid {} uid {}: {}", caller_.pid, caller_.uid, status.ToString());
+    closing_ = true;
+    Send({protocol::MakeErrorFrame(0, status)});
+  }
+
+  // Closes once everything queued is written (shutdown).
+  void CloseWhenFlushed() {
+    closing_ = true;
+    if (!writing_) Close();
+  }
+
+  void Close() {
+    if (closed_) return;
+    closed_ = true;
+    boost::system::error_code ec;
+    socket_.shutdown(Socket::shutdown_both, ec);
+    socket_.close(ec);
+    for (auto& [id, session] : sessions_) server_->service->CloseSession(session.deployment_id);
+    sessions_.clear();
+    server_->connections.erase(shared_from_this());
+  }
+
+ private:
+  void Read() {
+    auto self = shared_from_this();
+    socket_.async_read_some(asio::buffer(buffer_),
+                            [this, self](const boost::system::error_code& ec, size_t n) {
+                              if (closed_) return;
+                              if (ec) {
+                                Close();
+                                return;
+                              }
+                              OnData(n);
+                              if (!closing_ && !closed_) Read();
+                            });
+  }
+
+  void OnData(size_t n) {
+    if (Status s = decoder_.Feed(std::span<const uint8_t>(buffer_.data(), n)); !s.ok()) {
+      // Frames before the bad header are still served.
+      Drain();
+      Fail(s);
+      return;
+    }
+    Drain();
+  }
+
+  void Drain() {
+    while (!closing_) {
+      std::optional<Frame> frame = decoder_.Next();
+      if (!frame) return;
+      OnFrame(std::move(*frame));
+    }
+  }
+
+  void OnFrame(Frame frame) {
+    if (!hello_done_) {
+      if (frame.header.type != FrameType::kHello) {
+        Fail(FailedPreconditionError("expected HELLO first, got " +
+                                     std::string(protocol::FrameTypeName(frame.header.type))));
+        return;
+      }
+      auto hello = protocol::ParseClientHello(frame.payload);
+      if (!hello.ok()) return Fail(hello.status());
+      auto version = protocol::NegotiateVersion(
+          hello->versions, {protocol::kOldestProtocolVersion, protocol::kProtocolVersion});
+      if (!version.ok()) return Fail(version.status());
+      version_ = *version;
+      hello_done_ = true;
+      protocol::ServerHello reply;
+      reply.version = version_;
+      reply.server = kServerName;
+      reply.limits = {.max_frame_bytes = server_->options.max_frame_size,
+                      .max_message_bytes = server_->options.max_message_size,
+                      .max_requests_in_flight = server_->options.max_requests_in_flight,
+                      .session_idle_timeout_ms = server_->options.session_idle_timeout_ms};
+      reply.peer = {
+          .uid = caller_.uid, .gid = caller_.gid, .pid = caller_.pid, .authorised = authorised_};
+      Send({protocol::MakeHelloReplyFrame(reply)});
+      return;
+    }
+    if (frame.header.type == FrameType::kHello) {
+      return Fail(InvalidArgumentError("HELLO sent twice on one connection"));
+    }
+    auto message = assembler_.Add(std::move(frame));
+    if (!message.ok()) return Fail(message.status());
+    if (!message->has_value()) return;
+    OnMessage(std::move(**message));
+  }
+
+  void OnMessage(protocol::Message message) {
+    const uint64_t id = message.request_id;
+    switch (message.type) {
+      case FrameType::kRequest:
+        break;
+      case FrameType::kCancel:
+        return;  // requests run to completion; a cancel of them is ignored
+      case FrameType::kStreamInput:
+      case FrameType::kCredit:
+        if (auto session = sessions_.find(id); session != sessions_.end()) {
+          if (message.type == FrameType::kCredit) return;  // outputs are not held back
+          auto chunk = protocol::DecodeStreamChunk(message.body);
+          if (!chunk.ok()) {
+            EndSession(id, id, chunk.status());
+            return;
+          }
+          session->second.queue.push_back(std::move(chunk).value());
+          Pump(id);
+          return;
+        }
+        Send({protocol::MakeErrorFrame(id, FailedPreconditionError("request " + std::to_string(id) +
+                                                                   " is not an open session"))});
+        return;
+      default:
+        return Fail(InvalidArgumentError("a client may not send " +
+                                         std::string(protocol::FrameTypeName(message.type)) +
+                                         " frames"));
+    }
+    if (auto session = sessions_.find(id); session != sessions_.end()) {
+      auto envelope = protocol::ParseRequest(message.body);
+      if (envelope.ok() && envelope->operation->name == "session.close") {
+        auto close = protocol::ParseSessionCloseRequest(envelope->body);
+        if (!close.ok()) {
+          Send({protocol::MakeErrorFrame(id, close.status())});
+          return;
+        }
+        if (!close->drain) session->second.queue.clear();
+        session->second.closing = id;
+        Pump(id);
+        return;
+      }
+      Send({protocol::MakeErrorFrame(
+          id, InvalidArgumentError("request id " + std::to_string(id) +
+                                   " is an open session; only session.close may use it"))});
+      return;
+    }
+    if (in_flight_.count(id)) {
+      return Fail(InvalidArgumentError("request id " + std::to_string(id) +
+                                       " is already in use by an unfinished request"));
+    }
+    if (in_flight_.size() >= server_->options.max_requests_in_flight) {
+      Send({protocol::MakeErrorFrame(
+          id, ResourceExhaustedError("more than server.max_requests_in_flight (" +
+                                     std::to_string(server_->options.max_requests_in_flight) +
+                                     ") requests in flight on this connection"))});
+      return;
+    }
+    auto envelope = protocol::ParseRequest(message.body);
+    if (!envelope.ok()) {
+      Send({protocol::MakeErrorFrame(id, envelope.status())});
+      return;
+    }
+    if (envelope->operation->access == protocol::Access::kWrite && !authorised_) {
+      const Status denied =
+          PermissionDeniedError(std::string(envelope->operation->name) + " " + denied_why_);
+      Send({protocol::MakeErrorFrame(id, denied)});
+      const std::string op(envelope->operation->name);
+      const Caller caller = caller_;
+      Service* service = server_->service;
+      asio::post(*server_->workers,
+                 [service, caller, op, denied] { service->Audit(caller, op, "", denied); });
+      return;
+    }
+    if (envelope->operation->name == "session.open") {
+      auto request = protocol::ParseSessionOpenRequest(envelope->body);
+      if (!request.ok()) {
+        Send({protocol::MakeErrorFrame(id, request.status())});
+        return;
+      }
+      OpenSession(id, *request);
+      return;
+    }
+    if (envelope->operation->name == "session.close") {
+      Send({protocol::MakeErrorFrame(
+          id, FailedPreconditionError("session.close: request " + std::to_string(id) +
+                                      " is not an open session; send it on the session's id"))});
+      return;
+    }
+    in_flight_.insert(id);
+    server_->Begin();
+    auto self = shared_from_this();
+    Impl* server = server_;
+    const Caller caller = caller_;
+    const protocol::ProtocolVersion version = version_;
+    asio::post(*server_->workers,
+               [server, self, id, caller, version, envelope = std::move(envelope).value(),
+                message = std::move(message)]() mutable {
+                 Reply reply = server->Execute(envelope, message, caller, version);
+                 asio::post(server->io, [server, self, id, reply = std::move(reply)] {
+                   self->Finish(id);
+                   self->Send(reply.frames);
+                   server->End();
+                 });
+               });
+  }
+
+  void Write() {
+    if (queue_.empty()) {
+      writing_ = false;
+      if (closing_) Close();
+      return;
+    }
+    writing_ = true;
+    auto self = shared_from_this();
+    asio::async_write(socket_, asio::buffer(queue_.front()),
+                      [this, self](const boost::system::error_code& ec, size_t) {
+                        if (closed_) return;
+                        if (ec) {
+                          Close();
+                          return;
+                        }
+                        queue_.pop_front();
+                        Write();
+                      });
+  }
+
+  struct Session {
+    std::string deployment_id;
+    std::vector<Service::PortInfo> inputs;
+    std::vector<Service::PortInfo> outputs;
+    std::deque<protocol::StreamChunk> queue;  // input not yet run, in order
+    bool busy = false;                        // a chunk is on a worker
+    std::optional<uint64_t> closing;          // set by session.close: drain, then answer
+    uint64_t steps = 0;
+  };
+
+  void OpenSession(uint64_t id, const protocol::SessionOpenRequest& request) {
+    in_flight_.insert(id);
+    server_->Begin();
+    auto self = shared_from_this();
+    Impl* server = server_;
+    asio::post(*server_->workers, [server, self, id, request] {
+      Service* service = server->service;
+      auto deployment_id = service->OpenSession(request.deployment);
+      StatusOr<std::pair<std::vector<Service::PortInfo>, std::vector<Service::PortInfo>>> ports =
+          deployment_id.ok()
+              ? service->SessionPorts(*deployment_id)
+              : StatusOr<std::pair<std::vector<Service::PortInfo>, std::vector<Service::PortInfo>>>(
+                    deployment_id.status());
+      Status ok = ports.ok() ? Status::Ok() : ports.status();
+      if (ok.ok() && ports->first.size() != 1) {
+        ok = UnimplementedError("session.open: sessions on models with " +
+                                std::to_string(ports->first.size()) +
+                                " inputs are not served by this build yet");
+      }
+      if (!ok.ok() && deployment_id.ok()) service->CloseSession(*deployment_id);
+      service->Audit(self->caller_, "session.open", request.deployment, ok);
+      asio::post(server->io, [server, self, id, request, ok, deployment_id, ports] {
+        self->Finish(id);
+        server->End();
+        if (!ok.ok()) {
+          self->Send({protocol::MakeErrorFrame(id, ok)});
+          return;
+        }
+        if (self->closed_) {
+          server->service->CloseSession(*deployment_id);
+          return;
+        }
+        Session& session = self->sessions_[id];
+        session.deployment_id = *deployment_id;
+        session.inputs = ports->first;
+        session.outputs = ports->second;
+        nlohmann::json inputs = nlohmann::json::array(), outputs = nlohmann::json::array();
+        for (const auto& p : session.inputs)
+          inputs.push_back({{"name", p.name}, {"shape", p.shape}});
+        for (const auto& p : session.outputs) outputs.push_back({{"name", p.name}});
+        const uint32_t window = request.input_window == 0 ? 8 : request.input_window;
+        self->Send({protocol::MakeJsonFrame(FrameType::kResponse, id,
+                                            {{"session", "s-" + std::to_string(id)},
+                                             {"deployment", request.deployment},
+                                             {"input_window", window},
+                                             {"output_window", request.output_window},
+                                             {"idle_timeout_ms", 0},
+                                             {"inputs", inputs},
+                                             {"outputs", outputs}},
+                                            protocol::kFlagOpen)});
+      });
+    });
+  }
+
+  // I/O thread: runs the next queued chunk of a session on a worker.
+  void Pump(uint64_t id) {
+    auto it = sessions_.find(id);
+    if (it == sessions_.end()) return;
+    Session& session = it->second;
+    if (session.busy) return;
+    if (session.queue.empty()) {
+      if (session.closing) EndSession(id, *session.closing, Status::Ok());
+      return;
+    }
+    session.busy = true;
+    protocol::StreamChunk chunk = std::move(session.queue.front());
+    session.queue.pop_front();
+    auto self = shared_from_this();
+    Impl* server = server_;
+    const std::string deployment_id = session.deployment_id;
+    const std::vector<Service::PortInfo> inputs = session.inputs;
+    const std::vector<Service::PortInfo> outputs = session.outputs;
+    asio::post(*server_->workers, [server, self, id, chunk = std::move(chunk), deployment_id,
+                                   inputs, outputs] {
+      std::vector<Frame> frames;
+      Status status = RunChunk(server->service, id, chunk, deployment_id, inputs, outputs, &frames);
+      asio::post(server->io, [self, id, status, frames = std::move(frames)] {
+        auto found = self->sessions_.find(id);
+        if (found == self->sessions_.end()) return;
+        found->second.busy = false;
+        found->second.steps += frames.empty() ? 0 : 1;
+        self->Send(frames);
+        if (!status.ok()) {
+          self->EndSession(id, id, status);
+          return;
+        }
+        self->Pump(id);
+      });
+    });
+  }
+
+  static Status RunChunk(Service* service, uint64_t id, const protocol::StreamChunk& chunk,
+                         const std::string& deployment_id,
+                         const std::vector<Service::PortInfo>& inputs,
+                         const std::vector<Service::PortInfo>& outputs,
+                         std::vector<Frame>* frames) {
+    if (chunk.port >= inputs.size()) {
+      return InvalidArgumentError("STREAM_INPUT: port " + std::to_string(chunk.port) +
+                                  " does not exist; the deployment has " +
+                                  std::to_string(inputs.size()) + " inputs");
+    }
+    const auto* tensor = std::get_if<protocol::Tensor>(&chunk.body);
+    if (tensor == nullptr) {
+      return UnimplementedError("STREAM_INPUT: spike-encoded input is not served by this build");
+    }
+    const Service::PortInfo& port = inputs[chunk.port];
+    std::vector<int64_t> want = {chunk.steps};
+    want.insert(want.end(), port.shape.begin(), port.shape.end());
+    std::vector<int64_t> got(tensor->shape.begin(), tensor->shape.end());
+    if (got != want) {
+      return InvalidArgumentError("STREAM_INPUT: input '" + port.name + "' of " +
+                                  std::to_string(chunk.steps) + " steps must be " +
+                                  ShapeText(port.shape, true) + " with T = steps, got " +
+                                  protocol::DescribeShape(*tensor));
+    }
+    const std::vector<float> values = tensor->ToFloat();
+    const size_t per_step = chunk.steps == 0 ? 0 : values.size() / chunk.steps;
+    for (uint32_t t = 0; t < chunk.steps; ++t) {
+      executor::HostValue value;
+      value.shape = port.shape;
+      value.data.assign(values.begin() + static_cast<std::ptrdiff_t>(t * per_step),
+                        values.begin() + static_cast<std::ptrdiff_t>((t + 1) * per_step));
+      SPK_ASSIGN_OR_RETURN(auto steps, service->SessionPush(deployment_id, {{port.name, value}}));
+      for (const executor::StreamStep& step : steps) {
+        for (size_t o = 0; o < outputs.size(); ++o) {
+          auto out = step.outputs.find(outputs[o].name);
+          if (out == step.outputs.end()) continue;
+          std::vector<uint32_t> shape = {1};
+          for (int64_t d : out->second.shape) shape.push_back(static_cast<uint32_t>(d));
+          protocol::StreamChunk result{
+              .first_step = static_cast<uint64_t>(step.step),
+              .steps = 1,
+              .port = static_cast<uint16_t>(o),
+              .body = protocol::Tensor::FromValues<float>(shape, out->second.data)};
+          frames->push_back(protocol::MakeFrame(FrameType::kStreamOutput, id,
+                                                protocol::EncodeStreamChunk(result)));
+        }
+      }
+    }
+    // The input frame is consumed: the client may send another.
+    frames->push_back(protocol::MakeFrame(FrameType::kCredit, id, protocol::EncodeCredit(1)));
+    return Status::Ok();
+  }
+
+  // Ends a session: answers `reply_id` (its session.close, or the session
+  // itself with an error) and releases the deployment.
+  void EndSession(uint64_t id, uint64_t reply_id, const Status& status) {
+    auto it = sessions_.find(id);
+    if (it == sessions_.end()) return;
+    server_->service->CloseSession(it->second.deployment_id);
+    const uint64_t steps = it->second.steps;
+    sessions_.erase(it);
+    if (status.ok()) {
+      Send({protocol::MakeJsonFrame(FrameType::kResponse, reply_id,
+                                    {{"session", "s-" + std::to_string(id)}, {"chunks", steps}})});
+    } else {
+      Send({protocol::MakeErrorFrame(reply_id, status)});
+    }
+  }
+
+  Impl* server_;  // borrowed: the server outlives its connections
+  Socket socket_;
+  std::array<uint8_t, 65536> buffer_{};
+  protocol::FrameDecoder decoder_;
+  protocol::MessageAssembler assembler_;
+  Caller caller_;
+  bool authorised_ = false;
+  std::string denied_why_;
+  bool hello_done_ = false;
+  protocol::ProtocolVersion version_;
+  std::set<uint64_t> in_flight_;
+  std::map<uint64_t, Session> sessions_;
+  std::deque<std::vector<uint8_t>> queue_;
+  bool writing_ = false;
+  bool closing_ = false;  // close once the queue is written
+  bool closed_ = false;
+};
+
+void Server::Impl::Accept() {
+  acceptor.async_accept([this](const boost::system::error_code& ec, Socket socket) {
+    if (!accepting) return;
+    if (ec) {
+      if (ec != asio::error::operation_aborted) spdlog::warn("accept: {}", ec.message());
+      Accept();
+      return;
+    }
+    auto connection = std::make_shared<Connection>(this, std::move(socket));
+    if (connections.size() >= options.max_connections) {
+      // Best effort: tell the peer why before closing.
+      connections.insert(connection);
+      connection->Fail(ResourceExhaustedError("spiked serves at most server.max_connections (" +
+                                              std::to_string(options.max_connections) +
+                                              ") connections; try again later"));
+    } else {
+      connections.insert(connection);
+      connection->Start();
+    }
+    Accept();
+  });
+}
+
+Reply Server::Impl::Execute(const protocol::RequestEnvelope& envelope,
+                            const protocol::Message& message, const Caller& caller,
+                            const protocol::ProtocolVersion& version) {
+  const uint64_t id = message.request_id;
+  const std::string_view op = envelope.operation->name;
+  const auto& body = envelope.body;
+  auto result = [&](const StatusOr<nlohmann::json>& r) {
+    return r.ok() ? JsonReply(id, *r) : ErrorReply(id, r.status());
+  };
+  const std::vector<uint32_t> no_refs;
+  if (op != "deploy" && op != "infer") {
+    if (Status s = protocol::CheckAttachmentRefs(op, no_refs, message.attachments.size());
+        !s.ok()) {
+      return ErrorReply(id, s);
+    }
+  }
+  if (op == "version") {
+    auto request = protocol::ParseVersionRequest(body);
+    if (!request.ok()) return ErrorReply(id, request.status());
+    nlohmann::json out = service->Version();
+    out["protocol"] = version.ToString();
+    out["protocol_min"] = protocol::kOldestProtocolVersion.ToString();
+    out["protocol_max"] = protocol::kProtocolVersion.ToString();
+    return JsonReply(id, out);
+  }
+  if (op == "health") {
+    auto request = protocol::ParseHealthRequest(body);
+    if (!request.ok()) return ErrorReply(id, request.status());
+    return result(service->Health(request->deployment));
+  }
+  if (op == "boards") {
+    auto request = protocol::ParseBoardsRequest(body);
+    if (!request.ok()) return ErrorReply(id, request.status());
+    return JsonReply(id, service->Boards());
+  }
+  if (op == "deployments.list") {
+    auto request = protocol::ParseListDeploymentsRequest(body);
+    if (!request.ok()) return ErrorReply(id, request.status());
+    return result(service->ListDeployments());
+  }
+  if (op == "deployments.describe") {
+    auto request = protocol::ParseDescribeDeploymentRequest(body);
+    if (!request.ok()) return ErrorReply(id, request.status());
+    return result(service->DescribeDeployment(request->deployment));
+  }
+  if (op == "telemetry.latest") {
+    auto request = protocol::ParseTelemetryLatestRequest(body);
+    if (!request.ok()) return ErrorReply(id, request.status());
+    return result(service->TelemetryLatest(request->board));
+  }
+  if (op == "telemetry.history") {
+    auto request = protocol::ParseTelemetryHistoryRequest(body);
+    if (!request.ok()) return ErrorReply(id, request.status());
+    return result(service->TelemetryHistory(request->board, request->since, request->until,
+                                            request->max_samples));
+  }
+  if (op == "deploy") {
+    auto request = protocol::ParseDeployRequest(body);
+    if (!request.ok()) return ErrorReply(id, request.status());
+    if (Status s = protocol::CheckAttachmentRefs(op, protocol::AttachmentRefs(*request),
+                                                 message.attachments.size());
+        !s.ok()) {
+      return ErrorReply(id, s);
+    }
+    DeployArgs args;
+    args.name = request->name;
+    args.path = request->model.path;
+    if (request->model.attachment) {
+      args.bytes = message.attachments[*request->model.attachment].bytes;
+      args.filename = request->model.filename;
+    }
+    args.board = request->board;
+    args.chip_profile = request->chip_profile;
+    args.cores = request->partition.cores;
+    args.opt_level = request->opt_level;
+    args.timesteps = request->timesteps;
+    args.replace = request->replace;
+    auto deployed = service->Deploy(args, caller);
+    const std::string target = !args.name.empty()   ? args.name
+                               : !args.path.empty() ? args.path
+                                                    : args.filename;
+    service->Audit(caller, "deploy", target, deployed.status());
+    if (!deployed.ok()) spdlog::info("deploy {}: {}", target, deployed.status().ToString());
+    return result(deployed);
+  }
+  if (op == "undeploy") {
+    auto request = protocol::ParseUndeployRequest(body);
+    if (!request.ok()) return ErrorReply(id, request.status());
+    auto undeployed = service->Undeploy(request->deployment, request->force);
+    service->Audit(caller, "undeploy", request->deployment, undeployed.status());
+    return result(undeployed);
+  }
+  if (op == "infer") {
+    auto request = protocol::ParseInferRequest(body);
+    if (!request.ok()) return ErrorReply(id, request.status());
+    if (Status s = protocol::CheckAttachmentRefs(op, protocol::AttachmentRefs(*request),
+                                                 message.attachments.size());
+        !s.ok()) {
+      return ErrorReply(id, s);
+    }
+    auto shapes = service->InputShapes(request->deployment);
+    if (!shapes.ok()) return ErrorReply(id, shapes.status());
+    std::map<std::string, executor::HostValue> inputs;
+    for (const protocol::InputBinding& binding : request->inputs) {
+      std::string port = binding.port;
+      if (port.empty()) {
+        if (shapes->size() != 1) {
+          return ErrorReply(id, InvalidArgumentError("infer: the deployment has " +
+                                                     std::to_string(shapes->size()) +
+                                                     " inputs; name each one's 'port'"));
+        }
+        port = shapes->begin()->first;
+      }
+      auto shape = shapes->find(port);
+      if (shape == shapes->end()) {
+        return ErrorReply(
+            id, InvalidArgumentError("infer: the deployment has no input '" + port + "'"));
+      }
+      auto value = ToHostValue(port, shape->second, message.attachments[binding.attachment]);
+      if (!value.ok()) return ErrorReply(id, value.status());
+      inputs[port] = std::move(value).value();
+    }
+    auto outcome = service->Infer(request->deployment, inputs);
+    if (!outcome.ok()) return ErrorReply(id, outcome.status());
+    const executor::InferenceResult& r = outcome->result;
+    nlohmann::json outputs = nlohmann::json::array();
+    std::vector<protocol::Tensor> tensors;
+    for (const auto& [name, value] : r.outputs) {
+      std::vector<uint32_t> shape(value.shape.begin(), value.shape.end());
+      tensors.push_back(protocol::Tensor::FromValues<float>(shape, value.data));
+      outputs.push_back({{"port", name}, {"attachment", tensors.size() - 1}, {"kind", "tensor"}});
+    }
+    nlohmann::json out = {{"deployment", outcome->deployment},
+                          {"board", outcome->board},
+                          {"timesteps", outcome->timesteps},
+                          {"steps", r.chip.steps},
+                          {"outputs", outputs},
+                          {"latency_seconds", outcome->wall_s},
+                          {"chip_seconds", r.chip.chip_time_s},
+                          {"modelled_latency_seconds", r.latency_s},
+                          {"energy_joules",
+                           {{"dynamic", r.chip.dynamic_energy_j},
+                            {"static", r.chip.static_energy_j},
+                            {"total", r.energy_j}}}};
+    return JsonReply(id, out, std::move(tensors));
+  }
+  return ErrorReply(id, UnimplementedError(std::string(op) + ": not served by this build"));
+}
+
+StatusOr<std::unique_ptr<Server>> Server::Create(Service* service, ServerOptions options) {
+  auto impl = std::make_unique<Impl>();
+  impl->service = service;
+  impl->options = std::move(options);
+  const ServerOptions& o = impl->options;
+  boost::system::error_code ec;
+  if (o.inherited_fd >= 0) {
+    impl->acceptor.assign(asio::local::stream_protocol(), o.inherited_fd, ec);
+    if (ec)
+      return UnavailableError("socket from systemd (fd " + std::to_string(o.inherited_fd) +
+                              "): " + ec.message());
+    return std::unique_ptr<Server>(new Server(std::move(impl)));
+  }
+  namespace fs = std::filesystem;
+  const fs::path path(o.socket_path);
+  std::error_code fec;
+  if (!fs::exists(path.parent_path(), fec)) {
+    fs::create_directories(path.parent_path(), fec);
+    if (fec) {
+      return UnavailableError("server.socket " + o.socket_path + ": cannot create " +
+                              path.parent_path().string() + ": " + fec.message());
+    }
+    ::chmod(path.parent_path().c_str(), 0750);
+  }
+  if (fs::is_socket(path, fec)) {
+    // A live daemon answers; a stale socket from a crash does not.
+    Socket probe(impl->io);
+    probe.connect(asio::local::stream_protocol::endpoint(o.socket_path), ec);
+    if (!ec) {
+      return FailedPreconditionError("server.socket " + o.socket_path +
+                                     ": another spiked is already listening there");
+    }
+    fs::remove(path, fec);
+  } else if (fs::exists(path, fec)) {
+    return FailedPreconditionError("server.socket " + o.socket_path +
+                                   " exists and is not a socket; remove it first");
+  }
+  asio::local::stream_protocol::endpoint endpoint(o.socket_path);
+  impl->acceptor.open(endpoint.protocol(), ec);
+  if (!ec) impl->acceptor.bind(endpoint, ec);
+  if (ec) return UnavailableError("server.socket " + o.socket_path + ": bind: " + ec.message());
+  impl->bound_path = true;
+  if (!o.socket_group.empty()) {
+    auto gid = GroupId(o.socket_group);
+    if (!gid) return NotFoundError("server.socket_group '" + o.socket_group + "' does not exist");
+    if (::chown(o.socket_path.c_str(), static_cast<uid_t>(-1), *gid) != 0) {
+      return UnavailableError("server.socket " + o.socket_path + ": chown to group '" +
+                              o.socket_group + "': " + std::strerror(errno));
+    }
+  }
+  if (::chmod(o.socket_path.c_str(), o.socket_mode) != 0) {
+    return UnavailableError("server.socket " + o.socket_path + ": chmod: " + std::strerror(errno));
+  }
+  impl->acceptor.listen(asio::socket_base::max_listen_connections, ec);
+  if (ec) return UnavailableError("server.socket " + o.socket_path + ": listen: " + ec.message());
+  return std::unique_ptr<Server>(new Server(std::move(impl)));
+}
+
+Server::Server(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+Server::~Server() { Shutdown(std::chrono::milliseconds(0)); }
+
+void Server::Reload(const ServerOptions& options) {
+  asio::post(impl_->io, [impl = impl_.get(), options] {
+    impl->options.authorised_group = options.authorised_group;
+    impl->options.max_connections = options.max_connections;
+    impl->options.max_requests_in_flight = options.max_requests_in_flight;
+    impl->options.max_frame_size = options.max_frame_size;
+    impl->options.max_message_size = options.max_message_size;
+    impl->options.session_idle_timeout_ms = options.session_idle_timeout_ms;
+  });
+}
+
+const std::string& Server::socket_path() const { return impl_->options.socket_path; }
+
+void Server::Start() {
+  impl_->workers = std::make_unique<asio::thread_pool>(std::max(1, impl_->options.workers));
+  impl_->work.emplace(impl_->io.get_executor());
+  asio::post(impl_->io, [impl = impl_.get()] {
+    impl->accepting = true;
+    impl->Accept();
+  });
+  impl_->io_thread = std::thread([impl = impl_.get()] { impl->io.run(); });
+}
+
+size_t Server::Shutdown(std::chrono::milliseconds drain) {
+  if (!impl_->io_thread.joinable()) return 0;
+  asio::post(impl_->io, [impl = impl_.get()] {
+    impl->accepting = false;
+    boost::system::error_code ec;
+    impl->acceptor.close(ec);
+  });
+  size_t left = 0;
+  {
+    std::unique_lock<std::mutex> lock(impl_->mu);
+    impl_->drained.wait_for(lock, drain, [this] { return impl_->in_flight == 0; });
+    left = impl_->in_flight;
+  }
+  // Let the last replies reach their sockets, then close what is left.
+  std::atomic<bool> flushed{false};
+  asio::post(impl_->io, [impl = impl_.get()] {
+    auto connections = impl->connections;
+    for (auto& c : connections) c->CloseWhenFlushed();
+  });
+  for (int i = 0; i < 200 && !flushed.load(); ++i) {
+    asio::post(impl_->io, [impl = impl_.get(), &flushed] {
+      if (impl->connections.empty()) flushed = true;
+    });
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  std::atomic<bool> closed{false};
+  asio::post(impl_->io, [impl = impl_.get(), &closed] {
+    auto connections = impl->connections;
+    for (auto& c : connections) c->Close();
+    closed = true;
+  });
+  while (!closed.load()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  impl_->workers->stop();
+  impl_->workers->join();
+  impl_->work.reset();
+  impl_->io.stop();
+  impl_->io_thread.join();
+  if (impl_->bound_path) {
+    std::error_code ec;
+    std::filesystem::remove(impl_->options.socket_path, ec);
+  }
+  return left;
+}
+
+}  // namespace spk::daemon

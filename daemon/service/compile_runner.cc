@@ -1,0 +1,174 @@
+#include "daemon/service/compile_runner.h"
+
+#include <fcntl.h>
+#include <openssl/evp.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <iterator>
+#include <thread>
+#include <vector>
+
+#include "base/check.h"
+
+namespace spk::daemon {
+namespace {
+
+std::string Tail(const std::string& path, size_t max_bytes) {
+  std::ifstream in(path, std::ios::binary);
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  if (text.size() > max_bytes) text = "..." + text.substr(text.size() - max_bytes);
+  while (!text.empty() && (text.back() == '\n' || text.back() == ' ')) text.pop_back();
+  return text;
+}
+
+void SetLimit(int resource, rlim_t value) {
+  struct rlimit limit = {value, value};
+  ::setrlimit(resource, &limit);
+}
+
+}  // namespace
+
+std::string Sha256Hex(std::span<const uint8_t> bytes) {
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int length = 0;
+  SPK_CHECK(EVP_Digest(bytes.data(), bytes.size(), digest, &length, EVP_sha256(), nullptr) == 1);
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  for (unsigned int i = 0; i < length; ++i) {
+    out += kHex[digest[i] >> 4];
+    out += kHex[digest[i] & 15];
+  }
+  return out;
+}
+
+std::string DefaultCompilerCommand() {
+  char buf[4096];
+  const ssize_t n = ::readlink("/proc/self/exe", buf, sizeof(buf) - 1);
+  if (n <= 0) return "spk-compile";
+  std::string exe(buf, static_cast<size_t>(n));
+  const size_t slash = exe.rfind('/');
+  return exe.substr(0, slash + 1) + "spk-compile";
+}
+
+StatusOr<std::string> CompilerIdentity(const std::string& command) {
+  if (command.empty() || ::access(command.c_str(), X_OK) != 0) {
+    return FailedPreconditionError("compiler '" + command +
+                                   "' is missing or not executable (compiler.command); "
+                                   "install spk-compile or deploy a .spkimg board image");
+  }
+  std::ifstream in(command, std::ios::binary);
+  std::vector<uint8_t> bytes((std::istreambuf_iterator<char>(in)),
+                             std::istreambuf_iterator<char>());
+  return Sha256Hex(bytes);
+}
+
+Status RunCompiler(const CompileOptions& options, const CompileJob& job, double* seconds) {
+  const std::string opt = "-O" + std::to_string(job.opt_level);
+  std::vector<std::string> args = {options.command, job.model_path,   "-o", job.output_path,
+                                   "--chip",        job.chip_profile, opt};
+  if (!job.report_path.empty()) {
+    args.push_back("--report-json");
+    args.push_back(job.report_path);
+  }
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+
+  const int log_fd = ::open(job.log_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
+  if (log_fd < 0) {
+    return UnavailableError("compile log " + job.log_path + ": " + std::strerror(errno));
+  }
+  const auto start = std::chrono::steady_clock::now();
+  const pid_t pid = ::fork();
+  if (pid < 0) {
+    ::close(log_fd);
+    return UnavailableError(std::string("cannot start the compiler: fork: ") +
+                            std::strerror(errno));
+  }
+  if (pid == 0) {
+    // Child: only async-signal-safe calls until exec.
+    ::setpgid(0, 0);
+    // A compile must not outlive a daemon that was killed.
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+    ::dup2(log_fd, 1);
+    ::dup2(log_fd, 2);
+    const int null_fd = ::open("/dev/null", O_RDONLY);
+    if (null_fd >= 0) ::dup2(null_fd, 0);
+    // The daemon's sockets and database must not live on in the compiler.
+    ::close_range(3, ~0U, 0);
+    SetLimit(RLIMIT_AS, options.memory_limit);
+    const auto cpu_s = std::chrono::duration_cast<std::chrono::seconds>(options.cpu_limit).count();
+    SetLimit(RLIMIT_CPU, static_cast<rlim_t>(cpu_s > 0 ? cpu_s : 1));
+    SetLimit(RLIMIT_FSIZE, options.output_limit);
+    SetLimit(RLIMIT_CORE, 0);
+    sigset_t none;
+    sigemptyset(&none);
+    ::sigprocmask(SIG_SETMASK, &none, nullptr);
+    ::execv(argv[0], argv.data());
+    ::_exit(127);
+  }
+  ::close(log_fd);
+  ::setpgid(pid, pid);  // also from here: no race with the child's own call
+
+  int status = 0;
+  bool timed_out = false;
+  for (;;) {
+    const pid_t done = ::waitpid(pid, &status, WNOHANG);
+    if (done == pid) break;
+    if (done < 0 && errno != EINTR)
+      return InternalError("waitpid: " + std::string(std::strerror(errno)));
+    if (!timed_out && std::chrono::steady_clock::now() - start > options.timeout) {
+      timed_out = true;
+      ::kill(-pid, SIGKILL);
+      ::kill(pid, SIGKILL);
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  // Whatever the compiler left running in its group goes too.
+  ::kill(-pid, SIGKILL);
+  *seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+
+  const std::string tail = Tail(job.log_path, 2000);
+  const std::string said = tail.empty() ? "" : "; stderr: " + tail;
+  const std::string who = "compiler '" + options.command + "'";
+  if (timed_out) {
+    return DeadlineExceededError(who + " ran longer than compile.timeout (" +
+                                 std::to_string(options.timeout.count()) + " ms) and was killed" +
+                                 said);
+  }
+  if (WIFSIGNALED(status)) {
+    const int sig = WTERMSIG(status);
+    const std::string how =
+        who + " was killed by signal " + std::to_string(sig) + " (" + strsignal(sig) + ")";
+    if (sig == SIGXCPU) return ResourceExhaustedError(how + ": compile.cpu_limit reached" + said);
+    if (sig == SIGXFSZ) {
+      return ResourceExhaustedError(how + ": compile.output_limit reached" + said);
+    }
+    return InternalError(how + "; the model was not compiled" + said);
+  }
+  const int code = WEXITSTATUS(status);
+  if (code == 127 && tail.empty()) {
+    return FailedPreconditionError(who + " could not be started (exit code 127)");
+  }
+  if (code != 0) {
+    const bool memory =
+        tail.find("bad_alloc") != std::string::npos || tail.find("emory") != std::string::npos;
+    const std::string how = who + " failed with exit code " + std::to_string(code);
+    if (memory) {
+      return ResourceExhaustedError(how + " (compile.memory_limit " +
+                                    std::to_string(options.memory_limit) + " bytes?)" + said);
+    }
+    return InvalidArgumentError(how + said);
+  }
+  return Status::Ok();
+}
+
+}  // namespace spk::daemon

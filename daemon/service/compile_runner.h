@@ -1,0 +1,68 @@
+// Runs the model compiler as a separate process under resource limits.
+//
+// The daemon never links LibTorch: a model is compiled by
+//   COMMAND MODEL -o OUT.spkimg --chip PROFILE -O<level> --report-json R.json
+// in a child process with RLIMIT_AS (compile.memory_limit), RLIMIT_CPU
+// (compile.cpu_limit), RLIMIT_FSIZE (compile.output_limit) and a wall-clock
+// timeout after which its whole process group is killed. A hostile or huge
+// model can crash only that process; the daemon reports how it ended.
+//
+// Error codes:
+//   FAILED_PRECONDITION  the compiler command does not exist or is not
+//                        executable (names it)
+//   DEADLINE_EXCEEDED    compile.timeout passed (the process was killed)
+//   RESOURCE_EXHAUSTED   a limit was hit: CPU (SIGXCPU), output size
+//                        (SIGXFSZ), or memory (the compiler said so)
+//   INVALID_ARGUMENT     the compiler refused the model (non-zero exit)
+//   INTERNAL             the compiler crashed (killed by another signal) or
+//                        wrote no output
+// Each message carries the exit code or signal and the tail of stderr.
+//
+// Thread safety: functions are reentrant; concurrent compiles are separate
+// processes.
+#ifndef SPK_DAEMON_SERVICE_COMPILE_RUNNER_H_
+#define SPK_DAEMON_SERVICE_COMPILE_RUNNER_H_
+
+#include <chrono>
+#include <cstdint>
+#include <span>
+#include <string>
+
+#include "base/status.h"
+
+namespace spk::daemon {
+
+struct CompileOptions {
+  std::string command;  // absolute path of the compiler executable
+  uint64_t memory_limit = 6ull << 30;
+  std::chrono::milliseconds cpu_limit{600'000};
+  uint64_t output_limit = 1ull << 30;
+  std::chrono::milliseconds timeout{900'000};
+};
+
+struct CompileJob {
+  std::string model_path;
+  std::string output_path;
+  std::string report_path;
+  std::string log_path;  // the compiler's stderr and stdout go here
+  std::string chip_profile;
+  uint32_t opt_level = 2;
+};
+
+// `spk-compile` next to the running executable.
+std::string DefaultCompilerCommand();
+
+// Identity of the compiler for cache keys: the SHA-256 of its executable.
+// FAILED_PRECONDITION when it is missing or not executable.
+StatusOr<std::string> CompilerIdentity(const std::string& command);
+
+// Runs one compile; OK when the process exited 0 (the output is checked by
+// the caller). `seconds` receives the wall time.
+Status RunCompiler(const CompileOptions& options, const CompileJob& job, double* seconds);
+
+// Lower-case hex SHA-256.
+std::string Sha256Hex(std::span<const uint8_t> bytes);
+
+}  // namespace spk::daemon
+
+#endif  // SPK_DAEMON_SERVICE_COMPILE_RUNNER_H_

@@ -1,0 +1,971 @@
+#include "daemon/service/service.h"
+
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+
+#include <spdlog/spdlog.h>
+
+#include "daemon/protocol/operations.h"
+#include "hal/format/board_image_io.h"
+
+namespace spk::daemon {
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr char kServerVersion[] = "0.1.0";
+
+double NowSeconds() {
+  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+std::string_view HealthName(hal::HealthState state) {
+  switch (state) {
+    case hal::HealthState::kOk:
+      return "ok";
+    case hal::HealthState::kDegraded:
+      return "degraded";
+    case hal::HealthState::kFailed:
+      return "failed";
+    case hal::HealthState::kGone:
+      return "gone";
+  }
+  return "failed";
+}
+
+bool IsBoardImage(const std::vector<uint8_t>& bytes) {
+  return bytes.size() >= sizeof(hal::format::kBoardImageMagic) &&
+         std::equal(std::begin(hal::format::kBoardImageMagic),
+                    std::end(hal::format::kBoardImageMagic), bytes.begin());
+}
+
+// Reads a model file the caller names. The daemon may be able to read more
+// than its caller, so the file's permissions are checked against the caller.
+StatusOr<std::vector<uint8_t>> ReadModelFile(const std::string& path, const Caller& caller) {
+  if (path.empty() || path.front() != '/') {
+    return InvalidArgumentError("deploy: model.path must be an absolute path, got '" + path + "'");
+  }
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) {
+    const int error = errno;
+    if (error == ENOENT) return NotFoundError("deploy: model file " + path + " does not exist");
+    return PermissionDeniedError("deploy: cannot read " + path + ": " + std::strerror(error));
+  }
+  if (!S_ISREG(st.st_mode)) {
+    return InvalidArgumentError("deploy: " + path + " is not a regular file");
+  }
+  if (caller.uid != 0 && caller.uid != ::geteuid()) {
+    const bool readable = (st.st_uid == caller.uid && (st.st_mode & S_IRUSR)) ||
+                          (st.st_gid == caller.gid && (st.st_mode & S_IRGRP)) ||
+                          (st.st_mode & S_IROTH);
+    if (!readable) {
+      return PermissionDeniedError("deploy: uid " + std::to_string(caller.uid) + " may not read " +
+                                   path);
+    }
+  }
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return PermissionDeniedError("deploy: cannot open " + path);
+  return std::vector<uint8_t>((std::istreambuf_iterator<char>(in)),
+                              std::istreambuf_iterator<char>());
+}
+
+Status WriteFileAtomically(const std::string& path, std::span<const uint8_t> bytes) {
+  const std::string tmp = path + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+    out.write(reinterpret_cast<const char*>(bytes.data()),
+              static_cast<std::streamsize>(bytes.size()));
+    if (!out) return UnavailableError("cannot write " + tmp);
+  }
+  std::error_code ec;
+  fs::rename(tmp, path, ec);
+  if (ec) return UnavailableError("cannot rename " + tmp + ": " + ec.message());
+  return Status::Ok();
+}
+
+std::string StemOf(const std::string& file) {
+  std::string base = fs::path(file).filename().string();
+  const size_t dot = base.find('.');
+  if (dot != std::string::npos && dot > 0) base = base.substr(0, dot);
+  return base;
+}
+
+}  // namespace
+
+StatusOr<std::unique_ptr<Service>> Service::Create(std::unique_ptr<hal::DriverRegistry> registry,
+                                                   ServiceOptions options, Metrics* metrics) {
+  std::error_code ec;
+  fs::create_directories(options.state_dir + "/artifacts", ec);
+  if (ec) {
+    return FailedPreconditionError("state.dir " + options.state_dir +
+                                   " cannot be created: " + ec.message());
+  }
+  // Work files of compiles a killed daemon left behind.
+  for (const auto& entry : fs::directory_iterator(options.state_dir + "/artifacts", ec)) {
+    if (entry.path().filename().string().rfind("tmp-", 0) == 0) fs::remove(entry.path(), ec);
+  }
+  if (::access(options.state_dir.c_str(), W_OK) != 0) {
+    return FailedPreconditionError("state.dir " + options.state_dir + " is not writable");
+  }
+  state::StateStoreOptions store_options;
+  if (!options.kill_at_fault_point.empty()) {
+    const std::string point = options.kill_at_fault_point;
+    store_options.fault_hook = [point](std::string_view at) {
+      if (at == point) ::kill(::getpid(), SIGKILL);
+    };
+  }
+  SPK_ASSIGN_OR_RETURN(auto store,
+                       state::StateStore::Create(options.state_dir + "/spiked.db", store_options));
+  std::unique_ptr<Service> service(
+      new Service(std::move(registry), std::move(options), metrics, std::move(store)));
+  service->OpenBoards();
+  return service;
+}
+
+Service::Service(std::unique_ptr<hal::DriverRegistry> registry, ServiceOptions options,
+                 Metrics* metrics, std::unique_ptr<state::StateStore> store)
+    : registry_(std::move(registry)),
+      options_(std::move(options)),
+      metrics_(metrics),
+      store_(std::move(store)) {}
+
+Service::~Service() {
+  Stop();
+  // Executors borrow devices: drop deployments first.
+  std::lock_guard<std::mutex> lock(mu_);
+  deployments_.clear();
+}
+
+void Service::OpenBoards() {
+  hal::Enumeration found = registry_->EnumerateAll();
+  for (const Status& error : found.errors) spdlog::warn("boards: {}", error.ToString());
+  for (const hal::DeviceDescriptor& descriptor : found.devices) {
+    auto device = registry_->Open(descriptor.driver, descriptor.id);
+    if (!device.ok()) {
+      spdlog::error("boards: cannot open {}:{}: {}", descriptor.driver, descriptor.id,
+                    device.status().ToString());
+      continue;
+    }
+    auto allocator = hal::PartitionAllocator::Create((*device)->info());
+    if (!allocator.ok()) {
+      spdlog::error("boards: {}: {}", descriptor.id, allocator.status().ToString());
+      continue;
+    }
+    const hal::DeviceInfo& info = (*device)->info();
+    state::BoardRecord record{.id = info.id,
+                              .driver = info.driver,
+                              .serial = info.serial,
+                              .board_profile = info.board_profile,
+                              .chip_profile = info.chip_profile,
+                              .total_cores = info.total_cores()};
+    if (auto registered = store_->RegisterBoard(record); !registered.ok()) {
+      spdlog::error("boards: cannot record {}: {}", info.id, registered.status().ToString());
+    }
+    spdlog::info("boards: {} ({} {}, {} cores)", info.id, info.driver, info.board_profile,
+                 info.total_cores());
+    auto board = std::make_unique<Board>();
+    board->descriptor = descriptor;
+    board->device = std::move(device).value();
+    board->allocator = std::move(allocator).value();
+    boards_.push_back(std::move(board));
+  }
+}
+
+void Service::Start() {
+  Restore();
+  sampler_ = std::thread([this] {
+    std::unique_lock<std::mutex> lock(sampler_mu_);
+    while (!stopping_) {
+      lock.unlock();
+      SampleTelemetry();
+      lock.lock();
+      std::chrono::milliseconds period;
+      {
+        std::lock_guard<std::mutex> options_lock(mu_);
+        period = options_.telemetry_period;
+      }
+      sampler_cv_.wait_for(lock, period, [this] { return stopping_; });
+    }
+  });
+}
+
+void Service::Stop() {
+  {
+    std::lock_guard<std::mutex> lock(sampler_mu_);
+    stopping_ = true;
+  }
+  sampler_cv_.notify_all();
+  if (sampler_.joinable()) sampler_.join();
+}
+
+void Service::Restore() {
+  auto report = store_->Recover();
+  if (!report.ok()) {
+    spdlog::error("recovery: {}", report.status().ToString());
+    restore_note_ = "recovery failed: " + report.status().ToString();
+    restored_ = true;
+    return;
+  }
+  for (const state::Deployment& d : report->rolled_back) {
+    spdlog::warn("recovery: deployment {} ('{}') was interrupted and is now {}: {}", d.id, d.name,
+                 state::DeploymentStateName(d.state), d.error);
+  }
+  for (const state::Deployment& d : report->restore) {
+    auto fail = [&](const Status& why) {
+      spdlog::error("recovery: deployment {} ('{}') cannot be restored: {}", d.id, d.name,
+                    why.ToString());
+      store_->MarkFailed(d.id, "not restored after restart: " + std::string(why.message()))
+          .status()
+          .IgnoreError();
+    };
+    Board* board = FindBoard(d.board_id);
+    if (board == nullptr) {
+      fail(UnavailableError("board " + d.board_id + " is not present"));
+      continue;
+    }
+    auto artifact = store_->GetArtifact(d.artifact_key);
+    if (!artifact.ok()) {
+      fail(artifact.status());
+      continue;
+    }
+    auto image = hal::format::ReadBoardImageFile(artifact->path);
+    if (!image.ok()) {
+      fail(image.status());
+      continue;
+    }
+    hal::Partition partition{d.cores};
+    if (Status s = board->allocator->Restore(partition); !s.ok()) {
+      fail(s);
+      continue;
+    }
+    auto program = board->device->Load(*image, partition);
+    if (!program.ok()) {
+      board->allocator->Free(partition).IgnoreError();
+      fail(program.status());
+      continue;
+    }
+    auto executor = executor::Executor::Create(*image, board->device.get(), *program);
+    if (!executor.ok()) {
+      board->device->Unload(*program).IgnoreError();
+      board->allocator->Free(partition).IgnoreError();
+      fail(executor.status());
+      continue;
+    }
+    auto dep = std::make_shared<Deployment>();
+    dep->id = d.id;
+    dep->name = d.name;
+    dep->board = d.board_id;
+    dep->model_sha256 = d.model_sha256;
+    dep->artifact_key = d.artifact_key;
+    dep->image_sha256 = artifact->checksum;
+    dep->created_s = static_cast<double>(d.created_ms) / 1000.0;
+    dep->image = std::move(image).value();
+    dep->partition = partition;
+    dep->program = *program;
+    dep->executor = std::move(executor).value();
+    spdlog::info("recovery: deployment {} ('{}') restored on {} cores {}", d.id, d.name, d.board_id,
+                 d.cores.size());
+    std::lock_guard<std::mutex> lock(mu_);
+    deployments_[dep->id] = std::move(dep);
+  }
+  restored_ = true;
+}
+
+Service::Board* Service::FindBoard(const std::string& id) {
+  for (auto& board : boards_) {
+    if (board->device->info().id == id) return board.get();
+  }
+  return nullptr;
+}
+
+StatusOr<std::shared_ptr<Service::Deployment>> Service::Find(const std::string& id_or_name) {
+  std::lock_guard<std::mutex> lock(mu_);
+  for (auto& [id, d] : deployments_) {
+    if (id == id_or_name || d->name == id_or_name) return d;
+  }
+  auto recorded = store_->GetDeployment(id_or_name);
+  if (recorded.ok()) {
+    return FailedPreconditionError("deployment '" + id_or_name + "' is " +
+                                   std::string(state::DeploymentStateName(recorded->state)) +
+                                   (recorded->error.empty() ? "" : ": " + recorded->error));
+  }
+  return NotFoundError("deployment '" + id_or_name + "' does not exist");
+}
+
+nlohmann::json Service::Version() const {
+  nlohmann::json ops = nlohmann::json::array();
+  for (const auto& op : protocol::Operations()) ops.push_back(op.name);
+  return {{"server", kServerVersion},
+          {"board_image_format", 1},
+#ifdef NDEBUG
+          {"build", {{"type", "release"}, {"torch", false}, {"usb", false}}},
+#else
+          {"build", {{"type", "debug"}, {"torch", false}, {"usb", false}}},
+#endif
+          {"operations", ops}};
+}
+
+StatusOr<nlohmann::json> Service::Health(const std::string& deployment) {
+  nlohmann::json boards = nlohmann::json::array();
+  bool any_ok = false;
+  for (auto& board : boards_) {
+    const hal::Health health = board->device->CheckHealth();
+    any_ok = any_ok || health.state == hal::HealthState::kOk ||
+             health.state == hal::HealthState::kDegraded;
+    boards.push_back({{"board", board->device->info().id},
+                      {"state", HealthName(health.state)},
+                      {"detail", health.detail}});
+  }
+  nlohmann::json reasons = nlohmann::json::array();
+  if (!restored_) reasons.push_back("restoring deployments");
+  if (!restore_note_.empty()) reasons.push_back(restore_note_);
+  if (!any_ok) reasons.push_back("no healthy board");
+
+  nlohmann::json deployments = nlohmann::json::array();
+  if (!deployment.empty()) SPK_RETURN_IF_ERROR(Find(deployment).status());
+  std::vector<std::shared_ptr<Deployment>> live;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (auto& [id, d] : deployments_) live.push_back(d);
+  }
+  for (auto& d : live) {
+    if (!deployment.empty() && d->id != deployment && d->name != deployment) continue;
+    deployments.push_back({{"deployment", d->name.empty() ? d->id : d->name},
+                           {"id", d->id},
+                           {"ready", true},
+                           {"state", "ready"},
+                           {"board", d->board},
+                           {"detail", ""}});
+  }
+  return nlohmann::json{{"live", true},
+                        {"ready", reasons.empty()},
+                        {"reasons", reasons},
+                        {"boards", boards},
+                        {"deployments", deployments}};
+}
+
+nlohmann::json Service::Boards() {
+  std::map<std::string, nlohmann::json> names;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (auto& [id, d] : deployments_) {
+      names[d->board].push_back(d->name.empty() ? d->id : d->name);
+    }
+  }
+  nlohmann::json out = nlohmann::json::array();
+  for (auto& board : boards_) {
+    const hal::DeviceInfo& info = board->device->info();
+    const hal::Health health = board->device->CheckHealth();
+    nlohmann::json deps = names.count(info.id) ? names[info.id] : nlohmann::json::array();
+    out.push_back({{"board", info.id},
+                   {"driver", info.driver},
+                   {"emulated", info.driver == "sim"},
+                   {"serial", info.serial},
+                   {"firmware_version", info.firmware_version},
+                   {"protocol_version", info.protocol_version},
+                   {"board_profile", info.board_profile},
+                   {"chip_profile", info.chip_profile},
+                   {"chips", info.chips},
+                   {"cores_per_chip", info.cores_per_chip},
+                   {"cores_total", info.total_cores()},
+                   {"cores_free", board->allocator->free_cores()},
+                   {"deployments", deps},
+                   {"health", {{"state", HealthName(health.state)}, {"detail", health.detail}}}});
+  }
+  return {{"boards", out}};
+}
+
+nlohmann::json Service::Ports(const hal::format::BoardImage& image) {
+  nlohmann::json inputs = nlohmann::json::array();
+  for (const auto& port : image.inputs) {
+    inputs.push_back(
+        {{"name", port.name},
+         {"shape", port.shape},
+         {"kind", port.kind == hal::format::SpikeKind::kBinary ? "binary" : "graded"}});
+  }
+  nlohmann::json outputs = nlohmann::json::array();
+  for (const auto& port : image.outputs) {
+    outputs.push_back({{"name", port.name}, {"shape", port.shape}});
+  }
+  return {{"inputs", inputs}, {"outputs", outputs}};
+}
+
+StatusOr<Service::Artifact> Service::PrepareArtifact(const DeployArgs& args,
+                                                     const std::vector<uint8_t>& model,
+                                                     const std::string& model_sha256,
+                                                     const std::string& model_name,
+                                                     const std::string& chip_profile) {
+  Artifact artifact;
+  const std::string dir = options_.state_dir + "/artifacts/";
+  if (IsBoardImage(model)) {
+    auto image = hal::format::ReadBoardImage(model);
+    if (!image.ok()) return image.status().WithContext("deploy: " + model_name);
+    artifact.image = std::move(image).value();
+    artifact.image_sha256 = model_sha256;
+    artifact.key = "img-" + model_sha256;
+    artifact.path = dir + artifact.key + ".spkimg";
+    if (!fs::exists(artifact.path)) SPK_RETURN_IF_ERROR(WriteFileAtomically(artifact.path, model));
+    state::ArtifactRecord record{.cache_key = artifact.key,
+                                 .model_sha256 = model_sha256,
+                                 .compile_options = "{}",
+                                 .chip_profile = artifact.image.meta.chip_profile,
+                                 .compiler_version = "none",
+                                 .path = artifact.path,
+                                 .size_bytes = static_cast<int64_t>(model.size()),
+                                 .checksum = model_sha256};
+    SPK_RETURN_IF_ERROR(store_->RegisterArtifact(record).status());
+    return artifact;
+  }
+
+  // Anything else goes to the compiler process.
+  CompileOptions compile;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    compile = options_.compile;
+  }
+  SPK_ASSIGN_OR_RETURN(std::string compiler_id, CompilerIdentity(compile.command));
+  const nlohmann::json opts = {{"opt_level", args.opt_level}, {"timesteps", args.timesteps}};
+  const std::string key_text =
+      model_sha256 + "\n" + opts.dump() + "\n" + chip_profile + "\n" + compiler_id;
+  artifact.key = Sha256Hex(
+      std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(key_text.data()), key_text.size()));
+  artifact.path = dir + artifact.key + ".spkimg";
+
+  auto cached = store_->GetArtifact(artifact.key);
+  if (cached.ok() && fs::exists(cached->path)) {
+    auto image = hal::format::ReadBoardImageFile(cached->path);
+    if (image.ok()) {
+      store_->TouchArtifact(artifact.key).IgnoreError();
+      if (metrics_) metrics_->CacheLookup(true);
+      artifact.image = std::move(image).value();
+      artifact.image_sha256 = cached->checksum;
+      artifact.cache_hit = true;
+      return artifact;
+    }
+    spdlog::warn("cache: {} is unreadable ({}); compiling again", cached->path,
+                 image.status().ToString());
+  }
+  if (metrics_) metrics_->CacheLookup(false);
+
+  // The compiler reads the model from a file of ours, never the caller's
+  // path: the caller's file may change under us.
+  const std::string work = dir + "tmp-" + artifact.key;
+  const std::string model_path = work + ".pt";
+  SPK_RETURN_IF_ERROR(WriteFileAtomically(model_path, model));
+  CompileJob job{.model_path = model_path,
+                 .output_path = work + ".spkimg",
+                 .report_path = work + ".report.json",
+                 .log_path = work + ".log",
+                 .chip_profile = chip_profile,
+                 .opt_level = args.opt_level};
+  std::error_code ec;
+  fs::remove(job.output_path, ec);
+  Status ran = RunCompiler(compile, job, &artifact.compile_s);
+  if (metrics_) metrics_->CompileDone(artifact.compile_s);
+  auto cleanup = [&] {
+    for (const std::string& p : {job.model_path, job.output_path, job.report_path, job.log_path}) {
+      fs::remove(p, ec);
+    }
+  };
+  if (!ran.ok()) {
+    cleanup();
+    return ran.WithContext("deploy: " + model_name);
+  }
+  std::ifstream in(job.output_path, std::ios::binary);
+  std::vector<uint8_t> bytes((std::istreambuf_iterator<char>(in)),
+                             std::istreambuf_iterator<char>());
+  auto image = hal::format::ReadBoardImage(bytes);
+  if (!image.ok()) {
+    cleanup();
+    return InternalError(
+        "deploy: " + model_name + ": compiler '" + compile.command +
+        "' exited 0 but its output is not a valid board image: " + image.status().ToString());
+  }
+  artifact.image = std::move(image).value();
+  artifact.image_sha256 = Sha256Hex(bytes);
+  fs::rename(job.output_path, artifact.path, ec);
+  cleanup();
+  if (ec) return UnavailableError("cache: cannot store " + artifact.path + ": " + ec.message());
+  state::ArtifactRecord record{.cache_key = artifact.key,
+                               .model_sha256 = model_sha256,
+                               .compile_options = opts.dump(),
+                               .chip_profile = chip_profile,
+                               .compiler_version = compiler_id,
+                               .path = artifact.path,
+                               .size_bytes = static_cast<int64_t>(bytes.size()),
+                               .checksum = artifact.image_sha256};
+  SPK_RETURN_IF_ERROR(store_->RegisterArtifact(record).status());
+  return artifact;
+}
+
+StatusOr<nlohmann::json> Service::Deploy(const DeployArgs& args, const Caller& caller) {
+  std::lock_guard<std::mutex> deploy_lock(deploy_mu_);
+  std::vector<uint8_t> model;
+  std::string model_name;
+  if (args.bytes) {
+    model = *args.bytes;
+    model_name = args.filename.empty() ? "model" : args.filename;
+  } else {
+    SPK_ASSIGN_OR_RETURN(model, ReadModelFile(args.path, caller));
+    model_name = args.path;
+  }
+  std::string name = args.name;
+  if (name.empty()) name = StemOf(args.bytes ? model_name : args.path);
+  if (!protocol::IsValidDeploymentName(name)) {
+    return InvalidArgumentError("deploy: cannot derive a deployment name from '" + model_name +
+                                "'; pass 'name'");
+  }
+  if (auto existing = Find(name); existing.ok()) {
+    if (!args.replace) {
+      return AlreadyExistsError("deploy: deployment '" + name +
+                                "' exists; undeploy it or pass replace");
+    }
+    SPK_RETURN_IF_ERROR(UndeployLocked(name, true).status());
+  }
+
+  // Board: the named one, else the first that is healthy.
+  Board* board = nullptr;
+  if (!args.board.empty()) {
+    board = FindBoard(args.board);
+    if (board == nullptr) return NotFoundError("deploy: board '" + args.board + "' does not exist");
+  } else {
+    for (auto& b : boards_) {
+      if (b->allocator->free_cores() > 0) {
+        board = b.get();
+        break;
+      }
+    }
+    if (board == nullptr) {
+      return ResourceExhaustedError(boards_.empty() ? "deploy: the daemon has no boards"
+                                                    : "deploy: no board has a free core");
+    }
+  }
+  const std::string chip =
+      args.chip_profile.empty() ? board->device->info().chip_profile : args.chip_profile;
+  if (chip != board->device->info().chip_profile) {
+    return FailedPreconditionError("deploy: chip profile '" + chip + "' does not match board " +
+                                   board->device->info().id + " ('" +
+                                   board->device->info().chip_profile + "')");
+  }
+
+  const std::string model_sha256 = Sha256Hex(model);
+  state::ModelRecord model_record{.sha256 = model_sha256,
+                                  .name = fs::path(model_name).filename().string(),
+                                  .path = args.path,
+                                  .size_bytes = static_cast<int64_t>(model.size())};
+  SPK_RETURN_IF_ERROR(store_->RegisterModel(model_record).status());
+  SPK_ASSIGN_OR_RETURN(Artifact artifact,
+                       PrepareArtifact(args, model, model_sha256, model_name, chip));
+  return LoadAndServe(name, model_sha256, artifact, args);
+}
+
+StatusOr<nlohmann::json> Service::LoadAndServe(const std::string& name,
+                                               const std::string& model_sha256,
+                                               const Artifact& artifact, const DeployArgs& args) {
+  Board* board = args.board.empty() ? nullptr : FindBoard(args.board);
+  const auto needed = static_cast<uint32_t>(artifact.image.cores.size());
+  const uint32_t cores = std::max(needed, args.cores);
+  hal::Partition partition;
+  if (board == nullptr) {
+    // The first board whose allocator has the cores.
+    Status last = ResourceExhaustedError("deploy: the daemon has no boards");
+    for (auto& b : boards_) {
+      if (b->device->info().chip_profile != artifact.image.meta.chip_profile) {
+        last = FailedPreconditionError(
+            "deploy: the image is for chip profile '" + artifact.image.meta.chip_profile +
+            "', board " + b->device->info().id + " has '" + b->device->info().chip_profile + "'");
+        continue;
+      }
+      auto allocated = b->allocator->Allocate(cores);
+      if (allocated.ok()) {
+        board = b.get();
+        partition = std::move(allocated).value();
+        break;
+      }
+      last = allocated.status().WithContext("deploy: board " + b->device->info().id);
+    }
+    if (board == nullptr) return last;
+  } else {
+    auto allocated = board->allocator->Allocate(cores);
+    if (!allocated.ok()) {
+      return allocated.status().WithContext("deploy: board " + board->device->info().id);
+    }
+    partition = std::move(allocated).value();
+  }
+  auto release = [&] { board->allocator->Free(partition).IgnoreError(); };
+
+  const nlohmann::json options = {{"opt_level", args.opt_level}, {"timesteps", args.timesteps}};
+  state::DeployRequest request{.name = name,
+                               .model_sha256 = model_sha256,
+                               .board_id = board->device->info().id,
+                               .cores = partition.cores,
+                               .options_json = options.dump(),
+                               .artifact_key = artifact.key};
+  auto begun = store_->BeginDeploy(request);
+  if (!begun.ok()) {
+    release();
+    return begun.status();
+  }
+  const std::string id = begun->id;
+  auto fail = [&](const Status& why) -> Status {
+    release();
+    store_->MarkFailed(id, why.ToString()).status().IgnoreError();
+    return why;
+  };
+  if (auto loading = store_->StartLoading(id, artifact.key); !loading.ok()) {
+    return fail(loading.status());
+  }
+  auto program = board->device->Load(artifact.image, partition);
+  if (!program.ok())
+    return fail(program.status().WithContext("deploy: loading onto " + request.board_id));
+  auto executor = executor::Executor::Create(artifact.image, board->device.get(), *program);
+  if (!executor.ok()) {
+    board->device->Unload(*program).IgnoreError();
+    return fail(executor.status().WithContext("deploy"));
+  }
+  if (auto ready = store_->MarkReady(id); !ready.ok()) {
+    board->device->Unload(*program).IgnoreError();
+    return fail(ready.status());
+  }
+
+  auto dep = std::make_shared<Deployment>();
+  dep->id = id;
+  dep->name = name;
+  dep->board = request.board_id;
+  dep->model_sha256 = model_sha256;
+  dep->artifact_key = artifact.key;
+  dep->image_sha256 = artifact.image_sha256;
+  dep->created_s = static_cast<double>(begun->created_ms) / 1000.0;
+  dep->image = artifact.image;
+  dep->partition = partition;
+  dep->program = *program;
+  dep->executor = std::move(executor).value();
+  const uint32_t timesteps = dep->executor->timesteps();
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    deployments_[id] = dep;
+  }
+  spdlog::info("deploy: {} ('{}') ready on {} cores {} ({})", id, name, request.board_id,
+               partition.cores.size(), artifact.cache_hit ? "cache hit" : "cache miss");
+  nlohmann::json out = Ports(artifact.image);
+  out.update({{"deployment", name},
+              {"id", id},
+              {"board", request.board_id},
+              {"chip_profile", artifact.image.meta.chip_profile},
+              {"partition", {{"board", request.board_id}, {"cores", partition.cores}}},
+              {"cache", artifact.cache_hit ? "hit" : "miss"},
+              {"model_sha256", model_sha256},
+              {"image_sha256", artifact.image_sha256},
+              {"compile_seconds", artifact.compile_s},
+              {"timesteps", timesteps},
+              {"report",
+               {{"cores_used", needed},
+                {"layers", artifact.image.groups.size()},
+                {"warnings", nlohmann::json::array()}}}});
+  return out;
+}
+
+StatusOr<nlohmann::json> Service::Undeploy(const std::string& deployment, bool force) {
+  std::lock_guard<std::mutex> deploy_lock(deploy_mu_);
+  return UndeployLocked(deployment, force);
+}
+
+StatusOr<nlohmann::json> Service::UndeployLocked(const std::string& deployment, bool force) {
+  SPK_ASSIGN_OR_RETURN(std::shared_ptr<Deployment> dep, Find(deployment));
+  const int sessions = dep->sessions.load();
+  if (sessions > 0 && !force) {
+    return FailedPreconditionError("deployment '" + deployment + "' has " +
+                                   std::to_string(sessions) +
+                                   " open sessions; close them or use force");
+  }
+  SPK_RETURN_IF_ERROR(store_->BeginUndeploy(dep->id).status());
+  Board* board = FindBoard(dep->board);
+  {
+    // Waits for an inference in progress to finish.
+    std::lock_guard<std::mutex> lock(dep->mu);
+    dep->executor.reset();
+    if (board != nullptr) {
+      if (Status s = board->device->Unload(dep->program); !s.ok()) {
+        spdlog::warn("undeploy: {}: unload: {}", dep->id, s.ToString());
+      }
+    }
+  }
+  SPK_RETURN_IF_ERROR(store_->FinishUndeploy(dep->id).status());
+  if (board != nullptr) board->allocator->Free(dep->partition).IgnoreError();
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    deployments_.erase(dep->id);
+  }
+  spdlog::info("undeploy: {} ('{}') freed {} cores", dep->id, dep->name,
+               dep->partition.cores.size());
+  return nlohmann::json{{"deployment", dep->name.empty() ? dep->id : dep->name},
+                        {"id", dep->id},
+                        {"sessions_closed", sessions},
+                        {"cores_freed", dep->partition.cores.size()}};
+}
+
+nlohmann::json Service::Summary(const Deployment& d) const {
+  return {{"deployment", d.name.empty() ? d.id : d.name},
+          {"id", d.id},
+          {"state", "ready"},
+          {"board", d.board},
+          {"chip_profile", d.image.meta.chip_profile},
+          {"cores", d.partition.cores.size()},
+          {"failover", "none"},
+          {"created", d.created_s},
+          {"model_sha256", d.model_sha256},
+          {"sessions", d.sessions.load()},
+          {"inferences", d.inferences.load()}};
+}
+
+StatusOr<nlohmann::json> Service::ListDeployments() {
+  nlohmann::json out = nlohmann::json::array();
+  std::lock_guard<std::mutex> lock(mu_);
+  for (auto& [id, d] : deployments_) out.push_back(Summary(*d));
+  return nlohmann::json{{"deployments", out}};
+}
+
+StatusOr<nlohmann::json> Service::DescribeDeployment(const std::string& deployment) {
+  SPK_ASSIGN_OR_RETURN(std::shared_ptr<Deployment> dep, Find(deployment));
+  nlohmann::json out = Summary(*dep);
+  out.update(Ports(dep->image));
+  out["timesteps"] = dep->image.meta.timesteps;
+  out["partition"] = {{"board", dep->board}, {"cores", dep->partition.cores}};
+  out["image_sha256"] = dep->image_sha256;
+  nlohmann::json layers = nlohmann::json::array();
+  for (const auto& g : dep->image.groups) {
+    layers.push_back(
+        {{"name", g.layer}, {"cores", {g.core}}, {"neurons", g.size}, {"host", false}});
+  }
+  for (const auto& s : dep->image.host_segments) {
+    layers.push_back({{"name", s.name}, {"kind", s.op}, {"host", true}});
+  }
+  out["report"] = {{"layers", layers},
+                   {"cores_used", dep->image.cores.size()},
+                   {"warnings", nlohmann::json::array()}};
+  return out;
+}
+
+StatusOr<std::map<std::string, std::vector<int64_t>>> Service::InputShapes(
+    const std::string& deployment) {
+  SPK_ASSIGN_OR_RETURN(std::shared_ptr<Deployment> dep, Find(deployment));
+  std::lock_guard<std::mutex> lock(dep->mu);
+  if (!dep->executor)
+    return FailedPreconditionError("deployment '" + deployment + "' is undeploying");
+  return dep->executor->inputs();
+}
+
+StatusOr<InferOutcome> Service::Infer(const std::string& deployment,
+                                      const std::map<std::string, executor::HostValue>& inputs) {
+  auto found = Find(deployment);
+  if (!found.ok()) {
+    if (metrics_) metrics_->InferenceDone(deployment, false, 0);
+    return found.status();
+  }
+  std::shared_ptr<Deployment> dep = std::move(found).value();
+  const std::string label = dep->name.empty() ? dep->id : dep->name;
+  const auto start = std::chrono::steady_clock::now();
+  StatusOr<executor::InferenceResult> result =
+      FailedPreconditionError("deployment '" + label + "' is being undeployed");
+  {
+    std::lock_guard<std::mutex> lock(dep->mu);
+    if (dep->executor) result = dep->executor->Infer(inputs);
+  }
+  const double wall =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  if (metrics_) metrics_->InferenceDone(label, result.ok(), wall);
+  if (!result.ok()) return result.status().WithContext("infer '" + label + "'");
+  dep->inferences.fetch_add(1);
+  InferOutcome outcome;
+  outcome.deployment = label;
+  outcome.board = dep->board;
+  outcome.timesteps = dep->image.meta.timesteps;
+  outcome.result = std::move(result).value();
+  outcome.wall_s = wall;
+  return outcome;
+}
+
+StatusOr<std::string> Service::OpenSession(const std::string& deployment) {
+  SPK_ASSIGN_OR_RETURN(std::shared_ptr<Deployment> dep, Find(deployment));
+  std::lock_guard<std::mutex> lock(dep->mu);
+  if (!dep->executor)
+    return FailedPreconditionError("deployment '" + deployment + "' is undeploying");
+  if (dep->sessions.load() > 0) {
+    return ResourceExhaustedError("deployment '" + deployment +
+                                  "' has an open session already; it holds the deployment's "
+                                  "state, so only one is served at a time");
+  }
+  SPK_RETURN_IF_ERROR(dep->executor->StreamReset());
+  dep->sessions = 1;
+  if (metrics_) metrics_->SessionsActive(++sessions_open_);
+  return dep->id;
+}
+
+StatusOr<std::vector<executor::StreamStep>> Service::SessionPush(
+    const std::string& deployment_id, const std::map<std::string, executor::HostValue>& inputs) {
+  std::shared_ptr<Deployment> dep;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = deployments_.find(deployment_id);
+    if (it != deployments_.end()) dep = it->second;
+  }
+  if (!dep || dep->sessions.load() == 0) {
+    return FailedPreconditionError("deployment " + deployment_id + " was undeployed");
+  }
+  std::lock_guard<std::mutex> lock(dep->mu);
+  if (!dep->executor)
+    return FailedPreconditionError("deployment " + deployment_id + " was undeployed");
+  return dep->executor->StreamPush(inputs);
+}
+
+void Service::CloseSession(const std::string& deployment_id) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = deployments_.find(deployment_id);
+  if (it != deployments_.end() && it->second->sessions.exchange(0) > 0 && metrics_) {
+    metrics_->SessionsActive(--sessions_open_);
+  }
+}
+
+StatusOr<std::pair<std::vector<Service::PortInfo>, std::vector<Service::PortInfo>>>
+Service::SessionPorts(const std::string& deployment_id) {
+  SPK_ASSIGN_OR_RETURN(std::shared_ptr<Deployment> dep, Find(deployment_id));
+  std::vector<PortInfo> in, out;
+  std::lock_guard<std::mutex> lock(dep->mu);
+  if (!dep->executor) return FailedPreconditionError("deployment was undeployed");
+  for (const auto& [name, shape] : dep->executor->inputs()) in.push_back({name, shape});
+  for (const std::string& name : dep->executor->outputs()) out.push_back({name, {}});
+  return std::make_pair(in, out);
+}
+
+void Service::SampleTelemetry() {
+  std::vector<state::TelemetrySample> samples;
+  const auto now_ms = static_cast<int64_t>(NowSeconds() * 1000);
+  for (auto& board : boards_) {
+    const std::string& id = board->device->info().id;
+    const hal::Health health = board->device->CheckHealth();
+    BoardReading reading;
+    reading.up =
+        health.state == hal::HealthState::kOk || health.state == hal::HealthState::kDegraded;
+    auto telemetry = board->device->ReadTelemetry();
+    state::TelemetrySample sample{.board_id = id, .timestamp_ms = now_ms};
+    if (telemetry.ok()) {
+      for (const auto& [rail, value] : telemetry->power_w) {
+        if (!value.supported) continue;
+        sample.fields["power_w." + rail] = value.value;
+        reading.power_w[rail] = value.value;
+      }
+      if (telemetry->temperature_c.supported) {
+        sample.fields["temperature_c"] = telemetry->temperature_c.value;
+        reading.temperature_c = telemetry->temperature_c.value;
+      }
+      if (telemetry->energy_total_j.supported) {
+        sample.fields["energy_total_j"] = telemetry->energy_total_j.value;
+        reading.energy_total_j = telemetry->energy_total_j.value;
+      }
+      sample.fields["steps_total"] = static_cast<double>(telemetry->steps_total);
+      sample.fields["errors_total"] = static_cast<double>(telemetry->errors_total);
+    } else {
+      reading.up = false;
+    }
+    sample.fields["up"] = reading.up ? 1 : 0;
+    if (metrics_) metrics_->Board(id, reading);
+    samples.push_back(std::move(sample));
+  }
+  if (samples.empty()) return;
+  if (Status s = store_->InsertTelemetry(samples); !s.ok()) {
+    spdlog::warn("telemetry: {}", s.ToString());
+  }
+  std::chrono::milliseconds retention;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    retention = options_.telemetry_retention;
+  }
+  store_->PruneTelemetry({.max_age_ms = retention.count(), .max_samples_per_board = 100000})
+      .status()
+      .IgnoreError();
+}
+
+namespace {
+nlohmann::json SampleJson(const state::TelemetrySample& s) {
+  nlohmann::json fields = nlohmann::json::object();
+  for (const auto& [k, v] : s.fields) fields[k] = v;
+  return {{"board", s.board_id},
+          {"timestamp", static_cast<double>(s.timestamp_ms) / 1000.0},
+          {"fields", fields}};
+}
+}  // namespace
+
+StatusOr<nlohmann::json> Service::TelemetryLatest(const std::string& board) {
+  nlohmann::json out = nlohmann::json::array();
+  for (auto& b : boards_) {
+    const hal::DeviceInfo& info = b->device->info();
+    if (!board.empty() && info.id != board) continue;
+    auto t = b->device->ReadTelemetry();
+    if (!t.ok()) {
+      out.push_back({{"board", info.id}, {"error", t.status().ToString()}});
+      continue;
+    }
+    auto value = [](const hal::TelemetryValue& v) -> nlohmann::json {
+      return v.supported ? nlohmann::json(v.value) : nlohmann::json("unsupported");
+    };
+    nlohmann::json power = nlohmann::json::object();
+    for (const auto& [rail, v] : t->power_w) power[rail] = value(v);
+    out.push_back({{"board", info.id},
+                   {"timestamp", t->timestamp_s},
+                   {"power_w", power},
+                   {"temperature_c", value(t->temperature_c)},
+                   {"energy_total_j", value(t->energy_total_j)},
+                   {"steps_total", t->steps_total},
+                   {"errors_total", t->errors_total}});
+  }
+  if (!board.empty() && out.empty()) return NotFoundError("board '" + board + "' does not exist");
+  return nlohmann::json{{"samples", out}};
+}
+
+StatusOr<nlohmann::json> Service::TelemetryHistory(const std::string& board,
+                                                   std::optional<double> since,
+                                                   std::optional<double> until,
+                                                   uint32_t max_samples) {
+  if (!board.empty() && FindBoard(board) == nullptr) {
+    return NotFoundError("board '" + board + "' does not exist");
+  }
+  state::TelemetryQuery query;
+  query.board_id = board;
+  if (since) query.since_ms = static_cast<int64_t>(*since * 1000);
+  if (until) query.until_ms = static_cast<int64_t>(*until * 1000);
+  query.limit = max_samples == 0 ? 1000 : max_samples;
+  SPK_ASSIGN_OR_RETURN(auto samples, store_->QueryTelemetry(query));
+  nlohmann::json out = nlohmann::json::array();
+  for (const auto& s : samples) out.push_back(SampleJson(s));
+  return nlohmann::json{{"samples", out}};
+}
+
+void Service::Audit(const Caller& caller, const std::string& operation, const std::string& target,
+                    const Status& result) {
+  state::AuditEntry entry;
+  entry.uid = caller.uid;
+  entry.gid = caller.gid;
+  entry.pid = caller.pid;
+  entry.operation = operation;
+  entry.target = target;
+  entry.result = result.code();
+  entry.message = std::string(result.message());
+  if (auto id = store_->AppendAudit(entry); !id.ok()) {
+    spdlog::warn("audit: {}", id.status().ToString());
+  }
+}
+
+void Service::UpdateCompileOptions(const CompileOptions& options) {
+  std::lock_guard<std::mutex> lock(mu_);
+  options_.compile = options;
+}
+
+}  // namespace spk::daemon

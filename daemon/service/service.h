@@ -1,0 +1,231 @@
+// The Service: what spiked does, independent of how requests arrive.
+//
+// It owns the driver registry, the opened devices (exclusively: a board the
+// daemon holds cannot be opened by anyone else), one partition allocator per
+// board, the StateStore and the live deployments. Each deployment keeps its
+// board image, board, partition, program and Executor, and a mutex that
+// serialises inferences and sessions on it.
+//
+// Deploy takes a board image file (recognised by its magic) as is, or
+// compiles anything else by running the compiler as a separate process under
+// resource limits (compile_runner.h): the daemon never links LibTorch, so a
+// hostile model can only crash that process. Compiled images are cached by
+// content (model bytes, options, chip profile, compiler identity) in the
+// state directory. Every image loaded is copied into the state directory's
+// artifacts so that a restart can load it again whatever happened to the
+// user's file.
+//
+// Start() recovers from the store: ready deployments are loaded again on
+// their partitions; interrupted ones were rolled back by StateStore::Recover.
+//
+// Operations return JSON bodies as docs/protocol.md describes them; the
+// server adds the protocol fields. Error codes follow base/status.h.
+//
+// Thread safety: every public method may be called from any thread. The
+// deployment table is guarded by mu_; each deployment's executor by its own
+// mutex; the store and allocators are thread-safe themselves.
+#ifndef SPK_DAEMON_SERVICE_SERVICE_H_
+#define SPK_DAEMON_SERVICE_SERVICE_H_
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "base/status.h"
+#include "daemon/executor/executor.h"
+#include "daemon/metrics/metrics.h"
+#include "daemon/service/compile_runner.h"
+#include "daemon/state/state_store.h"
+#include "hal/device.h"
+#include "hal/driver_registry.h"
+#include "hal/format/board_image.h"
+#include "hal/partition_allocator.h"
+
+namespace spk::daemon {
+
+struct ServiceOptions {
+  std::string state_dir;
+  CompileOptions compile;
+  uint64_t cache_max_size = 4ull << 30;  // 0: compiled images are not kept
+  std::chrono::milliseconds telemetry_period{1000};
+  std::chrono::milliseconds telemetry_retention{24 * 3600 * 1000};
+  // Test hook: the StateStore fault point at which the process kills itself
+  // with SIGKILL (e.g. "begin_deploy:after_deployment_row"); empty: none.
+  std::string kill_at_fault_point;
+};
+
+// Who asked, as the server saw it on the socket.
+struct Caller {
+  uint32_t uid = 0;
+  uint32_t gid = 0;
+  int32_t pid = 0;
+};
+
+struct DeployArgs {
+  std::string name;  // empty: the model's file name without extension
+  std::string path;  // absolute, or empty when bytes are given
+  std::optional<std::vector<uint8_t>> bytes;
+  std::string filename;  // for bytes
+  std::string board;     // empty: the first board with room
+  std::string chip_profile;
+  uint32_t cores = 0;
+  uint32_t opt_level = 2;
+  uint32_t timesteps = 0;
+  bool replace = false;
+};
+
+struct InferOutcome {
+  std::string deployment;
+  std::string board;
+  uint32_t timesteps = 0;
+  executor::InferenceResult result;
+  double wall_s = 0;
+};
+
+class Service {
+ public:
+  // Opens the state store under options.state_dir (created when missing) and
+  // every board the registry enumerates. FAILED_PRECONDITION / DATA_LOSS /
+  // UNAVAILABLE from the store pass through; a board that does not open is
+  // logged and left out.
+  static StatusOr<std::unique_ptr<Service>> Create(std::unique_ptr<hal::DriverRegistry> registry,
+                                                   ServiceOptions options, Metrics* metrics);
+  ~Service();
+  Service(const Service&) = delete;
+  Service& operator=(const Service&) = delete;
+
+  // Restores the deployments the store had ready and starts the telemetry
+  // sampler. Deployments that cannot be restored are marked failed (logged).
+  void Start();
+  // Stops the sampler; deployments stay recorded for the next start.
+  void Stop();
+
+  nlohmann::json Version() const;
+  StatusOr<nlohmann::json> Health(const std::string& deployment);
+  nlohmann::json Boards();
+  StatusOr<nlohmann::json> Deploy(const DeployArgs& args, const Caller& caller);
+  StatusOr<nlohmann::json> Undeploy(const std::string& deployment, bool force);
+  StatusOr<nlohmann::json> ListDeployments();
+  StatusOr<nlohmann::json> DescribeDeployment(const std::string& deployment);
+  // NOT_FOUND, FAILED_PRECONDITION (not ready), INVALID_ARGUMENT from the
+  // executor naming the input, device errors.
+  StatusOr<InferOutcome> Infer(const std::string& deployment,
+                               const std::map<std::string, executor::HostValue>& inputs);
+  // Streaming: one session per deployment at a time (it owns the
+  // deployment's membrane state). OpenSession resets the state and returns
+  // the deployment's id; RESOURCE_EXHAUSTED when a session is open already,
+  // NOT_FOUND / FAILED_PRECONDITION as for Infer.
+  StatusOr<std::string> OpenSession(const std::string& deployment);
+  // One model timestep of untimed inputs; the steps whose outputs became
+  // complete. NOT_FOUND when the deployment went away.
+  StatusOr<std::vector<executor::StreamStep>> SessionPush(
+      const std::string& deployment_id, const std::map<std::string, executor::HostValue>& inputs);
+  void CloseSession(const std::string& deployment_id);
+  // Input and output port names and per-step shapes, in port order.
+  struct PortInfo {
+    std::string name;
+    std::vector<int64_t> shape;
+  };
+  StatusOr<std::pair<std::vector<PortInfo>, std::vector<PortInfo>>> SessionPorts(
+      const std::string& deployment_id);
+
+  // Per-step input shapes of a deployment's model, by input name.
+  StatusOr<std::map<std::string, std::vector<int64_t>>> InputShapes(const std::string& deployment);
+  StatusOr<nlohmann::json> TelemetryLatest(const std::string& board);
+  StatusOr<nlohmann::json> TelemetryHistory(const std::string& board, std::optional<double> since,
+                                            std::optional<double> until, uint32_t max_samples);
+  // Takes one telemetry sample of every board now (the sampler's step).
+  void SampleTelemetry();
+
+  // Records a mutating request in the audit log; failures are logged only.
+  void Audit(const Caller& caller, const std::string& operation, const std::string& target,
+             const Status& result);
+
+  // Live limits from a reloaded configuration.
+  void UpdateCompileOptions(const CompileOptions& options);
+
+  bool ready() const { return restored_.load(); }
+  state::StateStore& store() { return *store_; }
+
+ private:
+  struct Board {
+    hal::DeviceDescriptor descriptor;
+    std::unique_ptr<hal::Device> device;
+    std::unique_ptr<hal::PartitionAllocator> allocator;
+  };
+  struct Deployment {
+    std::string id;
+    std::string name;
+    std::string board;
+    std::string model_sha256;
+    std::string artifact_key;
+    std::string image_sha256;
+    double created_s = 0;
+    hal::format::BoardImage image;
+    hal::Partition partition;
+    hal::ProgramId program = 0;
+    std::mutex mu;                                 // serialises use of the executor and program
+    std::unique_ptr<executor::Executor> executor;  // guarded by mu
+    std::atomic<uint64_t> inferences{0};
+    std::atomic<int> sessions{0};
+  };
+
+  Service(std::unique_ptr<hal::DriverRegistry> registry, ServiceOptions options, Metrics* metrics,
+          std::unique_ptr<state::StateStore> store);
+
+  void OpenBoards();
+  void Restore();
+  StatusOr<std::shared_ptr<Deployment>> Find(const std::string& id_or_name);
+  Board* FindBoard(const std::string& id);
+  // The image's bytes and identity, from a board image or a compile.
+  struct Artifact {
+    hal::format::BoardImage image;
+    std::string key;
+    std::string path;
+    std::string image_sha256;
+    bool cache_hit = false;
+    double compile_s = 0;
+  };
+  StatusOr<Artifact> PrepareArtifact(const DeployArgs& args, const std::vector<uint8_t>& model,
+                                     const std::string& model_sha256, const std::string& model_name,
+                                     const std::string& chip_profile);
+  StatusOr<nlohmann::json> LoadAndServe(const std::string& name, const std::string& model_sha256,
+                                        const Artifact& artifact, const DeployArgs& args);
+  // Requires deploy_mu_.
+  StatusOr<nlohmann::json> UndeployLocked(const std::string& deployment, bool force);
+  nlohmann::json Summary(const Deployment& d) const;
+  static nlohmann::json Ports(const hal::format::BoardImage& image);
+
+  const std::unique_ptr<hal::DriverRegistry> registry_;
+  ServiceOptions options_;  // compile limits guarded by mu_
+  Metrics* const metrics_;  // borrowed; may be null
+  std::unique_ptr<state::StateStore> store_;
+  std::vector<std::unique_ptr<Board>> boards_;  // fixed after Create
+  std::atomic<bool> restored_{false};
+  std::string restore_note_;  // set before restored_
+
+  std::mutex deploy_mu_;  // one deploy or undeploy at a time: names and cores
+  mutable std::mutex mu_;
+  std::map<std::string, std::shared_ptr<Deployment>> deployments_;  // by id; guarded by mu_
+
+  std::atomic<int64_t> sessions_open_{0};
+
+  std::mutex sampler_mu_;
+  std::condition_variable sampler_cv_;
+  bool stopping_ = false;  // guarded by sampler_mu_
+  std::thread sampler_;
+};
+
+}  // namespace spk::daemon
+
+#endif  // SPK_DAEMON_SERVICE_SERVICE_H_
