@@ -28,15 +28,15 @@ namespace asio = boost::asio;
 using namespace spk;
 using namespace spk::daemon;
 
-constexpr char kCompilerFlag[] = "--compiler.command=";
 constexpr auto kDrainTimeout = std::chrono::seconds(30);
 
-CompileOptions CompileFrom(const DaemonConfig& config, const std::string& command) {
-  return {.command = command,
-          .memory_limit = config.compile.memory_limit,
-          .cpu_limit = config.compile.cpu_limit,
-          .output_limit = config.compile.output_limit,
-          .timeout = config.compile.timeout};
+CompileOptions CompileFrom(const DaemonConfig& config) {
+  return {
+      .command = config.compile.command.empty() ? DefaultCompilerCommand() : config.compile.command,
+      .memory_limit = config.compile.memory_limit,
+      .cpu_limit = config.compile.cpu_limit,
+      .output_limit = config.compile.output_limit,
+      .timeout = config.compile.timeout};
 }
 
 ServerOptions ServerFrom(const DaemonConfig& config) {
@@ -55,29 +55,14 @@ ServerOptions ServerFrom(const DaemonConfig& config) {
 }
 
 int Run(int argc, char** argv) {
-  // compiler.command is read here until daemon/config knows the key:
-  // --compiler.command=PATH, else spk-compile next to this binary.
-  std::string compiler_command;
-  std::vector<std::string> args;
-  for (int i = 1; i < argc; ++i) {
-    std::string arg = argv[i];
-    if (arg.rfind(kCompilerFlag, 0) == 0) {
-      compiler_command = arg.substr(sizeof(kCompilerFlag) - 1);
-    } else {
-      args.push_back(std::move(arg));
-    }
-  }
-  if (compiler_command.empty()) compiler_command = DefaultCompilerCommand();
-
+  std::vector<std::string> args(argv + 1, argv + argc);
   auto command_line = ParseCommandLine(args);
   if (!command_line.ok()) {
     std::cerr << "spiked: " << command_line.status().message() << "\n";
     return 2;
   }
   if (command_line->help) {
-    std::cout << CommandLineHelp()
-              << "  --compiler.command=PATH  model compiler to run (default: spk-compile next "
-                 "to spiked)\n";
+    std::cout << CommandLineHelp();
     return 0;
   }
   if (command_line->version) {
@@ -115,7 +100,7 @@ int Run(int argc, char** argv) {
 
   ServiceOptions service_options;
   service_options.state_dir = config.state.dir;
-  service_options.compile = CompileFrom(config, compiler_command);
+  service_options.compile = CompileFrom(config);
   service_options.cache_max_size = config.cache.max_size;
   service_options.telemetry_period = config.telemetry.period;
   service_options.telemetry_retention = config.telemetry.retention;
@@ -174,7 +159,7 @@ int Run(int argc, char** argv) {
           spdlog::info("{}", DescribeReload(*plan));
           config = plan->config;
           spdlog::set_level(spdlog::level::from_str(config.log.level));
-          (*service)->UpdateCompileOptions(CompileFrom(config, compiler_command));
+          (*service)->UpdateCompileOptions(CompileFrom(config));
           (*server)->Reload(ServerFrom(config));
         }
         sd_notify(0, "READY=1");

@@ -205,6 +205,15 @@ const std::vector<KeySpec>& Specs() {
           {"metrics.port", "port", false, "TCP port of the metrics endpoint"}, 9477, 1, 65535,
           [](auto& c) -> auto& { return c.metrics.port; }),
       // [compile]
+      TextKey(
+          {"compile.command", "path", true,
+           "model compiler run for each deploy; empty: spk-compile next to spiked"},
+          Fixed(""),
+          [](std::string_view text) -> StatusOr<std::string> {
+            if (text.empty()) return std::string();
+            return ParseAbsolutePath(text, kMaxPathBytes);
+          },
+          [](auto& c) -> auto& { return c.compile.command; }),
       SizeKey(
           {"compile.memory_limit", "size", true, "address space of a compiler process"}, 6ull << 30,
           256ull << 20, 1ull << 40, [](auto& c) -> auto& { return c.compile.memory_limit; }),

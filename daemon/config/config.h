@@ -73,6 +73,7 @@ struct DaemonConfig {
     uint16_t port = 0;
   } metrics;
   struct Compile {
+    std::string command;  // empty: spk-compile next to the spiked binary
     uint64_t memory_limit = 0;
     std::chrono::milliseconds cpu_limit{0};
     uint64_t output_limit = 0;

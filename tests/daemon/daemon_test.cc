@@ -467,7 +467,7 @@ std::string WriteFakeCompiler(const std::string& dir, const std::string& good_im
 TEST_F(DaemonTest, CompilerRunsAsALimitedSubprocess) {
   const std::string compiler = WriteFakeCompiler(dir_.path(), image_path_);
   StartDaemon(
-      {"--compiler.command=" + compiler, "--compile.timeout=2s", "--compile.memory_limit=256MiB"});
+      {"--compile.command=" + compiler, "--compile.timeout=2s", "--compile.memory_limit=256MiB"});
   Client client;
   Connect(client);
   auto deploy_model = [&](const std::string& name, const std::string& content) {
@@ -523,7 +523,7 @@ TEST_F(DaemonTest, CompilerRunsAsALimitedSubprocess) {
 }
 
 TEST_F(DaemonTest, MissingCompilerIsAFailedPrecondition) {
-  StartDaemon({"--compiler.command=/nonexistent/spk-compile"});
+  StartDaemon({"--compile.command=/nonexistent/spk-compile"});
   Client client;
   Connect(client);
   const std::string model = dir_.path() + "/m.pt";
@@ -536,7 +536,7 @@ TEST_F(DaemonTest, MissingCompilerIsAFailedPrecondition) {
 
 TEST_F(DaemonTest, KillDuringCompileLeavesNothingBehind) {
   const std::string compiler = WriteFakeCompiler(dir_.path(), image_path_);
-  StartDaemon({"--compiler.command=" + compiler});
+  StartDaemon({"--compile.command=" + compiler});
   const std::string model = dir_.path() + "/slow.pt";
   WriteText(model, "sleep");
   std::thread deploying([&] {
@@ -550,7 +550,7 @@ TEST_F(DaemonTest, KillDuringCompileLeavesNothingBehind) {
   daemon_.Kill9();
   deploying.join();
 
-  StartDaemon({"--compiler.command=" + compiler});
+  StartDaemon({"--compile.command=" + compiler});
   Client client;
   Connect(client);
   auto list = client.Call({{"op", "deployments.list"}});
