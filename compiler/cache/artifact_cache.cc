@@ -1,0 +1,186 @@
+#include "compiler/cache/artifact_cache.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <system_error>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "compiler/codegen/sha256.h"
+#include "hal/format/board_image_io.h"
+
+namespace spk::compiler::cache {
+namespace fs = std::filesystem;
+
+namespace {
+
+constexpr std::string_view kSuffix = ".spkimg";
+
+bool IsKey(std::string_view s) {
+  return s.size() == 64 && std::all_of(s.begin(), s.end(), [](char c) {
+           return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+         });
+}
+
+}  // namespace
+
+StatusOr<std::unique_ptr<ArtifactCache>> ArtifactCache::Open(CacheOptions options) {
+  if (options.dir.empty()) return InvalidArgumentError("artifact cache: no directory given");
+  std::error_code ec;
+  fs::create_directories(options.dir, ec);
+  if (ec || !fs::is_directory(options.dir)) {
+    return UnavailableError("artifact cache: cannot create '" + options.dir + "': " + ec.message());
+  }
+  return std::unique_ptr<ArtifactCache>(new ArtifactCache(std::move(options)));
+}
+
+std::string ArtifactCache::Key(std::span<const uint8_t> model, std::string_view options,
+                               std::string_view chip_profile, std::string_view compiler_version) {
+  // Length-prefix each part so that moving bytes between parts changes the key.
+  codegen::Sha256 h;
+  auto part = [&](std::string_view text) {
+    h.Update(std::to_string(text.size()) + ":");
+    h.Update(text);
+  };
+  part(std::string_view(reinterpret_cast<const char*>(model.data()), model.size()));
+  part(options);
+  part(chip_profile);
+  part(compiler_version);
+  return h.FinishHex();
+}
+
+std::string ArtifactCache::PathFor(const std::string& key) const {
+  return (fs::path(options_.dir) / (key + std::string(kSuffix))).string();
+}
+
+StatusOr<hal::format::BoardImage> ArtifactCache::Lookup(const std::string& key) {
+  if (!IsKey(key)) return InvalidArgumentError("artifact cache: malformed key '" + key + "'");
+  const std::string path = PathFor(key);
+  auto image = hal::format::ReadBoardImageFile(path);
+  if (image.ok()) {
+    std::error_code ec;
+    fs::last_write_time(path, fs::file_time_type::clock::now(), ec);  // LRU touch
+    std::lock_guard<std::mutex> lock(mu_);
+    ++stats_.hits;
+    return image;
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  ++stats_.misses;
+  if (image.status().code() != StatusCode::kNotFound) {
+    // Damaged (checksum, truncation, invalid): drop it so it is recompiled.
+    std::error_code ec;
+    fs::remove(path, ec);
+    ++stats_.corrupt;
+    return NotFoundError("artifact cache: entry " + key +
+                         " was corrupt and is dropped: " + std::string(image.status().message()));
+  }
+  return NotFoundError("artifact cache: no entry " + key);
+}
+
+Status ArtifactCache::Insert(const std::string& key, const hal::format::BoardImage& image) {
+  if (!IsKey(key)) return InvalidArgumentError("artifact cache: malformed key '" + key + "'");
+  SPK_ASSIGN_OR_RETURN(auto bytes, hal::format::WriteBoardImage(image));
+  // Unique per process, thread and call: racing writers never share a file.
+  const std::string tmp =
+      (fs::path(options_.dir) /
+       (".tmp." + key + "." + std::to_string(getpid()) + "." +
+        std::to_string(std::hash<std::thread::id>()(std::this_thread::get_id())) + "." +
+        std::to_string(counter_.fetch_add(1))))
+          .string();
+  {
+    std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
+    f.write(reinterpret_cast<const char*>(bytes.data()),
+            static_cast<std::streamsize>(bytes.size()));
+    f.flush();
+    if (!f) {
+      std::error_code ec;
+      fs::remove(tmp, ec);
+      return UnavailableError("artifact cache: cannot write '" + tmp + "'");
+    }
+  }
+  std::error_code ec;
+  fs::rename(tmp, PathFor(key), ec);
+  if (ec) {
+    fs::remove(tmp, ec);
+    return UnavailableError("artifact cache: cannot rename into '" + PathFor(key) + "'");
+  }
+  Evict(key);
+  return Status();
+}
+
+StatusOr<hal::format::BoardImage> ArtifactCache::GetOrCompile(
+    const std::string& key, const std::function<StatusOr<hal::format::BoardImage>()>& compile,
+    bool* hit) {
+  auto found = Lookup(key);
+  if (found.ok() || found.status().code() != StatusCode::kNotFound) {
+    if (hit) *hit = found.ok();
+    return found;
+  }
+  if (hit) *hit = false;
+  SPK_ASSIGN_OR_RETURN(auto image, compile());
+  SPK_RETURN_IF_ERROR(Insert(key, image));
+  return image;
+}
+
+uint64_t ArtifactCache::SizeBytes() const {
+  uint64_t total = 0;
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(options_.dir, ec)) {
+    const std::string name = e.path().filename().string();
+    if (name.size() > kSuffix.size() && name.ends_with(kSuffix)) {
+      std::error_code size_ec;
+      const auto size = e.file_size(size_ec);
+      if (!size_ec) total += size;
+    }
+  }
+  return total;
+}
+
+void ArtifactCache::Evict(const std::string& keep) {
+  struct Entry {
+    fs::file_time_type time;
+    std::string key;
+    uint64_t size;
+  };
+  std::vector<Entry> entries;
+  uint64_t total = 0;
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(options_.dir, ec)) {
+    const std::string name = e.path().filename().string();
+    if (!name.ends_with(kSuffix)) continue;
+    const std::string key = name.substr(0, name.size() - kSuffix.size());
+    if (!IsKey(key)) continue;
+    std::error_code e1, e2;
+    const auto size = e.file_size(e1);
+    const auto time = e.last_write_time(e2);
+    if (e1 || e2) continue;  // raced with another evictor
+    entries.push_back({time, key, size});
+    total += size;
+  }
+  if (total <= options_.max_bytes) return;
+  // Oldest first; ties by key so the order is deterministic.
+  std::sort(entries.begin(), entries.end(), [](const Entry& a, const Entry& b) {
+    return a.time != b.time ? a.time < b.time : a.key < b.key;
+  });
+  for (const Entry& e : entries) {
+    if (total <= options_.max_bytes) break;
+    if (e.key == keep) continue;
+    std::error_code rm;
+    if (fs::remove(PathFor(e.key), rm)) {
+      total -= e.size;
+      std::lock_guard<std::mutex> lock(mu_);
+      ++stats_.evictions;
+    }
+  }
+}
+
+CacheStats ArtifactCache::stats() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return stats_;
+}
+
+}  // namespace spk::compiler::cache

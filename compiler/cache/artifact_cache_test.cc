@@ -1,0 +1,154 @@
+#include "compiler/cache/artifact_cache.h"
+
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "hal/format/board_image_io.h"
+#include "hal/format/test_images.h"
+
+namespace spk::compiler::cache {
+namespace {
+
+namespace fs = std::filesystem;
+
+class ArtifactCacheTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() /
+           ("spk_cache_test_" + std::to_string(getpid()) + "_" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(dir_);
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+
+  std::unique_ptr<ArtifactCache> Open(uint64_t max_bytes = uint64_t{1} << 30) {
+    auto c = ArtifactCache::Open({dir_.string(), max_bytes});
+    EXPECT_TRUE(c.ok()) << c.status().ToString();
+    return c.ok() ? std::move(*c) : nullptr;
+  }
+  static std::string KeyOf(const std::string& model) {
+    const std::vector<uint8_t> bytes(model.begin(), model.end());
+    return ArtifactCache::Key(bytes, "-O2", "loihi2", "v1");
+  }
+
+  fs::path dir_;
+};
+
+TEST_F(ArtifactCacheTest, KeyDependsOnEveryPart) {
+  const std::vector<uint8_t> m = {1, 2, 3};
+  const std::string k = ArtifactCache::Key(m, "-O2", "chip", "v1");
+  EXPECT_EQ(k.size(), 64u);
+  EXPECT_EQ(k, ArtifactCache::Key(m, "-O2", "chip", "v1"));
+  EXPECT_NE(k, ArtifactCache::Key(m, "-O1", "chip", "v1"));
+  EXPECT_NE(k, ArtifactCache::Key(m, "-O2", "chip2", "v1"));
+  EXPECT_NE(k, ArtifactCache::Key(m, "-O2", "chip", "v2"));
+  EXPECT_NE(k, ArtifactCache::Key({m.data(), 2}, "-O2", "chip", "v1"));
+  // Moving bytes between parts changes the key.
+  EXPECT_NE(ArtifactCache::Key(m, "ab", "c", "v"), ArtifactCache::Key(m, "a", "bc", "v"));
+}
+
+TEST_F(ArtifactCacheTest, MissCompilesThenHits) {
+  auto cache = Open();
+  const auto image = hal::format::testing::MakeSmallImage();
+  int compiles = 0;
+  auto compile = [&]() -> StatusOr<hal::format::BoardImage> {
+    ++compiles;
+    return image;
+  };
+  bool hit = true;
+  auto a = cache->GetOrCompile(KeyOf("m"), compile, &hit);
+  ASSERT_TRUE(a.ok());
+  EXPECT_FALSE(hit);
+  auto b = cache->GetOrCompile(KeyOf("m"), compile, &hit);
+  ASSERT_TRUE(b.ok());
+  EXPECT_TRUE(hit);
+  EXPECT_EQ(*b, image);
+  EXPECT_EQ(compiles, 1);
+  EXPECT_EQ(cache->stats().hits, 1u);
+}
+
+TEST_F(ArtifactCacheTest, CorruptEntryIsDetectedAndRecompiled) {
+  auto cache = Open();
+  const auto image = hal::format::testing::MakeSmallImage();
+  const std::string key = KeyOf("m");
+  ASSERT_TRUE(cache->Insert(key, image).ok());
+  {
+    std::fstream f(cache->PathFor(key), std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(-3, std::ios::end);
+    f.put('\x5a');
+  }
+  auto lookup = cache->Lookup(key);
+  EXPECT_EQ(lookup.status().code(), StatusCode::kNotFound);
+  EXPECT_EQ(cache->stats().corrupt, 1u);
+  EXPECT_FALSE(fs::exists(cache->PathFor(key)));
+  int compiles = 0;
+  auto again = cache->GetOrCompile(key, [&]() -> StatusOr<hal::format::BoardImage> {
+    ++compiles;
+    return image;
+  });
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(compiles, 1);
+  EXPECT_TRUE(cache->Lookup(key).ok());
+}
+
+TEST_F(ArtifactCacheTest, EvictsLeastRecentlyUsedBeyondBudget) {
+  const auto image = hal::format::testing::MakeSmallImage();
+  auto bytes = hal::format::WriteBoardImage(image);
+  ASSERT_TRUE(bytes.ok());
+  const uint64_t one = bytes->size();
+  auto cache = Open(one * 2 + one / 2);  // room for two entries
+  ASSERT_TRUE(cache->Insert(KeyOf("a"), image).ok());
+  ASSERT_TRUE(cache->Insert(KeyOf("b"), image).ok());
+  // Make "a" clearly older than "b", then use it: "b" becomes the LRU one.
+  const auto now = fs::file_time_type::clock::now();
+  fs::last_write_time(cache->PathFor(KeyOf("a")), now - std::chrono::hours(2));
+  fs::last_write_time(cache->PathFor(KeyOf("b")), now - std::chrono::hours(1));
+  ASSERT_TRUE(cache->Lookup(KeyOf("a")).ok());
+  ASSERT_TRUE(cache->Insert(KeyOf("c"), image).ok());
+  EXPECT_TRUE(fs::exists(cache->PathFor(KeyOf("a"))));
+  EXPECT_FALSE(fs::exists(cache->PathFor(KeyOf("b"))));
+  EXPECT_TRUE(fs::exists(cache->PathFor(KeyOf("c"))));
+  EXPECT_LE(cache->SizeBytes(), one * 2 + one / 2);
+  EXPECT_EQ(cache->stats().evictions, 1u);
+}
+
+TEST_F(ArtifactCacheTest, RacingCompilesOfTheSameModelBothSucceed) {
+  auto cache = Open();
+  auto other = Open();  // a second handle, as a second process would have
+  const auto image = hal::format::testing::MakeRepresentativeImage();
+  const std::string key = KeyOf("race");
+  std::vector<std::thread> threads;
+  std::atomic<int> failures{0};
+  for (int t = 0; t < 8; ++t) {
+    threads.emplace_back([&, t] {
+      ArtifactCache* c = t % 2 ? cache.get() : other.get();
+      for (int i = 0; i < 20; ++i) {
+        auto r = c->GetOrCompile(key, [&]() -> StatusOr<hal::format::BoardImage> { return image; });
+        if (!r.ok() || !(*r == image)) ++failures;
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(failures.load(), 0);
+  // No temporary files are left behind.
+  for (const auto& e : fs::directory_iterator(dir_)) {
+    EXPECT_EQ(e.path().filename().string().rfind(".tmp.", 0), std::string::npos) << e.path();
+  }
+}
+
+TEST_F(ArtifactCacheTest, UnwritableDirectoryIsUnavailable) {
+  auto c = ArtifactCache::Open({"/proc/no/such/dir", 1000});
+  EXPECT_EQ(c.status().code(), StatusCode::kUnavailable);
+}
+
+}  // namespace
+}  // namespace spk::compiler::cache

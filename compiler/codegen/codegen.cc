@@ -1,0 +1,1096 @@
+#include "compiler/codegen/codegen.h"
+
+#include <algorithm>
+#include <cmath>
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <unordered_map>
+#include <utility>
+
+#include "compiler/ir/attributes.h"
+#include "hal/format/board_image_validate.h"
+
+namespace spk::compiler::codegen {
+namespace {
+
+using hal::format::BoardImage;
+using hal::format::InputPort;
+using hal::format::NeuronGroup;
+using hal::format::NeuronModel;
+using hal::format::OutputPort;
+using hal::format::OutputSource;
+using hal::format::SourceKind;
+using hal::format::SpikeKind;
+using hal::format::SynapseFormat;
+using hal::format::SynapseSource;
+using hal::format::SynapseTable;
+using ir::ElementType;
+using ir::Operation;
+using ir::Value;
+
+using IndexMap = std::shared_ptr<const std::vector<uint32_t>>;  // null = identity
+
+// Where the elements of an IR value live.
+struct Ref {
+  enum Kind { kNone, kPort, kLayer, kHost, kSyn };
+  Kind kind = kNone;
+  uint32_t index = 0;          // port, layer or host value index
+  IndexMap map;                // element i of the value is element map[i] of the base
+  std::vector<uint32_t> syns;  // kSyn: synapse ops whose outputs sum here
+};
+
+struct Syn {
+  const Operation* op = nullptr;
+  Ref source;
+  uint64_t in_elements = 0;  // per step
+  uint32_t extra_delay = 0;  // the op's `delay` attribute
+  // An and2 port reading a chip value directly: weight-1 fan-out from input
+  // element i to the and2 neurons identity_targets[i] (NumPy broadcasting).
+  // `op` is then the and2 op.
+  bool identity = false;
+  std::vector<std::vector<uint32_t>> identity_targets;
+};
+
+struct Layer {
+  const Operation* op = nullptr;
+  std::string name;
+  NeuronModel model = NeuronModel::kCubaLif;
+  SpikeKind output = SpikeKind::kBinary;
+  uint32_t size = 0;
+  uint32_t unit = 1;
+  std::vector<std::pair<uint32_t, uint8_t>> inputs;  // (syn, target port)
+  uint32_t depth = 0;
+  std::vector<uint32_t> group_ids;
+  std::vector<std::pair<uint32_t, uint32_t>> slices;  // (offset, count) per group
+};
+
+struct Port {
+  InputPort port;
+  uint32_t depth = 0;
+};
+
+struct HostValue {
+  std::string name;
+  uint32_t depth = 0;       // chip steps until its step 0 exists
+  int feedback_port = -1;   // input port index once a synapse reads it
+  float port_scale = 1.0f;  // the op's `port.scale`: payload = round(x * scale)
+  std::vector<int64_t> dims;
+};
+
+std::string Quote(std::string_view s) {
+  std::string out = "\"";
+  for (char c : s) {
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += c;
+    } else if (static_cast<unsigned char>(c) < 0x20) {
+      static const char kHex[] = "0123456789abcdef";
+      out += "\\u00";
+      out += kHex[(c >> 4) & 0xf];
+      out += kHex[c & 0xf];
+    } else {
+      out += c;
+    }
+  }
+  return out + "\"";
+}
+
+// JSON number text; nullopt for values JSON cannot hold.
+std::optional<std::string> JsonNumber(double v) {
+  if (!std::isfinite(v)) return std::nullopt;
+  std::string s;
+  ir::AppendDouble(s, v);
+  return s;
+}
+
+std::vector<uint32_t> ToU32(const std::vector<int64_t>& dims) {
+  std::vector<uint32_t> out;
+  for (int64_t d : dims) out.push_back(static_cast<uint32_t>(d));
+  if (out.empty()) out.push_back(1);
+  return out;
+}
+
+uint64_t Elements(const ir::Type& type) { return static_cast<uint64_t>(type.num_elements()); }
+
+// Index map of a permutation of per-step dims: output element -> input element.
+std::vector<uint32_t> PermuteMap(const std::vector<int64_t>& in_dims,
+                                 const std::vector<int>& perm) {
+  const size_t rank = in_dims.size();
+  std::vector<int64_t> in_strides(rank, 1);
+  for (size_t k = rank; k-- > 1;) in_strides[k - 1] = in_strides[k] * in_dims[k];
+  std::vector<int64_t> out_dims(rank);
+  for (size_t k = 0; k < rank; ++k) out_dims[k] = in_dims[perm[k]];
+  int64_t total = 1;
+  for (int64_t d : out_dims) total *= d;
+  std::vector<uint32_t> map(static_cast<size_t>(total));
+  std::vector<int64_t> idx(rank, 0);
+  for (int64_t o = 0; o < total; ++o) {
+    int64_t in = 0;
+    for (size_t k = 0; k < rank; ++k) in += idx[k] * in_strides[perm[k]];
+    map[static_cast<size_t>(o)] = static_cast<uint32_t>(in);
+    for (size_t k = rank; k-- > 0;) {
+      if (++idx[k] < out_dims[k]) break;
+      idx[k] = 0;
+    }
+  }
+  return map;
+}
+
+IndexMap Compose(const IndexMap& base, std::vector<uint32_t> step) {
+  if (base) {
+    for (uint32_t& i : step) i = (*base)[i];
+  }
+  bool identity = true;
+  for (size_t i = 0; i < step.size() && identity; ++i) identity = step[i] == i;
+  if (identity) return nullptr;
+  return std::make_shared<const std::vector<uint32_t>>(std::move(step));
+}
+
+class Codegen {
+ public:
+  Codegen(const ir::Module& module, const CodegenOptions& options, ir::DiagnosticEngine& diags)
+      : module_(module), options_(options), diags_(diags) {}
+
+  StatusOr<CodegenResult> Run();
+
+ private:
+  void Error(const Operation& op, std::string message) {
+    diags_.Error(op.DiagLocation(), "'" + op.name() + "' op " + std::move(message));
+  }
+  std::vector<int64_t> IntsOf(const Operation& op, std::string_view ref) const;
+  void Walk();
+  void VisitLayout(const Operation& op);
+  void VisitSyn(const Operation& op);
+  void VisitNeuron(const Operation& op);
+  void VisitHost(const Operation& op);
+  void VisitOutput(const Operation& op);
+  std::string UniqueName(std::string base);
+  uint32_t SourceDepth(const Ref& ref) const;
+  std::optional<Ref> ChipSource(const Operation& op, const Value* v);
+  std::vector<partition::LayerDemand> Demands() const;
+  void EmitTables(uint32_t syn_index, const Layer& target, uint8_t port, uint32_t layer_index);
+  // Fan-out of element `i` of a synapse's input: (output element, weight).
+  void FanOut(const Syn& syn, uint64_t i, std::vector<std::pair<uint32_t, int16_t>>& out) const;
+  std::vector<hal::format::OutputSegment> Segments(const Ref& ref, uint64_t count) const;
+  int AddOutputPort(std::string name, const Value* v, const Ref& ref, float scale);
+  std::pair<SynapseSource, std::vector<std::pair<uint32_t, uint32_t>>> SourceGroups(
+      const Ref& ref) const;
+
+  const ir::Module& module_;
+  const CodegenOptions& options_;
+  ir::DiagnosticEngine& diags_;
+
+  std::unordered_map<const Value*, Ref> refs_;
+  std::vector<Syn> syns_;
+  std::vector<Layer> layers_;
+  std::vector<Port> ports_;
+  std::vector<HostValue> host_values_;
+  std::vector<const Operation*> host_ops_;
+  std::set<std::string> names_;
+  std::unordered_map<const Value*, std::string> chip_reads_;    // value -> host-read port
+  std::vector<std::pair<size_t, const Value*>> output_values_;  // port -> value it reads
+  bool unimplemented_ = false;
+  BoardImage image_;
+  std::vector<LayerInfo> infos_;
+};
+
+std::string Codegen::UniqueName(std::string base) {
+  std::string name = base;
+  for (int i = 1; !names_.insert(name).second; ++i) name = base + "." + std::to_string(i);
+  return name;
+}
+
+std::vector<int64_t> Codegen::IntsOf(const Operation& op, std::string_view ref) const {
+  std::vector<int64_t> out;
+  const std::string* name = op.attrs().GetRef(ref);
+  if (name == nullptr) return out;
+  const ir::Constant* c = module_.FindConstant(*name);
+  if (c == nullptr || !ir::IsIntegerTensorType(c->data().element())) return out;
+  out.reserve(c->data().size());
+  for (size_t i = 0; i < c->data().size(); ++i) out.push_back(c->data().GetAsInt(i));
+  return out;
+}
+
+uint32_t Codegen::SourceDepth(const Ref& ref) const {
+  switch (ref.kind) {
+    case Ref::kPort:
+      return ports_[ref.index].depth;
+    case Ref::kLayer:
+      return layers_[ref.index].depth;
+    default:
+      return 0;
+  }
+}
+
+void Codegen::VisitLayout(const Operation& op) {
+  const Value* in = op.operand(0);
+  auto it = refs_.find(in);
+  if (it == refs_.end()) return;
+  Ref ref = it->second;
+  if (ref.kind == Ref::kSyn) {
+    Error(op,
+          "between a synapse and its neuron is not supported; lowering should reshape "
+          "the synapse instead");
+    return;
+  }
+  const ir::Type& t = in->type();
+  const int shift = t.timed() ? 1 : 0;
+  std::vector<int> perm(t.dims().size());
+  for (size_t k = 0; k < perm.size(); ++k) perm[k] = static_cast<int>(k);
+  if (op.name() == "permute") {
+    const auto* dims = op.attrs().GetIntList("dims");
+    if (dims == nullptr) return;
+    for (size_t k = shift; k < dims->size(); ++k)
+      perm[k - shift] = static_cast<int>((*dims)[k]) - shift;
+  } else if (op.name() == "transpose") {
+    auto d0 = op.attrs().GetInt("dim0"), d1 = op.attrs().GetInt("dim1");
+    const int r = t.full_rank();
+    int a = static_cast<int>((*d0 + r) % r) - shift, b = static_cast<int>((*d1 + r) % r) - shift;
+    std::swap(perm[a], perm[b]);
+  }
+  bool identity = true;
+  for (size_t k = 0; k < perm.size(); ++k) identity = identity && perm[k] == static_cast<int>(k);
+  if (!identity) ref.map = Compose(ref.map, PermuteMap(t.dims(), perm));
+  refs_[op.result()] = std::move(ref);
+}
+
+std::optional<Ref> Codegen::ChipSource(const Operation& op, const Value* v) {
+  auto it = refs_.find(v);
+  if (it == refs_.end()) {
+    Error(op, "reads a value codegen cannot place on the chip (from '" + v->def()->name() + "')");
+    return std::nullopt;
+  }
+  Ref ref = it->second;
+  if (ref.kind == Ref::kHost) {
+    HostValue& hv = host_values_[ref.index];
+    if (hv.feedback_port < 0) {
+      // The executor feeds a host value back into the chip through an input
+      // port of the same name, one step after its inputs exist.
+      Port p;
+      p.port.name = hv.name;
+      p.port.shape = ToU32(hv.dims);
+      p.port.kind = SpikeKind::kGraded;
+      p.port.scale = hv.port_scale;
+      p.depth = hv.depth + 1;
+      hv.feedback_port = static_cast<int>(ports_.size());
+      ports_.push_back(std::move(p));
+    }
+    return Ref{Ref::kPort, static_cast<uint32_t>(hv.feedback_port), ref.map, {}};
+  }
+  if (ref.kind != Ref::kPort && ref.kind != Ref::kLayer) {
+    Error(op, "input must come from a neuron, an input port or a host value");
+    return std::nullopt;
+  }
+  return ref;
+}
+
+void Codegen::VisitSyn(const Operation& op) {
+  std::optional<Ref> src = ChipSource(op, op.operand(0));
+  if (!src) return;
+  Syn syn;
+  syn.op = &op;
+  syn.source = *src;
+  syn.in_elements = Elements(op.operand(0)->type());
+  if (auto d = op.attrs().GetInt("delay"); d && *d > 0) {
+    // The image has no per-table delay yet (SynapseTable.delay is planned);
+    // once it exists, EmitTables sets it from extra_delay.
+    syn.extra_delay = static_cast<uint32_t>(*d);
+    diags_.Emit(ir::Severity::kError, op.DiagLocation(),
+                "'" + op.name() + "' op has delay " + std::to_string(*d) +
+                    ": synaptic delays beyond one step are not implemented by the board image "
+                    "format yet (UNIMPLEMENTED)");
+    unimplemented_ = true;
+  }
+  if (op.name() == "syn_conv2d" && op.operand(0)->type().dims().size() != 4) {
+    Error(op, "expects a [B, C, H, W] input");
+    return;
+  }
+  refs_[op.result()] = Ref{Ref::kSyn, 0, nullptr, {static_cast<uint32_t>(syns_.size())}};
+  syns_.push_back(std::move(syn));
+}
+
+void Codegen::VisitNeuron(const Operation& op) {
+  Layer layer;
+  layer.op = &op;
+  const std::string base = op.loc().module_path.empty()
+                               ? op.name() + "_" + std::to_string(layers_.size())
+                               : op.loc().module_path;
+  layer.name = UniqueName(base);
+  const std::string& n = op.name();
+  layer.model = n == "cuba_lif"     ? NeuronModel::kCubaLif
+                : n == "accumulate" ? NeuronModel::kAccumulator
+                : n == "and2"       ? NeuronModel::kAnd2
+                                    : NeuronModel::kRelay;
+  layer.output = n == "relay" ? SpikeKind::kGraded : SpikeKind::kBinary;
+  layer.size = static_cast<uint32_t>(Elements(op.result()->type()));
+  bool ok = true;
+  bool have_depth = false;
+  if (n == "and2") {
+    if (const auto* d = op.attrs().GetIntList("delays")) {
+      for (int64_t v : *d) {
+        if (v > 0) {
+          diags_.Error(op.DiagLocation(),
+                       "'and2' op has port delays: synaptic delays beyond one step are not "
+                       "implemented by the board image format yet (UNIMPLEMENTED)");
+          unimplemented_ = true;
+          break;
+        }
+      }
+    }
+  }
+  for (size_t k = 0; k < op.num_operands(); ++k) {
+    auto it = refs_.find(op.operand(k));
+    if (n == "and2" && it != refs_.end() && it->second.kind != Ref::kSyn) {
+      // A chip value as an and2 port: a weight-1 table, broadcasting.
+      std::optional<Ref> src = ChipSource(op, op.operand(k));
+      if (!src) {
+        ok = false;
+        continue;
+      }
+      Syn syn;
+      syn.op = &op;
+      syn.identity = true;
+      syn.source = *src;
+      syn.in_elements = Elements(op.operand(k)->type());
+      syn.identity_targets.resize(syn.in_elements);
+      const auto& rd = op.result()->type().dims();
+      const auto& od = op.operand(k)->type().dims();
+      std::vector<int64_t> idx(rd.size(), 0);
+      for (uint32_t j = 0; j < layer.size; ++j) {
+        uint64_t in = 0;
+        for (size_t a = 0; a < od.size(); ++a) {
+          const size_t r = rd.size() - od.size() + a;
+          in = in * static_cast<uint64_t>(od[a]) + static_cast<uint64_t>(od[a] == 1 ? 0 : idx[r]);
+        }
+        syn.identity_targets[in].push_back(j);
+        for (size_t a = rd.size(); a-- > 0;) {
+          if (++idx[a] < rd[a]) break;
+          idx[a] = 0;
+        }
+      }
+      const uint32_t s = static_cast<uint32_t>(syns_.size());
+      const uint32_t depth = SourceDepth(syn.source) + 1;
+      syns_.push_back(std::move(syn));
+      layer.inputs.push_back({s, static_cast<uint8_t>(k)});
+      if (have_depth && depth != layer.depth) {
+        diags_.Warning(op.DiagLocation(), "'and2' op: ports of synaptic depth " +
+                                              std::to_string(layer.depth) + " and " +
+                                              std::to_string(depth) + " meet unbalanced");
+      }
+      layer.depth = std::max(layer.depth, depth);
+      have_depth = true;
+      continue;
+    }
+    if (it == refs_.end() || it->second.kind != Ref::kSyn) {
+      Error(op, "operand " + std::to_string(k) +
+                    " must be the output of synapse ops (syn_*), got '" +
+                    op.operand(k)->def()->name() + "'");
+      ok = false;
+      continue;
+    }
+    for (uint32_t s : it->second.syns) {
+      const Syn& syn = syns_[s];
+      layer.inputs.push_back({s, static_cast<uint8_t>(k)});
+      const uint32_t depth = SourceDepth(syn.source) + 1 + syn.extra_delay;
+      if (have_depth && depth != layer.depth) {
+        diags_.Warning(op.DiagLocation(),
+                       "'" + n + "' op: inputs of synaptic depth " + std::to_string(layer.depth) +
+                           " and " + std::to_string(depth) +
+                           " meet unbalanced; the deeper one sets the output delay");
+      }
+      layer.depth = std::max(layer.depth, depth);
+      have_depth = true;
+      if (syn.op->name() == "syn_conv2d") {
+        const auto& d = syn.op->result()->type().dims();
+        if (d.size() == 4 && d[0] == 1) layer.unit = static_cast<uint32_t>(d[2] * d[3]);
+      }
+    }
+  }
+  if (!ok) return;
+  refs_[op.result()] = Ref{Ref::kLayer, static_cast<uint32_t>(layers_.size()), nullptr, {}};
+  layers_.push_back(std::move(layer));
+}
+
+int Codegen::AddOutputPort(std::string name, const Value* v, const Ref& ref, float scale) {
+  OutputPort p;
+  p.name = std::move(name);
+  p.shape = ToU32(v->type().dims());
+  const ElementType e = v->type().element();
+  p.source = e == ElementType::kSpike   ? OutputSource::kSpikes
+             : e == ElementType::kState ? OutputSource::kVoltage
+                                        : OutputSource::kPayload;
+  p.delay = layers_[ref.index].depth;
+  p.scale = scale;
+  // Segments need the partition; they are filled in once groups exist.
+  output_values_.push_back({image_.outputs.size(), v});
+  image_.outputs.push_back(std::move(p));
+  return static_cast<int>(image_.outputs.size() - 1);
+}
+
+void Codegen::VisitHost(const Operation& op) {
+  hal::format::HostSegment seg;
+  seg.op = *op.attrs().GetString("op");
+  const std::string base = op.loc().module_path.empty()
+                               ? "host_" + seg.op + "_" + std::to_string(host_ops_.size())
+                               : op.loc().module_path;
+  seg.name = UniqueName(base);
+  if (op.num_results() != 1) {
+    Error(op, "has " + std::to_string(op.num_results()) +
+                  " results; host segments produce exactly one value");
+    return;
+  }
+  uint32_t depth = 0;
+  for (size_t k = 0; k < op.num_operands(); ++k) {
+    const Value* v = op.operand(k);
+    auto it = refs_.find(v);
+    if (it == refs_.end() || it->second.kind == Ref::kSyn) {
+      Error(op, "operand " + std::to_string(k) + " comes from '" + v->def()->name() +
+                    "', which the host cannot read");
+      continue;
+    }
+    const Ref& ref = it->second;
+    if (ref.kind == Ref::kHost) {
+      seg.inputs.push_back(host_values_[ref.index].name);
+      depth = std::max(depth, host_values_[ref.index].depth);
+    } else if (ref.kind == Ref::kPort) {
+      if (ref.map) {
+        Error(op, "reads a rearranged model input; lower the layout op onto the host");
+        continue;
+      }
+      seg.inputs.push_back(ports_[ref.index].port.name);
+      depth = std::max(depth, ports_[ref.index].depth);
+    } else {
+      auto [pos, fresh] = chip_reads_.try_emplace(v);
+      if (fresh) {
+        pos->second = UniqueName(layers_[ref.index].name + ".out");
+        AddOutputPort(pos->second, v, ref, 1.0f);
+      }
+      seg.inputs.push_back(pos->second);
+      depth = std::max(depth, layers_[ref.index].depth);
+    }
+  }
+  // Name the result after the model output it becomes, if any.
+  const Value* result = op.result();
+  std::string out_name;
+  for (const auto& use : result->uses()) {
+    if (use.user->name() == "output") {
+      if (const std::string* s = use.user->attrs().GetString("name")) out_name = *s;
+      break;
+    }
+  }
+  // Model output names were reserved up front for exactly this use.
+  if (out_name.empty()) out_name = UniqueName(seg.name + ".out");
+  seg.outputs.push_back(out_name);
+
+  std::string json = "{";
+  bool first = true;
+  for (const auto& [key, attr] : op.attrs()) {
+    if (key == "op" || key.find('.') != std::string::npos) continue;
+    if (attr.kind() == ir::AttrKind::kConstRef) {
+      const ir::Constant* c = module_.FindConstant(attr.AsRef());
+      if (c == nullptr) continue;
+      hal::format::HostTensor tensor;
+      tensor.name = key;
+      tensor.shape = ToU32(c->type().dims());
+      tensor.data.reserve(c->data().size());
+      for (size_t i = 0; i < c->data().size(); ++i) {
+        tensor.data.push_back(static_cast<float>(c->data().GetAsDouble(i)));
+      }
+      seg.tensors.push_back(std::move(tensor));
+      continue;
+    }
+    std::string value;
+    switch (attr.kind()) {
+      case ir::AttrKind::kInt:
+        value = std::to_string(attr.AsInt());
+        break;
+      case ir::AttrKind::kBool:
+        value = attr.AsBool() ? "true" : "false";
+        break;
+      case ir::AttrKind::kString:
+        value = Quote(attr.AsString());
+        break;
+      case ir::AttrKind::kFloat: {
+        auto s = JsonNumber(attr.AsFloat());
+        if (!s) Error(op, "attribute '" + key + "' is not finite");
+        value = s.value_or("0");
+        break;
+      }
+      case ir::AttrKind::kIntList:
+        value = "[";
+        for (size_t i = 0; i < attr.AsIntList().size(); ++i) {
+          value += (i ? "," : "") + std::to_string(attr.AsIntList()[i]);
+        }
+        value += "]";
+        break;
+      case ir::AttrKind::kFloatList:
+        value = "[";
+        for (size_t i = 0; i < attr.AsFloatList().size(); ++i) {
+          auto s = JsonNumber(attr.AsFloatList()[i]);
+          if (!s) Error(op, "attribute '" + key + "' is not finite");
+          value += (i ? "," : "") + s.value_or("0");
+        }
+        value += "]";
+        break;
+      case ir::AttrKind::kConstRef:
+        break;
+    }
+    json += (first ? "" : ",") + Quote(key) + ":" + value;
+    first = false;
+  }
+  seg.attributes = json + "}";
+
+  HostValue hv;
+  hv.name = out_name;
+  hv.depth = depth;
+  hv.dims = result->type().dims();
+  hv.port_scale = static_cast<float>(op.attrs().GetFloat("port.scale").value_or(1.0));
+  refs_[result] = Ref{Ref::kHost, static_cast<uint32_t>(host_values_.size()), nullptr, {}};
+  host_values_.push_back(std::move(hv));
+  host_ops_.push_back(&op);
+  LayerInfo info;
+  info.name = seg.name;
+  info.op = "host:" + seg.op;
+  info.loc = op.loc();
+  info.on_host = true;
+  info.depth = depth;
+  infos_.push_back(std::move(info));
+  image_.host_segments.push_back(std::move(seg));
+}
+
+void Codegen::VisitOutput(const Operation& op) {
+  const Value* v = op.operand(0);
+  auto it = refs_.find(v);
+  const std::string* name = op.attrs().GetString("name");
+  if (it == refs_.end() || name == nullptr) {
+    Error(op, "reads a value codegen cannot place");
+    return;
+  }
+  const Ref& ref = it->second;
+  if (ref.kind == Ref::kHost) return;  // the host segment's result carries the name
+  if (ref.kind != Ref::kLayer) {
+    Error(op,
+          "must read a neuron or host value; synapse outputs and model inputs cannot be "
+          "read back directly");
+    return;
+  }
+  names_.insert(*name);
+  const float scale = static_cast<float>(op.attrs().GetFloat("scale").value_or(1.0));
+  AddOutputPort(*name, v, ref, scale);
+}
+
+void Codegen::Walk() {
+  // Output port and host value names come from the model; reserve them first.
+  for (const auto& op : module_.ops()) {
+    if (op->name() == "input" || op->name() == "output") {
+      if (const std::string* s = op->attrs().GetString("name")) names_.insert(*s);
+    }
+  }
+  for (const auto& holder : module_.ops()) {
+    const Operation& op = *holder;
+    const std::string& n = op.name();
+    if (n == "input") {
+      Port p;
+      p.port.name = *op.attrs().GetString("name");
+      p.port.shape = ToU32(op.result()->type().dims());
+      p.port.kind = op.result()->type().element() == ElementType::kSpike ? SpikeKind::kBinary
+                                                                         : SpikeKind::kGraded;
+      p.port.scale = static_cast<float>(op.attrs().GetFloat("scale").value_or(1.0));
+      refs_[op.result()] = Ref{Ref::kPort, static_cast<uint32_t>(ports_.size()), nullptr, {}};
+      ports_.push_back(std::move(p));
+    } else if (n == "reshape" || n == "flatten" || n == "permute" || n == "transpose" ||
+               n == "repeat_t") {
+      VisitLayout(op);
+    } else if (n == "syn_dense" || n == "syn_sparse" || n == "syn_conv2d") {
+      VisitSyn(op);
+    } else if (n == "add") {
+      // A sum of synaptic currents: several tables into the same neurons.
+      auto a = refs_.find(op.operand(0)), b = refs_.find(op.operand(1));
+      if (a == refs_.end() || b == refs_.end() || a->second.kind != Ref::kSyn ||
+          b->second.kind != Ref::kSyn || op.operand(0)->type() != op.operand(1)->type()) {
+        Error(op, "on the chip must add two synapse outputs of the same shape");
+        continue;
+      }
+      Ref sum = a->second;
+      sum.syns.insert(sum.syns.end(), b->second.syns.begin(), b->second.syns.end());
+      refs_[op.result()] = std::move(sum);
+    } else if (n == "cuba_lif" || n == "accumulate" || n == "and2" || n == "relay") {
+      VisitNeuron(op);
+    } else if (n == "host") {
+      VisitHost(op);
+    } else if (n == "output") {
+      VisitOutput(op);
+    } else if (n == "const") {
+      // Only host ops read constants, through attributes.
+    } else {
+      Error(op, "is not a lowered op; run the lowering passes before codegen");
+    }
+  }
+}
+
+// Whether a synapse can use its structured table format for `layer_src`.
+bool DenseOk(const Syn& syn) {
+  if (syn.identity) return false;
+  const auto& d = syn.op->operand(0)->type().dims();
+  uint64_t rows = 1;
+  for (size_t k = 0; k + 1 < d.size(); ++k) rows *= static_cast<uint64_t>(d[k]);
+  return syn.op->name() == "syn_dense" && rows == 1 && !syn.source.map;
+}
+
+bool ConvShapeOk(const Syn& syn) {
+  if (syn.identity) return false;
+  const auto& d = syn.op->operand(0)->type().dims();
+  return syn.op->name() == "syn_conv2d" && d.size() == 4 && d[0] == 1 && !syn.source.map;
+}
+
+std::vector<partition::LayerDemand> Codegen::Demands() const {
+  std::vector<partition::LayerDemand> out;
+  const auto& lim = options_.chip.core;
+  for (const Layer& layer : layers_) {
+    partition::LayerDemand d;
+    d.name = layer.name;
+    d.size = layer.size;
+    d.unit = layer.size % layer.unit == 0 ? layer.unit : 1;
+    const uint64_t units = d.size / d.unit;
+    for (const auto& [s, port] : layer.inputs) {
+      const Syn& syn = syns_[s];
+      partition::InputDemand in;
+      in.source_layer = syn.source.kind == Ref::kLayer ? static_cast<int>(syn.source.index) : -1;
+      in.source_size = syn.in_elements;
+      if (DenseOk(syn)) {
+        in.bits_per_unit = syn.in_elements * d.unit * lim.synapse_bits_dense;
+      } else if (ConvShapeOk(syn) && d.unit > 1) {
+        const auto& w = *module_.FindConstant(*syn.op->attrs().GetRef("weight"));
+        const auto& wd = w.type().dims();
+        in.bits_per_unit = static_cast<uint64_t>(wd[1] * wd[2] * wd[3]) * lim.synapse_bits_dense;
+        in.per_source_group = true;
+      } else {
+        // Sparse: count the synapses once, spread them over the units.
+        uint64_t nnz = 0;
+        std::vector<std::pair<uint32_t, int16_t>> fan;
+        for (uint64_t i = 0; i < syn.in_elements; ++i) {
+          fan.clear();
+          FanOut(syn, i, fan);
+          nnz += fan.size();
+        }
+        in.bits_per_unit = (nnz * lim.synapse_bits_sparse + units - 1) / units;
+      }
+      d.inputs.push_back(in);
+    }
+    out.push_back(std::move(d));
+  }
+  return out;
+}
+
+void Codegen::FanOut(const Syn& syn, uint64_t i,
+                     std::vector<std::pair<uint32_t, int16_t>>& out) const {
+  if (syn.identity) {
+    for (uint32_t t : syn.identity_targets[i]) out.push_back({t, 1});
+    return;
+  }
+  const Operation& op = *syn.op;
+  const auto& in = op.operand(0)->type().dims();
+  const auto& od = op.result()->type().dims();
+  const ir::Constant* w = module_.FindConstant(*op.attrs().GetRef("weight"));
+  const ir::TensorData& wd = w->data();
+  if (op.name() == "syn_dense" || op.name() == "syn_sparse") {
+    const uint64_t I = static_cast<uint64_t>(in.back()), O = static_cast<uint64_t>(od.back());
+    const uint64_t r = i / I, ii = i % I;
+    if (op.name() == "syn_dense") {
+      for (uint64_t o = 0; o < O; ++o) {
+        const int64_t v = wd.GetAsInt(o * I + ii);
+        if (v != 0) out.push_back({static_cast<uint32_t>(r * O + o), static_cast<int16_t>(v)});
+      }
+    } else {
+      const ir::Constant* rp = module_.FindConstant(*op.attrs().GetRef("row_ptr"));
+      const ir::Constant* col = module_.FindConstant(*op.attrs().GetRef("col"));
+      for (int64_t k = rp->data().GetAsInt(ii); k < rp->data().GetAsInt(ii + 1); ++k) {
+        const int64_t v = wd.GetAsInt(static_cast<size_t>(k));
+        if (v != 0) {
+          out.push_back(
+              {static_cast<uint32_t>(r * O + col->data().GetAsInt(static_cast<size_t>(k))),
+               static_cast<int16_t>(v)});
+        }
+      }
+    }
+    return;
+  }
+  // syn_conv2d on [B, C, H, W]: every output the input pixel contributes to.
+  const int64_t C = in[1], H = in[2], W = in[3];
+  const int64_t O = od[1], OH = od[2], OW = od[3];
+  const auto& kd = w->type().dims();  // [O, C/g, kh, kw]
+  const int64_t cg = kd[1], kh = kd[2], kw = kd[3];
+  const int64_t groups = op.attrs().GetInt("groups").value_or(1);
+  const auto* st = op.attrs().GetIntList("stride");
+  const auto* pd = op.attrs().GetIntList("padding");
+  const int64_t sh = st ? (*st)[0] : 1, sw = st ? (*st)[1] : 1;
+  const int64_t ph = pd ? (*pd)[0] : 0, pw = pd ? (*pd)[1] : 0;
+  const int64_t x = static_cast<int64_t>(i) % W, y = static_cast<int64_t>(i) / W % H;
+  const int64_t c = static_cast<int64_t>(i) / (W * H) % C,
+                b = static_cast<int64_t>(i) / (W * H * C);
+  const int64_t og = O / groups, g = c / cg, ci = c % cg;
+  for (int64_t oc = g * og; oc < (g + 1) * og; ++oc) {
+    for (int64_t ky = 0; ky < kh; ++ky) {
+      const int64_t ty = y + ph - ky;
+      if (ty < 0 || ty % sh != 0 || ty / sh >= OH) continue;
+      for (int64_t kx = 0; kx < kw; ++kx) {
+        const int64_t tx = x + pw - kx;
+        if (tx < 0 || tx % sw != 0 || tx / sw >= OW) continue;
+        const int64_t v = wd.GetAsInt(static_cast<size_t>(((oc * cg + ci) * kh + ky) * kw + kx));
+        if (v == 0) continue;
+        out.push_back({static_cast<uint32_t>(((b * O + oc) * OH + ty / sh) * OW + tx / sw),
+                       static_cast<int16_t>(v)});
+      }
+    }
+  }
+}
+
+std::pair<SynapseSource, std::vector<std::pair<uint32_t, uint32_t>>> Codegen::SourceGroups(
+    const Ref& ref) const {
+  if (ref.kind == Ref::kPort) {
+    const uint64_t n = hal::format::ShapeElements(ports_[ref.index].port.shape);
+    return {SynapseSource{SourceKind::kInputPort, ref.index}, {{0, static_cast<uint32_t>(n)}}};
+  }
+  return {SynapseSource{SourceKind::kGroup, 0}, layers_[ref.index].slices};
+}
+
+void Codegen::EmitTables(uint32_t syn_index, const Layer& target, uint8_t port,
+                         uint32_t layer_index) {
+  const Syn& syn = syns_[syn_index];
+  const Operation& op = *syn.op;
+  auto [src, slices] = SourceGroups(syn.source);
+  const int8_t exp =
+      syn.identity ? 0 : static_cast<int8_t>(op.attrs().GetInt("weight_exp").value_or(0));
+  const uint8_t bits =
+      syn.identity ? 8 : static_cast<uint8_t>(op.attrs().GetInt("num_weight_bits").value_or(8));
+  LayerInfo& info = infos_[layer_index];
+
+  auto new_table = [&](size_t sg, size_t tg) {
+    SynapseTable t;
+    t.id = static_cast<uint32_t>(image_.tables.size());
+    t.source = src;
+    if (src.kind == SourceKind::kGroup) t.source.index = layers_[syn.source.index].group_ids[sg];
+    t.target_group = target.group_ids[tg];
+    t.target_port = port;
+    t.weight_exp = exp;
+    t.num_weight_bits = bits;
+    return t;
+  };
+  const auto& lim = options_.chip.core;
+  auto add = [&](SynapseTable t) {
+    info.synapses += t.weights.size();
+    info.synapse_bits +=
+        t.weights.size() *
+        (t.format == SynapseFormat::kSparse ? lim.synapse_bits_sparse : lim.synapse_bits_dense);
+    image_.tables.push_back(std::move(t));
+  };
+
+  const bool conv = ConvShapeOk(syn) && [&] {
+    const auto& d = op.operand(0)->type().dims();
+    const uint64_t hw = static_cast<uint64_t>(d[2] * d[3]);
+    const uint64_t ohw =
+        static_cast<uint64_t>(op.result()->type().dim(2) * op.result()->type().dim(3));
+    for (const auto& [off, cnt] : slices) {
+      if (off % hw != 0 || cnt % hw != 0) return false;
+    }
+    for (const auto& [off, cnt] : target.slices) {
+      if (off % ohw != 0 || cnt % ohw != 0) return false;
+    }
+    return true;
+  }();
+
+  if (DenseOk(syn)) {
+    const ir::TensorData& w = module_.FindConstant(*op.attrs().GetRef("weight"))->data();
+    const uint64_t I = syn.in_elements;
+    for (size_t sg = 0; sg < slices.size(); ++sg) {
+      for (size_t tg = 0; tg < target.slices.size(); ++tg) {
+        const auto [so, sc] = slices[sg];
+        const auto [to, tc] = target.slices[tg];
+        SynapseTable t = new_table(sg, tg);
+        t.format = SynapseFormat::kDense;
+        t.weights.resize(uint64_t{sc} * tc);
+        bool any = false;
+        for (uint32_t s = 0; s < sc; ++s) {
+          for (uint32_t o = 0; o < tc; ++o) {
+            const int64_t v = w.GetAsInt((uint64_t{to} + o) * I + so + s);
+            t.weights[uint64_t{s} * tc + o] = static_cast<int16_t>(v);
+            any = any || v != 0;
+          }
+        }
+        if (any) add(std::move(t));
+      }
+    }
+    return;
+  }
+  if (conv) {
+    const ir::Constant* wc = module_.FindConstant(*op.attrs().GetRef("weight"));
+    const auto& kd = wc->type().dims();
+    const auto& d = op.operand(0)->type().dims();
+    const auto& od = op.result()->type().dims();
+    const int64_t groups = op.attrs().GetInt("groups").value_or(1);
+    const auto* st = op.attrs().GetIntList("stride");
+    const auto* pd = op.attrs().GetIntList("padding");
+    const uint64_t hw = static_cast<uint64_t>(d[2] * d[3]);
+    const uint64_t ohw = static_cast<uint64_t>(od[2] * od[3]);
+    const uint64_t per_oc = static_cast<uint64_t>(kd[1] * kd[2] * kd[3]);
+    for (size_t sg = 0; sg < slices.size(); ++sg) {
+      for (size_t tg = 0; tg < target.slices.size(); ++tg) {
+        hal::format::Conv2dGeometry g;
+        g.in_channels = static_cast<uint32_t>(d[1]);
+        g.in_h = static_cast<uint32_t>(d[2]);
+        g.in_w = static_cast<uint32_t>(d[3]);
+        g.out_channels = static_cast<uint32_t>(od[1]);
+        g.out_h = static_cast<uint32_t>(od[2]);
+        g.out_w = static_cast<uint32_t>(od[3]);
+        g.kernel_h = static_cast<uint32_t>(kd[2]);
+        g.kernel_w = static_cast<uint32_t>(kd[3]);
+        g.stride_h = static_cast<uint32_t>(st ? (*st)[0] : 1);
+        g.stride_w = static_cast<uint32_t>(st ? (*st)[1] : 1);
+        g.pad_h = static_cast<uint32_t>(pd ? (*pd)[0] : 0);
+        g.pad_w = static_cast<uint32_t>(pd ? (*pd)[1] : 0);
+        g.groups = static_cast<uint32_t>(groups);
+        g.in_c_offset = static_cast<uint32_t>(slices[sg].first / hw);
+        g.in_c_count = static_cast<uint32_t>(slices[sg].second / hw);
+        g.out_c_offset = static_cast<uint32_t>(target.slices[tg].first / ohw);
+        g.out_c_count = static_cast<uint32_t>(target.slices[tg].second / ohw);
+        if (groups > 1) {
+          // Skip pairs whose channel groups never meet.
+          const uint64_t icg = g.in_channels / groups, ocg = g.out_channels / groups;
+          const uint64_t in_first = g.in_c_offset / icg,
+                         in_last = (g.in_c_offset + g.in_c_count - 1) / icg;
+          const uint64_t out_first = g.out_c_offset / ocg,
+                         out_last = (g.out_c_offset + g.out_c_count - 1) / ocg;
+          if (in_last < out_first || out_last < in_first) continue;
+        }
+        SynapseTable t = new_table(sg, tg);
+        t.format = SynapseFormat::kConv2d;
+        t.conv = g;
+        t.weights.resize(g.out_c_count * per_oc);
+        for (uint64_t k = 0; k < t.weights.size(); ++k) {
+          t.weights[k] = static_cast<int16_t>(wc->data().GetAsInt(g.out_c_offset * per_oc + k));
+        }
+        add(std::move(t));
+      }
+    }
+    return;
+  }
+  // Sparse CSR by source neuron, through the inverse of the layout map.
+  std::vector<std::vector<uint32_t>> inputs_of;  // base element -> synapse inputs
+  if (syn.source.map) {
+    uint64_t base_size = 0;
+    for (const auto& [off, cnt] : slices)
+      base_size = std::max<uint64_t>(base_size, uint64_t{off} + cnt);
+    inputs_of.resize(base_size);
+    for (uint32_t i = 0; i < syn.source.map->size(); ++i)
+      inputs_of[(*syn.source.map)[i]].push_back(i);
+  }
+  std::vector<std::pair<uint32_t, int16_t>> fan;
+  for (size_t sg = 0; sg < slices.size(); ++sg) {
+    const auto [so, sc] = slices[sg];
+    std::vector<std::vector<std::pair<uint32_t, int16_t>>> rows(sc);
+    for (uint32_t s = 0; s < sc; ++s) {
+      const uint32_t e = so + s;
+      auto collect = [&](uint32_t i) {
+        fan.clear();
+        FanOut(syn, i, fan);
+        rows[s].insert(rows[s].end(), fan.begin(), fan.end());
+      };
+      if (syn.source.map) {
+        for (uint32_t i : inputs_of[e]) collect(i);
+      } else if (e < syn.in_elements) {
+        collect(e);
+      }
+      std::sort(rows[s].begin(), rows[s].end());
+    }
+    for (size_t tg = 0; tg < target.slices.size(); ++tg) {
+      const auto [to, tc] = target.slices[tg];
+      SynapseTable t = new_table(sg, tg);
+      t.format = SynapseFormat::kSparse;
+      t.row_ptr.push_back(0);
+      for (uint32_t s = 0; s < sc; ++s) {
+        for (const auto& [o, v] : rows[s]) {
+          if (o >= to && o < to + tc) {
+            t.col.push_back(o - to);
+            t.weights.push_back(v);
+          }
+        }
+        t.row_ptr.push_back(static_cast<uint32_t>(t.col.size()));
+      }
+      if (!t.weights.empty()) add(std::move(t));
+    }
+  }
+}
+
+std::vector<hal::format::OutputSegment> Codegen::Segments(const Ref& ref, uint64_t count) const {
+  const Layer& layer = layers_[ref.index];
+  std::vector<hal::format::OutputSegment> out;
+  for (uint64_t p = 0; p < count; ++p) {
+    const uint32_t e = ref.map ? (*ref.map)[p] : static_cast<uint32_t>(p);
+    // Group holding element e: slices are sorted by offset.
+    size_t g = 0;
+    while (g + 1 < layer.slices.size() && layer.slices[g + 1].first <= e) ++g;
+    const uint32_t gid = layer.group_ids[g];
+    const uint32_t off = e - layer.slices[g].first;
+    if (!out.empty()) {
+      auto& last = out.back();
+      if (last.group == gid && last.group_offset + last.count == off &&
+          last.port_offset + last.count == p) {
+        ++last.count;
+        continue;
+      }
+    }
+    out.push_back({gid, off, static_cast<uint32_t>(p), 1});
+  }
+  return out;
+}
+
+StatusOr<CodegenResult> Codegen::Run() {
+  Walk();
+  if (diags_.has_errors()) {
+    if (unimplemented_) return UnimplementedError(diags_.ToStatus("codegen").message());
+    return diags_.ToStatus("codegen");
+  }
+  if (layers_.empty()) {
+    diags_.Error(ir::Location{module_.source_name(), 0, 0, "", ""},
+                 "the model has no neurons to place on the chip");
+    return diags_.ToStatus("codegen");
+  }
+
+  // Partition and place.
+  partition::PlanOptions popts;
+  popts.max_cores = options_.max_cores;
+  partition::Plan plan = partition::MakePlan(Demands(), options_.chip, options_.board, popts);
+  auto report = [&](const std::vector<partition::Violation>& violations) {
+    for (const auto& v : violations) {
+      // A violation may name several layers sharing a core; point at the first.
+      const std::string first = v.layer.substr(0, v.layer.find("', '"));
+      ir::Location loc;
+      for (const Layer& l : layers_) {
+        if (l.name == first) loc = l.op->DiagLocation();
+      }
+      diags_.Error(loc, "cannot map onto " + options_.chip.name + ": " + v.ToString());
+    }
+  };
+  if (!plan.violations.empty()) {
+    report(plan.violations);
+    return diags_.ToStatus("mapping");
+  }
+  for (uint32_t c = 0; c < plan.num_cores; ++c) image_.cores.push_back(plan.placement[c]);
+
+  // Layers before host segments in the report, in op order.
+  std::vector<LayerInfo> host_infos = std::move(infos_);
+  infos_.clear();
+  for (const auto& g : plan.groups) {
+    Layer& layer = layers_[g.layer];
+    NeuronGroup group;
+    group.id = static_cast<uint32_t>(image_.groups.size());
+    group.core = g.core;
+    group.layer = layer.name;
+    group.model = layer.model;
+    group.output = layer.output;
+    group.size = g.count;
+    const auto& a = layer.op->attrs();
+    group.du = static_cast<uint16_t>(a.GetInt("du").value_or(0));
+    group.dv = static_cast<uint16_t>(a.GetInt("dv").value_or(0));
+    group.vth = static_cast<uint32_t>(a.GetInt("vth").value_or(0));
+    group.bias_exp = static_cast<int8_t>(a.GetInt("bias_exp").value_or(0));
+    const std::vector<int64_t> bias = IntsOf(*layer.op, "bias_mant");
+    if (bias.size() == layer.size) {
+      bool any = false;
+      for (uint32_t k = 0; k < g.count; ++k) any = any || bias[g.offset + k] != 0;
+      if (any) {
+        for (uint32_t k = 0; k < g.count; ++k) {
+          group.bias_mant.push_back(static_cast<int16_t>(bias[g.offset + k]));
+        }
+      }
+    }
+    layer.group_ids.push_back(group.id);
+    layer.slices.push_back({g.offset, g.count});
+    image_.groups.push_back(std::move(group));
+  }
+  for (const Layer& layer : layers_) {
+    LayerInfo info;
+    info.name = layer.name;
+    info.op = layer.op->name();
+    info.loc = layer.op->loc();
+    info.neurons = layer.size;
+    info.groups = layer.group_ids;
+    for (uint32_t id : layer.group_ids) {
+      const uint32_t core = image_.groups[id].core;
+      if (std::find(info.cores.begin(), info.cores.end(), core) == info.cores.end()) {
+        info.cores.push_back(core);
+      }
+    }
+    info.depth = layer.depth;
+    info.quant_error = layer.op->attrs().GetFloat("quant.error").value_or(-1.0);
+    infos_.push_back(std::move(info));
+  }
+
+  for (const auto& [index, v] : output_values_) {
+    image_.outputs[index].segments = Segments(refs_.at(v), Elements(v->type()));
+  }
+
+  // Tables, in layer order.
+  for (uint32_t l = 0; l < layers_.size(); ++l) {
+    for (const auto& [s, port] : layers_[l].inputs) EmitTables(s, layers_[l], port, l);
+  }
+  // Routes: one per (source group, target core), axons allocated in order.
+  std::map<std::pair<uint32_t, uint32_t>, bool> seen;
+  std::vector<uint32_t> next_axon(image_.cores.size(), 0);
+  for (const auto& t : image_.tables) {
+    if (t.source.kind != SourceKind::kGroup) continue;
+    const uint32_t core = image_.groups[t.target_group].core;
+    if (!seen.emplace(std::make_pair(t.source.index, core), true).second) continue;
+    image_.routes.push_back({t.source.index, core, next_axon[core]});
+    next_axon[core] += image_.groups[t.source.index].size;
+  }
+  for (Port& p : ports_) image_.inputs.push_back(p.port);
+
+  // Meta.
+  auto& meta = image_.meta;
+  meta.model_name = options_.model_name.empty() ? module_.name() : options_.model_name;
+  meta.model_sha256 = options_.model_sha256;
+  meta.compiler_version = options_.compiler_version;
+  meta.chip_profile = options_.chip.name;
+  meta.timesteps = options_.timesteps != 0 ? options_.timesteps
+                                           : static_cast<uint32_t>(module_.timesteps().value_or(1));
+  uint32_t depth = 0;
+  for (const auto& p : image_.outputs) depth = std::max(depth, p.delay);
+  meta.run_steps = meta.timesteps + depth;
+
+  // Per-core limits, measured on the image as the emulator measures them.
+  const auto violations = partition::CheckCoreLimits(image_, options_.chip.core);
+  if (!violations.empty()) {
+    report(violations);
+    return diags_.ToStatus("mapping");
+  }
+  std::vector<Status> problems = hal::format::ValidateBoardImageAll(image_, 20);
+  if (!problems.empty()) {
+    std::string msg = "codegen produced an invalid board image:";
+    for (const auto& p : problems) msg += " " + std::string(p.message()) + ";";
+    return InternalError(msg);
+  }
+
+  CodegenResult result;
+  result.usage = partition::MeasureCoreUsage(image_, options_.chip.core);
+  for (auto& info : infos_) {
+    if (info.neurons > 0) info.fan_in = static_cast<double>(info.synapses) / info.neurons;
+  }
+  for (auto& h : host_infos) infos_.push_back(std::move(h));
+  result.image = std::move(image_);
+  result.layers = std::move(infos_);
+  result.plan = std::move(plan);
+  return result;
+}
+
+}  // namespace
+
+StatusOr<CodegenResult> GenerateBoardImage(const ir::Module& module, const CodegenOptions& options,
+                                           ir::DiagnosticEngine& diags) {
+  Codegen codegen(module, options, diags);
+  return codegen.Run();
+}
+
+}  // namespace spk::compiler::codegen

@@ -1,0 +1,131 @@
+#include "compiler/driver/driver.h"
+
+#include <string_view>
+#include <utility>
+
+#include "compiler/codegen/sha256.h"
+#include "compiler/driver/report.h"
+#include "compiler/ir/parser.h"
+#include "compiler/ir/printer.h"
+#include "compiler/lowering/lowering.h"
+#include "compiler/passes/pass_manager.h"
+#include "compiler/passes/pass_registry.h"
+#include "hal/format/chip_profile.h"
+
+namespace spk::compiler::driver {
+namespace {
+
+const passes::PassRegistry& Registry() {
+  // Built once; registration is explicit, never from static initialisers.
+  static const passes::PassRegistry* registry = [] {
+    auto* r = new passes::PassRegistry();
+    passes::RegisterBuiltinPasses(*r);
+    lowering::RegisterLoweringPasses(*r);
+    return r;
+  }();
+  return *registry;
+}
+
+}  // namespace
+
+int ExitCodeFor(const Status& status) {
+  switch (status.code()) {
+    case StatusCode::kOk:
+      return kExitOk;
+    case StatusCode::kInvalidArgument:
+    case StatusCode::kUnimplemented:
+      return kExitModelError;
+    case StatusCode::kNotFound:
+    case StatusCode::kFailedPrecondition:
+    case StatusCode::kPermissionDenied:
+      return kExitUsage;
+    default:
+      return kExitInternal;
+  }
+}
+
+bool IsTorchScriptArchive(std::span<const uint8_t> bytes) {
+  return bytes.size() >= 4 && bytes[0] == 'P' && bytes[1] == 'K' && bytes[2] == 3 && bytes[3] == 4;
+}
+
+StatusOr<CompileOutput> CompileModel(std::span<const uint8_t> bytes, const std::string& source_name,
+                                     const CompileOptions& options, const Importer& importer,
+                                     ir::DiagnosticEngine& diags,
+                                     const std::function<void(const std::string&)>& progress) {
+  auto say = [&](const std::string& line) {
+    if (progress) progress(line);
+  };
+  // Profiles first: a typo in --chip should not cost a model import.
+  auto chip = hal::format::LoadChipProfile(options.chip);
+  if (!chip.ok()) {
+    return Status(chip.status().code() == StatusCode::kNotFound ? StatusCode::kNotFound
+                                                                : StatusCode::kFailedPrecondition,
+                  "chip profile '" + options.chip + "': " + std::string(chip.status().message()));
+  }
+  hal::format::BoardProfile board;
+  if (options.board.empty()) {
+    board.name = chip->name + "-single";
+    board.chip = chip->name;
+    board.chips = board.chips_x = board.chips_y = 1;
+  } else {
+    auto loaded = hal::format::LoadBoardProfile(options.board);
+    if (!loaded.ok()) {
+      return NotFoundError("board profile '" + options.board +
+                           "': " + std::string(loaded.status().message()));
+    }
+    board = *loaded;
+    if (board.chip != chip->name) {
+      return FailedPreconditionError("board '" + board.name + "' carries " + board.chip +
+                                     " chips, not " + chip->name);
+    }
+  }
+
+  std::unique_ptr<ir::Module> module;
+  if (IsTorchScriptArchive(bytes)) {
+    if (!importer) {
+      return UnimplementedError(
+          "this spk-compile was built without LibTorch (SPK_WITH_TORCH=OFF); it reads spike IR "
+          "text only");
+    }
+    say("importing TorchScript " + source_name);
+    ImportRequest request{bytes, source_name, options.input_shape, options.timesteps};
+    SPK_ASSIGN_OR_RETURN(module, importer(request, diags));
+  } else {
+    say("parsing IR " + source_name);
+    const std::string_view text(reinterpret_cast<const char*>(bytes.data()), bytes.size());
+    SPK_ASSIGN_OR_RETURN(module, ir::ParseModule(text, source_name, diags));
+    if (options.timesteps)
+      module->mutable_attrs().Set("timesteps", ir::Attribute::Int(*options.timesteps));
+  }
+
+  CompileOutput out;
+  if (options.emit_ir == "input") out.emitted_ir = ir::PrintModule(*module);
+  say("running -O" + std::to_string(options.opt_level) + " pipeline");
+  passes::PassManager pm(Registry());
+  SPK_RETURN_IF_ERROR(pm.AddOptLevel(options.opt_level));
+  SPK_RETURN_IF_ERROR(pm.Run(*module, diags));
+  if (options.emit_ir == "optimized" || options.emit_ir == "lowered") {
+    out.emitted_ir = ir::PrintModule(*module);
+  }
+
+  say("partitioning and generating the board image");
+  codegen::CodegenOptions cg;
+  cg.chip = *chip;
+  cg.board = board;
+  cg.max_cores = options.max_cores;
+  cg.model_sha256 = codegen::Sha256Hex(bytes);
+  if (module->name().empty()) {
+    // The file's stem names the model when the module has no name.
+    std::string stem = source_name.substr(source_name.find_last_of('/') + 1);
+    cg.model_name = stem.substr(0, stem.find('.'));
+  }
+  SPK_ASSIGN_OR_RETURN(out.codegen, codegen::GenerateBoardImage(*module, cg, diags));
+  out.report_text = ReportText(out.codegen, out.codegen.image, *chip, options.assumed_activity);
+  out.report_json = ReportJson(out.codegen, out.codegen.image, *chip, options.assumed_activity);
+  out.image = std::move(out.codegen.image);
+  say("done: " + std::to_string(out.image.groups.size()) + " groups on " +
+      std::to_string(out.image.cores.size()) + " cores");
+  return out;
+}
+
+}  // namespace spk::compiler::driver

@@ -1,0 +1,83 @@
+// The compile pipeline as a library: model file -> board image.
+//
+// Reads a TorchScript archive (through an importer the caller supplies, so
+// that only the spk-compile binary links LibTorch) or spike IR text
+// (frontend or already lowered), runs the -O pipeline with the lowering
+// passes, partitions and generates the board image, and builds the compile
+// report. Every problem in the model is a diagnostic with its source
+// location; the returned Status classifies the failure for exit codes:
+//
+//   INVALID_ARGUMENT, UNIMPLEMENTED  the model cannot be compiled (exit 1)
+//   NOT_FOUND, FAILED_PRECONDITION   bad options or unreadable input (exit 2)
+//   anything else                    an internal error (exit 3)
+//
+// Thread safety: CompileModel is reentrant; one DiagnosticEngine per call.
+#ifndef SPK_COMPILER_DRIVER_DRIVER_H_
+#define SPK_COMPILER_DRIVER_DRIVER_H_
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "base/status.h"
+#include "compiler/codegen/codegen.h"
+#include "compiler/ir/diagnostics.h"
+#include "compiler/ir/module.h"
+#include "hal/format/board_image.h"
+
+namespace spk::compiler::driver {
+
+// Exit codes of spk-compile (documented in docs/compiler.md).
+inline constexpr int kExitOk = 0;
+inline constexpr int kExitModelError = 1;
+inline constexpr int kExitUsage = 2;
+inline constexpr int kExitInternal = 3;
+int ExitCodeFor(const Status& status);
+
+struct ImportRequest {
+  std::span<const uint8_t> bytes;
+  std::string source_name;
+  std::vector<int64_t> input_shape;  // empty: from the model
+  std::optional<int64_t> timesteps;
+};
+// TorchScript importer (the frontend); UNIMPLEMENTED when not built in.
+using Importer = std::function<StatusOr<std::unique_ptr<ir::Module>>(const ImportRequest&,
+                                                                     ir::DiagnosticEngine&)>;
+
+struct CompileOptions {
+  std::string chip = "loihi2";
+  std::string board;       // empty: one chip of `chip`
+  uint32_t max_cores = 0;  // 0: the whole board
+  int opt_level = 2;
+  std::vector<int64_t> input_shape;
+  std::optional<int64_t> timesteps;
+  // Print the IR after a stage: "input", "optimized" (after passes).
+  std::string emit_ir;
+  double assumed_activity = 0.1;  // spike rate the report's estimates assume
+};
+
+struct CompileOutput {
+  hal::format::BoardImage image;
+  codegen::CodegenResult codegen;  // image moved out; layers, plan, usage remain
+  std::string emitted_ir;          // when emit_ir was set
+  std::string report_text;
+  std::string report_json;
+};
+
+// True when `bytes` look like a TorchScript archive (a zip file).
+bool IsTorchScriptArchive(std::span<const uint8_t> bytes);
+
+// Compiles model bytes. `progress` (may be null) gets one short line per
+// stage.
+StatusOr<CompileOutput> CompileModel(std::span<const uint8_t> bytes, const std::string& source_name,
+                                     const CompileOptions& options, const Importer& importer,
+                                     ir::DiagnosticEngine& diags,
+                                     const std::function<void(const std::string&)>& progress = {});
+
+}  // namespace spk::compiler::driver
+
+#endif  // SPK_COMPILER_DRIVER_DRIVER_H_

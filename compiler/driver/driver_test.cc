@@ -1,0 +1,155 @@
+#include "compiler/driver/driver.h"
+
+#include <unistd.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "compiler/driver/cli.h"
+#include "hal/format/board_image_io.h"
+
+namespace spk::compiler::driver {
+namespace {
+
+using ::testing::HasSubstr;
+
+constexpr char kLowered[] = R"(
+module @mlp attributes {timesteps = 4} {
+  constant @w1 : i8[3,4] = [40, -20, 60, 0, 10, 30, -50, 70, 100, 2, 4, 6]
+  constant @w2 : i8[2,3] = [30, -40, 20, 10, 50, -60]
+  %0 = input() {name = "x"} : () -> spike[T,1,4]
+  %1 = syn_dense(%0) {weight = @w1, weight_exp = 0} : spike[T,1,4] -> graded[T,1,3] loc("mlp.py":10:4 "fc1")
+  %2 = cuba_lif(%1) {du = 4095, dv = 2048, vth = 1} : graded[T,1,3] -> spike[T,1,3] loc("mlp.py":11:4 "lif1")
+  %3 = syn_dense(%2) {weight = @w2, weight_exp = 0} : spike[T,1,3] -> graded[T,1,2] loc("mlp.py":12:4 "fc2")
+  %4 = accumulate(%3) : graded[T,1,2] -> state[T,1,2] loc("mlp.py":13:4 "acc")
+  output(%4) {name = "y"} : state[T,1,2] -> ()
+}
+)";
+
+std::string Slurp(const std::filesystem::path& path) {
+  std::ifstream f(path, std::ios::binary);
+  std::ostringstream s;
+  s << f.rdbuf();
+  return s.str();
+}
+
+// Frontend IR: the lowering passes run before codegen.
+constexpr char kFrontend[] = R"(
+module @front attributes {timesteps = 4} {
+  constant @w : f32[3,4] = [0.5, -0.25, 1.0, 0.75, 0.1, 0.9, -0.6, 0.3, 1.2, 0.2, 0.4, -0.8]
+  %0 = input() {name = "x"} : () -> f32[1,4]
+  %1 = repeat_t(%0) : f32[1,4] -> f32[T,1,4]
+  %2 = linear(%1) {weight = @w} : f32[T,1,4] -> f32[T,1,3] loc("f.py":5:3 "fc")
+  %3 = lif(%2) {tau = 2.0, v_threshold = 1.0} : f32[T,1,3] -> spike[T,1,3] loc("f.py":6:3 "lif")
+  output(%3) {name = "y"} : spike[T,1,3] -> ()
+}
+)";
+
+class DriverTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = std::filesystem::temp_directory_path() /
+           ("spk_driver_test_" + std::to_string(getpid()) + "_" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    std::filesystem::create_directories(dir_);
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+
+  std::string Write(const std::string& name, const std::string& text) {
+    const std::string path = (dir_ / name).string();
+    std::ofstream(path) << text;
+    return path;
+  }
+  int Run(std::vector<std::string> args) {
+    out_.str("");
+    err_.str("");
+    return RunCompileCli(args, Importer(), out_, err_, false);
+  }
+
+  std::filesystem::path dir_;
+  std::ostringstream out_, err_;
+};
+
+TEST_F(DriverTest, CompilesLoweredIrToAnImageWithReports) {
+  const std::string model = Write("mlp.spkir", kLowered);
+  const std::string image = (dir_ / "mlp.spkimg").string();
+  const std::string json = (dir_ / "report.json").string();
+  ASSERT_EQ(Run({model, "-o", image, "--chip", "loihi2", "--report", "--report-json", json}), 0)
+      << err_.str();
+  auto read = hal::format::ReadBoardImageFile(image);
+  ASSERT_TRUE(read.ok()) << read.status().ToString();
+  EXPECT_EQ(read->meta.chip_profile, "loihi2");
+  EXPECT_EQ(read->meta.model_name, "mlp");
+  EXPECT_EQ(read->meta.model_sha256.size(), 64u);
+  EXPECT_EQ(read->meta.run_steps, 6u);
+  EXPECT_THAT(out_.str(), HasSubstr("lif1"));
+  EXPECT_THAT(out_.str(), HasSubstr("total: 1 core(s) on 1 chip(s)"));
+  const std::string text = Slurp(json);
+  EXPECT_THAT(text, HasSubstr("\"schema\":\"spiked.compile_report.v1\""));
+  EXPECT_THAT(text, HasSubstr("\"name\":\"acc\""));
+  EXPECT_THAT(text, HasSubstr("\"source\":\"mlp.py:11\""));
+}
+
+TEST_F(DriverTest, CompilesFrontendIrThroughLowering) {
+  const std::string model = Write("front.spkir", kFrontend);
+  ASSERT_EQ(Run({model, "-o", (dir_ / "f.spkimg").string(), "--emit-ir", "optimized"}), 0)
+      << err_.str();
+  EXPECT_THAT(out_.str(), HasSubstr("cuba_lif"));
+  auto read = hal::format::ReadBoardImageFile((dir_ / "f.spkimg").string());
+  ASSERT_TRUE(read.ok()) << read.status().ToString();
+  EXPECT_EQ(read->inputs[0].kind, hal::format::SpikeKind::kGraded);
+  EXPECT_EQ(read->outputs[0].delay, 1u);
+}
+
+TEST_F(DriverTest, SameModelSameBytes) {
+  const std::string model = Write("mlp.spkir", kLowered);
+  ASSERT_EQ(Run({model, "-o", (dir_ / "a.spkimg").string()}), 0) << err_.str();
+  ASSERT_EQ(Run({model, "-o", (dir_ / "b.spkimg").string()}), 0) << err_.str();
+  EXPECT_EQ(Slurp(dir_ / "a.spkimg"), Slurp(dir_ / "b.spkimg"));
+}
+
+TEST_F(DriverTest, ExitCodes) {
+  const std::string model = Write("mlp.spkir", kLowered);
+  const std::string out = (dir_ / "x.spkimg").string();
+  EXPECT_EQ(Run({}), kExitUsage);
+  EXPECT_EQ(Run({model}), kExitUsage);
+  EXPECT_EQ(Run({model, "-o", out, "--frobnicate"}), kExitUsage);
+  EXPECT_EQ(Run({model, "-o", out, "--chip", "nosuchchip"}), kExitUsage);
+  EXPECT_EQ(Run({(dir_ / "missing.pt").string(), "-o", out}), kExitUsage);
+  EXPECT_EQ(Run({model, "-o", (dir_ / "no" / "such" / "dir.spkimg").string()}), kExitUsage);
+  // A model error: the location of the op at fault, and exit 1.
+  std::string bad = kFrontend;
+  bad.replace(bad.find("v_threshold = 1.0"), 17, "v_reset = 0.5, v_threshold = 1.0");
+  EXPECT_EQ(Run({Write("bad.spkir", bad), "-o", out}), kExitModelError);
+  EXPECT_THAT(err_.str(), HasSubstr("f.py:6:3: error:"));
+}
+
+TEST_F(DriverTest, TooSmallPartitionIsAModelError) {
+  std::string big = R"(
+module @big attributes {timesteps = 2} {
+  constant @w : i8[10000,2] = [)";
+  for (int i = 0; i < 20000; ++i) big += i ? ", 2" : "2";
+  big += R"(]
+  %0 = input() {name = "x"} : () -> spike[T,1,2]
+  %1 = syn_dense(%0) {weight = @w, weight_exp = 0} : spike[T,1,2] -> graded[T,1,10000] loc("b.py":3:1 "fc")
+  %2 = cuba_lif(%1) {du = 4095, dv = 0, vth = 1} : graded[T,1,10000] -> spike[T,1,10000] loc("b.py":4:1 "lif")
+  output(%2) {name = "y"} : spike[T,1,10000] -> ()
+}
+)";
+  const std::string model = Write("big.spkir", big);
+  EXPECT_EQ(Run({model, "-o", (dir_ / "big.spkimg").string(), "--max-cores", "1"}),
+            kExitModelError);
+  EXPECT_THAT(err_.str(), HasSubstr("b.py:4:1: error: cannot map onto loihi2: layer 'lif', core 1: "
+                                    "cores: needs 2, available 1"));
+  EXPECT_EQ(Run({model, "-o", (dir_ / "big.spkimg").string()}), 0) << err_.str();
+}
+
+}  // namespace
+}  // namespace spk::compiler::driver

@@ -1,0 +1,103 @@
+// Partitioning and placement: which neurons of each layer go on which core.
+//
+// The codegen describes each neuron layer by what it demands of a core
+// (neurons, synapse memory per split unit, input axons); Plan splits layers
+// into groups that fit one core (conv layers by whole output channels, others
+// by neurons), packs small groups onto shared cores in layer order, and places
+// logical cores along a snake path over each chip's mesh, spilling onto the
+// next chip of the board, so consecutive layers sit a hop apart.
+//
+// Planning works on estimates; CheckCoreLimits then measures the finished
+// board image exactly as the emulator does and is the authority. Both report
+// EVERY violated limit (layer, core, resource, needed, available), never just
+// the first.
+//
+// Thread safety: pure functions.
+#ifndef SPK_COMPILER_PARTITION_PARTITION_H_
+#define SPK_COMPILER_PARTITION_PARTITION_H_
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "hal/format/board_image.h"
+#include "hal/format/chip_profile.h"
+
+namespace spk::compiler::partition {
+
+// One source feeding a layer through synapses.
+struct InputDemand {
+  int source_layer = -1;     // index into the layer list, or -1 for an input port
+  uint64_t source_size = 0;  // neurons (or port elements) of the whole source
+  // Synapse bits one split unit of the target needs from this source; when
+  // per_source_group, every group of the source carries its own copy (conv
+  // tables repeat their shared kernel per source slice).
+  uint64_t bits_per_unit = 0;
+  bool per_source_group = false;
+};
+
+struct LayerDemand {
+  std::string name;   // for errors and reports
+  uint32_t size = 0;  // neurons
+  uint32_t unit = 1;  // split granularity: H*W for conv maps, 1 otherwise; divides size
+  std::vector<InputDemand> inputs;
+};
+
+struct GroupSlice {
+  uint32_t layer = 0;
+  uint32_t offset = 0;  // first neuron of the layer in this group
+  uint32_t count = 0;
+  uint32_t core = 0;  // logical core
+};
+
+// A limit that cannot be met. `core` is -1 when the problem is not tied to
+// one core (a single split unit that fits no core, or too many cores).
+struct Violation {
+  std::string layer;
+  int64_t core = -1;
+  std::string resource;  // "neurons", "synapse memory bits", "input axons", "output axons", "cores"
+  uint64_t needed = 0;
+  uint64_t available = 0;
+
+  // "layer 'fc1', core 3: synapse memory bits: needs 2000000, available 1048576"
+  std::string ToString() const;
+};
+
+struct PlanOptions {
+  // Logical cores the model may use (a partition of the board); 0 = the
+  // whole board.
+  uint32_t max_cores = 0;
+};
+
+struct Plan {
+  std::vector<GroupSlice> groups;  // in layer order, then offset order
+  uint32_t num_cores = 0;
+  std::vector<hal::format::CorePlacement> placement;  // per logical core
+  std::vector<Violation> violations;                  // empty when the plan fits
+};
+
+Plan MakePlan(const std::vector<LayerDemand>& layers, const hal::format::ChipProfile& chip,
+              const hal::format::BoardProfile& board, const PlanOptions& options = {});
+
+// Where logical core `index` sits: snake order over the chip's mesh rows,
+// chip after chip.
+hal::format::CorePlacement PlaceCore(uint32_t index, const hal::format::ChipProfile& chip);
+
+// Per-core usage of a finished image, counted as the emulator counts it.
+struct CoreUsage {
+  uint64_t neurons = 0;
+  uint64_t synapse_bits = 0;
+  uint64_t input_axons = 0;
+  uint64_t output_axons = 0;
+};
+std::vector<CoreUsage> MeasureCoreUsage(const hal::format::BoardImage& image,
+                                        const hal::format::CoreLimits& limits);
+
+// Every per-core limit the image breaks; the layer named is each core's
+// largest group's layer (all of them, comma-separated, when shared).
+std::vector<Violation> CheckCoreLimits(const hal::format::BoardImage& image,
+                                       const hal::format::CoreLimits& limits);
+
+}  // namespace spk::compiler::partition
+
+#endif  // SPK_COMPILER_PARTITION_PARTITION_H_

@@ -1,0 +1,128 @@
+#include "compiler/partition/partition.h"
+
+#include <set>
+#include <utility>
+
+#include <gtest/gtest.h>
+
+namespace spk::compiler::partition {
+namespace {
+
+hal::format::ChipProfile Chip() {
+  hal::format::ChipProfile chip;
+  chip.name = "t";
+  chip.cores_per_chip = 6;
+  chip.mesh_width = 3;
+  chip.mesh_height = 2;
+  chip.core.neurons = 100;
+  chip.core.synapse_memory_bits = 8000;
+  chip.core.input_axons = 1000;
+  chip.core.output_axons = 1000;
+  return chip;
+}
+
+hal::format::BoardProfile Board(uint32_t chips) {
+  hal::format::BoardProfile board;
+  board.name = "b";
+  board.chip = "t";
+  board.chips = chips;
+  board.chips_x = chips;
+  board.chips_y = 1;
+  return board;
+}
+
+TEST(PartitionTest, SnakePlacementKeepsNeighboursAdjacentAndSpills) {
+  const auto chip = Chip();
+  std::set<std::pair<uint32_t, uint32_t>> seen;
+  for (uint32_t i = 0; i < 12; ++i) {
+    const auto p = PlaceCore(i, chip);
+    EXPECT_TRUE(seen.insert({p.chip, p.core}).second);
+    EXPECT_EQ(p.chip, i / 6);
+  }
+  // Row 1 runs backwards: core 3 sits above core 2.
+  EXPECT_EQ(PlaceCore(3, chip).core, 5u);
+  EXPECT_EQ(PlaceCore(5, chip).core, 3u);
+}
+
+TEST(PartitionTest, SplitsByUnitsAndPacksSmallLayers) {
+  std::vector<LayerDemand> layers(3);
+  layers[0] = {"conv", 250, 25, {{-1, 10, 8 * 9, true}}};  // 10 channels of 5x5
+  layers[1] = {"small", 10, 1, {{0, 250, 8 * 250, false}}};
+  layers[2] = {"tiny", 5, 1, {{1, 10, 8 * 10, false}}};
+  const Plan plan = MakePlan(layers, Chip(), Board(1));
+  ASSERT_TRUE(plan.violations.empty()) << plan.violations[0].ToString();
+  // conv: 100 neurons per core -> 4 channels per group at most, 3 groups.
+  int conv_groups = 0;
+  for (const auto& g : plan.groups) {
+    if (g.layer == 0) {
+      ++conv_groups;
+      EXPECT_EQ(g.offset % 25, 0u);
+      EXPECT_EQ(g.count % 25, 0u);
+      EXPECT_LE(g.count, 100u);
+    }
+  }
+  EXPECT_EQ(conv_groups, 3);
+  // small needs 10 x 2000 bits: 4 per core -> 3 groups; tiny packs after it.
+  EXPECT_EQ(plan.groups.back().core, plan.groups[plan.groups.size() - 2].core);
+  EXPECT_EQ(plan.placement.size(), plan.num_cores);
+}
+
+TEST(PartitionTest, ReportsEveryViolation) {
+  std::vector<LayerDemand> layers(2);
+  layers[0] = {"huge_fanin", 10, 1, {{-1, 5000, 8 * 5000, false}}};
+  layers[1] = {"wide", 300, 300, {}};
+  const Plan plan = MakePlan(layers, Chip(), Board(1));
+  ASSERT_EQ(plan.violations.size(), 3u);
+  EXPECT_EQ(plan.violations[0].ToString(),
+            "layer 'huge_fanin': synapse memory bits: needs 40000, available 8000");
+  EXPECT_EQ(plan.violations[1].resource, "input axons");
+  EXPECT_EQ(plan.violations[2].ToString(), "layer 'wide': neurons: needs 300, available 100");
+}
+
+TEST(PartitionTest, MaxCoresBoundsThePartition) {
+  std::vector<LayerDemand> layers = {{"a", 150, 1, {}}, {"b", 150, 1, {}}};
+  PlanOptions options;
+  options.max_cores = 2;
+  const Plan plan = MakePlan(layers, Chip(), Board(1), options);
+  ASSERT_EQ(plan.num_cores, 4u);
+  ASSERT_EQ(plan.violations.size(), 1u);
+  EXPECT_EQ(plan.violations[0].ToString(), "layer 'b', core 2: cores: needs 4, available 2");
+}
+
+TEST(PartitionTest, MeasuresImagesLikeTheEmulator) {
+  hal::format::BoardImage image;
+  image.cores = {{0, 0}, {0, 1}};
+  image.inputs.push_back({"x", {4}, hal::format::SpikeKind::kBinary, 1.0f});
+  hal::format::NeuronGroup a, b;
+  a.id = 0, a.core = 0, a.size = 3, a.layer = "a";
+  b.id = 1, b.core = 1, b.size = 2, b.layer = "b";
+  image.groups = {a, b};
+  hal::format::SynapseTable t0, t1;
+  t0.id = 0, t0.source = {hal::format::SourceKind::kInputPort, 0}, t0.target_group = 0;
+  t0.weights.assign(12, 2);
+  t1.id = 1, t1.source = {hal::format::SourceKind::kGroup, 0}, t1.target_group = 1;
+  t1.format = hal::format::SynapseFormat::kSparse;
+  t1.row_ptr = {0, 1, 1, 2};
+  t1.col = {0, 1};
+  t1.weights = {2, 2};
+  image.tables = {t0, t1};
+  hal::format::CoreLimits limits = Chip().core;
+  limits.synapse_bits_dense = 8;
+  limits.synapse_bits_sparse = 24;
+  const auto usage = MeasureCoreUsage(image, limits);
+  EXPECT_EQ(usage[0].neurons, 3u);
+  EXPECT_EQ(usage[0].synapse_bits, 96u);
+  EXPECT_EQ(usage[0].input_axons, 4u);
+  EXPECT_EQ(usage[0].output_axons, 3u);
+  EXPECT_EQ(usage[1].synapse_bits, 48u);
+  EXPECT_EQ(usage[1].input_axons, 3u);
+  limits.synapse_memory_bits = 50;
+  limits.input_axons = 3;
+  const auto v = CheckCoreLimits(image, limits);
+  ASSERT_EQ(v.size(), 2u);
+  EXPECT_EQ(v[0].ToString(), "layer 'a', core 0: synapse memory bits: needs 96, available 50");
+  EXPECT_EQ(v[1].ToString(), "layer 'a', core 0: input axons: needs 4, available 3");
+}
+
+}  // namespace
+}  // namespace spk::compiler::partition

@@ -1,0 +1,192 @@
+// End to end: each trained fixture model (python/gen_fixtures.py) is compiled
+// from its TorchScript file by the real pipeline (frontend, passes, lowering,
+// partition, codegen), loaded onto the emulator and run by the executor over
+// the digits test split; its predictions are compared with PyTorch's from the
+// model's JSON. The bar: >= 99% agreement, accuracy within one point.
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "compiler/driver/driver.h"
+#include "compiler/frontend/importer.h"
+#include "daemon/executor/executor.h"
+#include "hal/format/chip_profile.h"
+#include "sim/sim_device.h"
+
+namespace spk {
+namespace {
+
+std::string Slurp(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  std::ostringstream s;
+  s << f.rdbuf();
+  return s.str();
+}
+
+struct Digits {
+  uint32_t count = 0, rows = 0, cols = 0;
+  std::vector<float> pixels;
+  std::vector<int32_t> labels;
+};
+
+bool ReadDigits(const std::string& path, Digits& d) {
+  const std::string b = Slurp(path);
+  if (b.size() < 24 || b.compare(0, 8, "SPKDIGIT") != 0) return false;
+  auto u32 = [&](size_t off) {
+    uint32_t v;
+    std::memcpy(&v, b.data() + off, 4);
+    return v;
+  };
+  d.count = u32(12);
+  d.rows = u32(16);
+  d.cols = u32(20);
+  const size_t n = size_t{d.count} * d.rows * d.cols;
+  if (b.size() != 24 + 4 * (n + d.count)) return false;
+  d.pixels.resize(n);
+  std::memcpy(d.pixels.data(), b.data() + 24, 4 * n);
+  d.labels.resize(d.count);
+  std::memcpy(d.labels.data(), b.data() + 24 + 4 * n, 4 * size_t{d.count});
+  return true;
+}
+
+compiler::driver::Importer TorchImporter() {
+  return
+      [](const compiler::driver::ImportRequest& request,
+         compiler::ir::DiagnosticEngine& diags) -> StatusOr<std::unique_ptr<compiler::ir::Module>> {
+        compiler::frontend::ImportOptions options;
+        options.input_shape = request.input_shape;
+        options.timesteps = request.timesteps;
+        SPK_ASSIGN_OR_RETURN(auto result, compiler::frontend::ImportTorchScript(
+                                              request.bytes, request.source_name, options, diags));
+        return std::move(result.module);
+      };
+}
+
+struct Outcome {
+  double agreement = 0;
+  double accuracy = 0;
+  double torch_accuracy = 0;
+};
+
+// Compiles and runs one fixture; fails the test (and returns nullopt-like
+// zeros) on any error.
+Outcome RunFixture(const std::string& name) {
+  Outcome outcome;
+  const std::string dir = SPK_FIXTURE_DIR;
+  const std::string pt = dir + "/models/" + name + ".pt";
+  const nlohmann::json meta = nlohmann::json::parse(Slurp(dir + "/models/" + name + ".json"));
+  Digits digits;
+  if (!ReadDigits(dir + "/data/digits_test.bin", digits)) {
+    ADD_FAILURE() << "cannot read the digits test split";
+    return outcome;
+  }
+  const std::string bytes_text = Slurp(pt);
+  const std::vector<uint8_t> bytes(bytes_text.begin(), bytes_text.end());
+
+  compiler::driver::CompileOptions options;
+  options.chip = "loihi2";
+  options.board = "kapoho-point-8";
+  compiler::ir::DiagnosticEngine diags;
+  auto compiled = compiler::driver::CompileModel(bytes, pt, options, TorchImporter(), diags);
+  if (!compiled.ok()) {
+    ADD_FAILURE() << name << ": compile failed: " << compiled.status().ToString() << "\n"
+                  << diags.Render();
+    return outcome;
+  }
+  std::printf("%s: compiled onto %zu cores, %zu groups, %zu tables, %zu host segments\n%s",
+              name.c_str(), compiled->image.cores.size(), compiled->image.groups.size(),
+              compiled->image.tables.size(), compiled->image.host_segments.size(),
+              compiled->report_text.c_str());
+
+  auto chip = hal::format::LoadChipProfile("loihi2");
+  auto board = hal::format::LoadBoardProfile("kapoho-point-8");
+  EXPECT_TRUE(chip.ok() && board.ok());
+  auto device = sim::SimDevice::Create(*chip, *board);
+  EXPECT_TRUE(device.ok());
+  hal::Partition partition;
+  for (uint32_t c = 0; c < compiled->image.cores.size(); ++c) partition.cores.push_back(c);
+  auto program = (*device)->Load(compiled->image, partition);
+  if (!program.ok()) {
+    ADD_FAILURE() << name << ": load failed: " << program.status().ToString();
+    return outcome;
+  }
+  auto executor = executor::Executor::Create(compiled->image, device->get(), *program);
+  if (!executor.ok()) {
+    ADD_FAILURE() << name << ": executor: " << executor.status().ToString();
+    return outcome;
+  }
+  const auto& inputs = (*executor)->inputs();
+  if (inputs.size() != 1 || (*executor)->outputs().empty()) {
+    ADD_FAILURE() << name << ": expected one input and an output";
+    return outcome;
+  }
+  const std::string input_name = inputs.begin()->first;
+  const std::vector<int64_t> shape = inputs.begin()->second;
+  const std::string output_name = (*executor)->outputs()[0];
+  const auto& torch_predictions = meta.at("predictions");
+  const size_t pixels = size_t{digits.rows} * digits.cols;
+  int agree = 0, correct = 0;
+  for (uint32_t i = 0; i < digits.count; ++i) {
+    executor::HostValue x;
+    x.shape = shape;
+    x.data.assign(digits.pixels.begin() + i * pixels, digits.pixels.begin() + (i + 1) * pixels);
+    auto result = (*executor)->Infer({{input_name, x}});
+    if (!result.ok()) {
+      ADD_FAILURE() << name << ": sample " << i << ": " << result.status().ToString();
+      return outcome;
+    }
+    const executor::HostValue& y = result->outputs.at(output_name);
+    // Class scores; a timed output is summed over time first.
+    const size_t classes = static_cast<size_t>(y.shape.back());
+    std::vector<double> score(classes, 0);
+    for (size_t k = 0; k < y.data.size(); ++k) score[k % classes] += y.data[k];
+    const int predicted =
+        static_cast<int>(std::max_element(score.begin(), score.end()) - score.begin());
+    agree += predicted == torch_predictions.at(i).get<int>();
+    correct += predicted == digits.labels[i];
+  }
+  outcome.agreement = static_cast<double>(agree) / digits.count;
+  outcome.accuracy = static_cast<double>(correct) / digits.count;
+  outcome.torch_accuracy = meta.at("accuracy").get<double>();
+  std::printf("%s: agreement with PyTorch %.4f (%d/%u), accuracy %.4f (PyTorch %.4f)\n",
+              name.c_str(), outcome.agreement, agree, digits.count, outcome.accuracy,
+              outcome.torch_accuracy);
+  return outcome;
+}
+
+void CheckBar(const Outcome& o) {
+  EXPECT_GE(o.agreement, 0.99);
+  EXPECT_LE(std::fabs(o.accuracy - o.torch_accuracy), 0.01);
+}
+
+// DISABLED: lowering gap, not a codegen one. The quantize pass rejects the
+// MLP's first layer ("'linear' op reads a float value from 'repeat_t'; only
+// events or the model input can feed synapses", mlp.py:28): the model input
+// repeated over time is not yet recognised as the model input. Enable when
+// compiler/lowering handles repeat_t of the input.
+TEST(FixtureModelsE2eTest, DISABLED_SpikingMlp) { CheckBar(RunFixture("spiking_mlp")); }
+
+TEST(FixtureModelsE2eTest, SpikingCnn) { CheckBar(RunFixture("spiking_cnn")); }
+
+// DISABLED: runtime gap. It compiles (42 cores, 48 host segments with
+// feedback ports), but Executor::Infer's interleaved mode throws
+// std::out_of_range: the per-step head segment reads "host_mean_46.out", the
+// output of a `mean` over T, which only runs after the chip loop. Enable once
+// daemon/executor defers segments that depend on time reductions.
+TEST(FixtureModelsE2eTest, DISABLED_SpikformerDigits) { CheckBar(RunFixture("spikformer_digits")); }
+
+// DISABLED: lowering gap. quantize rejects sdt.py's patch embedding and
+// residual adds ("feeds 'lif' whose result has other users too", "'transpose'
+// op feeds 'lif'", "'mean' op feeds 'lif'").
+TEST(FixtureModelsE2eTest, DISABLED_SdtDigits) { CheckBar(RunFixture("sdt_digits")); }
+
+}  // namespace
+}  // namespace spk
