@@ -232,13 +232,13 @@ class LowerAttentionPass : public passes::Pass {
     ir::AttrDict la;
     la.Set("weight", ir::Attribute::Ref(w->name()));
     neuron->SetOperand(0, Make("linear", {root_host->result(0)}, std::move(la), neuron));
-    char buf[200];
-    std::snprintf(buf, sizeof buf,
-                  "spike matmuls feeding '%s' run on the host: %d host matmul(s), %.0f "
-                  "multiply-adds per step (an on-chip AND expansion would need %.0f and2 "
-                  "compartments); result enters as graded port, scale %g",
-                  neuron->name().c_str(), matmuls, macs, macs, scale);
-    ctx_->diags.Remark(neuron->DiagLocation(), buf);
+    char numbers[160];
+    std::snprintf(numbers, sizeof numbers,
+                  "%d host matmul(s), %.0f multiply-adds per step (an on-chip AND expansion "
+                  "would need %.0f and2 compartments); result enters as graded port, scale %g",
+                  matmuls, macs, macs, scale);
+    ctx_->diags.Remark(neuron->DiagLocation(), "spike matmuls feeding '" + neuron->name() +
+                                                   "' run on the host: " + numbers);
   }
 
   ir::Module* module_ = nullptr;

@@ -216,12 +216,19 @@ class QuantizePass : public passes::Pass {
       v = v->def()->operand(0);
     }
     Operation* rep = v->def();
-    if (rep->name() != "repeat_t" || rep->operand(0)->def()->name() != "input") {
-      Error(user, "reads a float value from '" + rep->name() +
-                      "'; only events or the model input can feed synapses");
-      return nullptr;
+    if (rep->name() == "repeat_t") {
+      // The input may be reshaped before it is repeated (x.flatten(1) first).
+      std::vector<Operation*> before;
+      Value* u = rep->operand(0);
+      while (IsLayoutOp(*u->def())) {
+        before.push_back(u->def());
+        u = u->def()->operand(0);
+      }
+      if (u->def()->name() == "input") return Rebuild(chain, Rebuild(before, InputPort(u->def())));
     }
-    return Rebuild(chain, InputPort(rep->operand(0)->def()));
+    Error(user, "reads a float value from '" + rep->name() +
+                    "'; only events or the model input can feed synapses");
+    return nullptr;
   }
 
   // The layout ops of `chain` (outermost first) applied to `v` instead.

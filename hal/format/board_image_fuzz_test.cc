@@ -24,6 +24,10 @@ namespace {
 size_t g_largest_allocation = 0;
 }  // namespace
 
+// GCC pairs the malloc inside this replacement with the free in the matching
+// delete and warns at -O2; the pair is consistent.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
 void* operator new(size_t size) {
   if (size > g_largest_allocation) g_largest_allocation = size;
   if (void* p = std::malloc(size == 0 ? 1 : size)) return p;
@@ -31,6 +35,7 @@ void* operator new(size_t size) {
 }
 void operator delete(void* p) noexcept { std::free(p); }
 void operator delete(void* p, size_t) noexcept { std::free(p); }
+#pragma GCC diagnostic pop
 
 namespace spk::hal::format {
 namespace {
