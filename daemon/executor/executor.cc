@@ -109,6 +109,12 @@ Status Executor::Build(const BoardImage& image) {
                                   "', which already exists");
     }
     ready[seg.output] = seg.ready;
+    seg.after_run = !seg.op->pointwise_in_time();
+    for (const auto& in : seg.inputs) {
+      for (const auto& earlier : segments_) {
+        if (earlier.output == in && earlier.after_run) seg.after_run = true;
+      }
+    }
     segments_.push_back(std::move(seg));
   }
 
@@ -127,10 +133,10 @@ Status Executor::Build(const BoardImage& image) {
       for (const auto& seg : segments_) {
         if (seg.output == p.name) writer = &seg;
       }
-      if (!writer->op->pointwise_in_time()) {
+      if (writer->after_run) {
         return InvalidArgumentError("input port '" + p.name + "' is fed by host segment '" +
                                     writer->op->name() +
-                                    "', which reduces over time and so cannot run per step");
+                                    "', which needs every timestep and so cannot run per step");
       }
       port.delay = writer->ready + 1;
       interleaved_ = true;
@@ -323,7 +329,7 @@ StatusOr<InferenceResult> Executor::Infer(const std::map<std::string, HostValue>
       SPK_RETURN_IF_ERROR(read_outputs(s, 1));
       for (const Segment& seg : segments_) {
         int64_t t = s - seg.ready;
-        if (!seg.op->pointwise_in_time() || t < 0 || t >= T) continue;
+        if (seg.after_run || t < 0 || t >= T) continue;
         SPK_RETURN_IF_ERROR(run_segment(seg, t));
         done.insert(&seg);
       }
@@ -387,7 +393,7 @@ StatusOr<std::vector<StreamStep>> Executor::StreamPush(
   }
   for (const Segment& seg : segments_) {
     int64_t t = s - seg.ready;
-    if (!seg.op->pointwise_in_time() || t < 0) continue;
+    if (seg.after_run || t < 0) continue;
     std::vector<const HostValue*> args;
     bool complete = true;
     for (const auto& in : seg.inputs) {

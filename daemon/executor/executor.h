@@ -94,6 +94,9 @@ class Executor {
     std::vector<std::string> inputs;
     std::string output;
     uint32_t ready = 0;  // chip steps after which its step-0 value can be computed
+    // Runs once after the chip: it reduces over time, or reads a value that
+    // does (a head after a mean over T).
+    bool after_run = false;
   };
 
   Executor(hal::Device* device, hal::ProgramId program) : device_(device), program_(program) {}

@@ -143,6 +143,19 @@ TEST_F(ExecutorTest, HostSegmentBetweenChipPartsRunsInterleaved) {
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_THAT(r->outputs["b"].data, ElementsAreArray(pattern));
   EXPECT_EQ(r->chip.steps, 6u);
+
+  // A head after a mean over time runs once the chip is done, even in an
+  // interleaved run (it used to be attempted per step and failed).
+  image.host_segments.push_back(Seg("rate", "mean", R"({"dims": [0]})", {"b"}, "rate"));
+  HostSegment head = Seg("head", "linear", "", {"rate"}, "scores");
+  head.tensors = {{"weight", {1, kWidth}, {3, 3, 3, 3}}};
+  image.host_segments.push_back(head);
+  ASSERT_TRUE(device_->Reset().ok());
+  e = Make(image);
+  ASSERT_NE(e, nullptr);
+  r = e->Infer({{"x", HostValue{true, {3, kWidth}, pattern}}});
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_THAT(r->outputs["scores"].data, ElementsAre(6));  // 6 spikes / 3 steps * 3
 }
 
 TEST_F(ExecutorTest, StreamingKeepsStateAndEmitsAfterLatency) {
