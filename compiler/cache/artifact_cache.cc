@@ -10,7 +10,7 @@
 #include <utility>
 #include <vector>
 
-#include "compiler/codegen/sha256.h"
+#include "base/sha256.h"
 #include "hal/format/board_image_io.h"
 
 namespace spk::compiler::cache {
@@ -41,7 +41,7 @@ StatusOr<std::unique_ptr<ArtifactCache>> ArtifactCache::Open(CacheOptions option
 std::string ArtifactCache::Key(std::span<const uint8_t> model, std::string_view options,
                                std::string_view chip_profile, std::string_view compiler_version) {
   // Length-prefix each part so that moving bytes between parts changes the key.
-  codegen::Sha256 h;
+  spk::Sha256 h;
   auto part = [&](std::string_view text) {
     h.Update(std::to_string(text.size()) + ":");
     h.Update(text);

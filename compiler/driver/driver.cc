@@ -3,7 +3,7 @@
 #include <string_view>
 #include <utility>
 
-#include "compiler/codegen/sha256.h"
+#include "base/sha256.h"
 #include "compiler/driver/report.h"
 #include "compiler/ir/parser.h"
 #include "compiler/ir/printer.h"
@@ -113,7 +113,7 @@ StatusOr<CompileOutput> CompileModel(std::span<const uint8_t> bytes, const std::
   cg.chip = *chip;
   cg.board = board;
   cg.max_cores = options.max_cores;
-  cg.model_sha256 = codegen::Sha256Hex(bytes);
+  cg.model_sha256 = spk::Sha256Hex(bytes);
   if (module->name().empty()) {
     // The file's stem names the model when the module has no name.
     std::string stem = source_name.substr(source_name.find_last_of('/') + 1);

@@ -1,7 +1,8 @@
 #include "daemon/service/compile_runner.h"
 
+#include "base/sha256.h"
+
 #include <fcntl.h>
-#include <openssl/evp.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
@@ -35,19 +36,6 @@ void SetLimit(int resource, rlim_t value) {
 }
 
 }  // namespace
-
-std::string Sha256Hex(std::span<const uint8_t> bytes) {
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int length = 0;
-  SPK_CHECK(EVP_Digest(bytes.data(), bytes.size(), digest, &length, EVP_sha256(), nullptr) == 1);
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out;
-  for (unsigned int i = 0; i < length; ++i) {
-    out += kHex[digest[i] >> 4];
-    out += kHex[digest[i] & 15];
-  }
-  return out;
-}
 
 std::string DefaultCompilerCommand() {
   char buf[4096];

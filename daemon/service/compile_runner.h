@@ -28,6 +28,7 @@
 #include <span>
 #include <string>
 
+#include "base/sha256.h"
 #include "base/status.h"
 
 namespace spk::daemon {
@@ -61,7 +62,7 @@ StatusOr<std::string> CompilerIdentity(const std::string& command);
 Status RunCompiler(const CompileOptions& options, const CompileJob& job, double* seconds);
 
 // Lower-case hex SHA-256.
-std::string Sha256Hex(std::span<const uint8_t> bytes);
+using ::spk::Sha256Hex;  // base/sha256.h
 
 }  // namespace spk::daemon
 

@@ -167,12 +167,7 @@ void CheckBar(const Outcome& o) {
   EXPECT_LE(std::fabs(o.accuracy - o.torch_accuracy), 0.01);
 }
 
-// DISABLED: lowering gap, not a codegen one. The quantize pass rejects the
-// MLP's first layer ("'linear' op reads a float value from 'repeat_t'; only
-// events or the model input can feed synapses", mlp.py:28): the model input
-// repeated over time is not yet recognised as the model input. Enable when
-// compiler/lowering handles repeat_t of the input.
-TEST(FixtureModelsE2eTest, DISABLED_SpikingMlp) { CheckBar(RunFixture("spiking_mlp")); }
+TEST(FixtureModelsE2eTest, SpikingMlp) { CheckBar(RunFixture("spiking_mlp")); }
 
 TEST(FixtureModelsE2eTest, SpikingCnn) { CheckBar(RunFixture("spiking_cnn")); }
 

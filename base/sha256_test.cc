@@ -1,10 +1,10 @@
-#include "compiler/codegen/sha256.h"
+#include "base/sha256.h"
 
 #include <string>
 
 #include <gtest/gtest.h>
 
-namespace spk::compiler::codegen {
+namespace spk {
 namespace {
 
 TEST(Sha256Test, KnownVectors) {
@@ -29,4 +29,4 @@ TEST(Sha256Test, ChunkedUpdatesMatchOneShot) {
 }
 
 }  // namespace
-}  // namespace spk::compiler::codegen
+}  // namespace spk

@@ -2,8 +2,8 @@
 // artifact cache's keys.
 //
 // Thread safety: Sha256 objects are not shared; the functions are pure.
-#ifndef SPK_COMPILER_CODEGEN_SHA256_H_
-#define SPK_COMPILER_CODEGEN_SHA256_H_
+#ifndef SPK_BASE_SHA256_H_
+#define SPK_BASE_SHA256_H_
 
 #include <array>
 #include <cstddef>
@@ -12,7 +12,7 @@
 #include <string>
 #include <string_view>
 
-namespace spk::compiler::codegen {
+namespace spk {
 
 class Sha256 {
  public:
@@ -34,6 +34,6 @@ class Sha256 {
 std::string Sha256Hex(std::span<const uint8_t> bytes);
 std::string Sha256Hex(std::string_view text);
 
-}  // namespace spk::compiler::codegen
+}  // namespace spk
 
-#endif  // SPK_COMPILER_CODEGEN_SHA256_H_
+#endif  // SPK_BASE_SHA256_H_

@@ -1,6 +1,6 @@
-#include "compiler/codegen/sha256.h"
+#include "base/sha256.h"
 
-namespace spk::compiler::codegen {
+namespace spk {
 namespace {
 
 constexpr std::array<uint32_t, 64> kRound = {
@@ -106,4 +106,4 @@ std::string Sha256Hex(std::string_view text) {
   return h.FinishHex();
 }
 
-}  // namespace spk::compiler::codegen
+}  // namespace spk
