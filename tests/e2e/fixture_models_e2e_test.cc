@@ -171,11 +171,11 @@ TEST(FixtureModelsE2eTest, SpikingMlp) { CheckBar(RunFixture("spiking_mlp")); }
 
 TEST(FixtureModelsE2eTest, SpikingCnn) { CheckBar(RunFixture("spiking_cnn")); }
 
-// DISABLED: runtime gap. It compiles (42 cores, 48 host segments with
-// feedback ports), but Executor::Infer's interleaved mode throws
-// std::out_of_range: the per-step head segment reads "host_mean_46.out", the
-// output of a `mean` over T, which only runs after the chip loop. Enable once
-// daemon/executor defers segments that depend on time reductions.
+// DISABLED: below the bar. It compiles (42 cores, host segments with feedback
+// ports) and runs: 309/360 predictions agree with PyTorch, accuracy 88.3% vs
+// 92.8%. Paths of different depth meeting at residual adds are not yet
+// balanced in codegen (syn `delay` and group `start_step`, which the format and
+// emulator now support, are not emitted), so residual sums mix timesteps.
 TEST(FixtureModelsE2eTest, DISABLED_SpikformerDigits) { CheckBar(RunFixture("spikformer_digits")); }
 
 // DISABLED: lowering gap. quantize rejects sdt.py's patch embedding and
