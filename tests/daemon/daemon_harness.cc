@@ -43,7 +43,7 @@ Daemon::~Daemon() {
 }
 
 Status Daemon::Start(const DaemonOptions& options, const std::string& log_path) {
-  std::vector<std::string> args = {SPIKED_BINARY};
+  std::vector<std::string> args = {options.binary.empty() ? SPIKED_BINARY : options.binary};
   args.insert(args.end(), options.args.begin(), options.args.end());
   std::vector<std::string> env_strings;
   for (const auto& [k, v] : options.env) env_strings.push_back(k + "=" + v);

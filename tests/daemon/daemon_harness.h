@@ -37,6 +37,7 @@ struct DaemonOptions {
   std::vector<std::string> args;           // after the binary
   std::map<std::string, std::string> env;  // the whole environment (plus PATH)
   std::optional<uint32_t> run_as_uid;      // drop to this uid and gid before exec
+  std::string binary;                      // empty: the spiked this build made
   std::string socket;                      // where to wait for it
 };
 

@@ -164,7 +164,24 @@ TEST_F(DaemonTest, StartsWithoutConfigurationAsOrdinaryUser) {
   options.env = {{"HOME", home},
                  {"XDG_RUNTIME_DIR", runtime},
                  {"SPK_PROFILE_DIR", SPK_SOURCE_DIR "/hal/profiles"}};
-  if (root) options.run_as_uid = uid;
+  if (root) {
+    options.run_as_uid = uid;
+    // The build tree may sit where the other user cannot read (a checkout
+    // under /root): give it its own copies of the binary and the profiles.
+    namespace fs = std::filesystem;
+    const std::string bin = dir_.path() + "/bin";
+    fs::create_directories(bin);
+    fs::copy_file(SPIKED_BINARY, bin + "/spiked");
+    fs::copy(SPK_SOURCE_DIR "/hal/profiles", dir_.path() + "/profiles");
+    for (const auto& p : {bin, bin + "/spiked", dir_.path() + "/profiles"}) {
+      ::chmod(p.c_str(), 0755);
+    }
+    for (const auto& f : fs::directory_iterator(dir_.path() + "/profiles")) {
+      ::chmod(f.path().c_str(), 0644);
+    }
+    options.binary = bin + "/spiked";
+    options.env["SPK_PROFILE_DIR"] = dir_.path() + "/profiles";
+  }
   options.socket = runtime + "/spiked/spiked.sock";
   socket_ = options.socket;
   ASSERT_TRUE(daemon_.Start(options, log_).ok()) << ReadText(log_);
