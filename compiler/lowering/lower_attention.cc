@@ -129,10 +129,11 @@ class LowerAttentionPass : public passes::Pass {
     }
     // The neuron reads f32 now; its type is unchanged (spike result).
     neuron->SetOperand(0, v);
-    passes::EraseIfDead(sum);
+    // The remark reads the op's location, so it comes before the op may go.
     ctx_->diags.Remark(sum->DiagLocation(), "'sum' op of events into '" + neuron->name() +
                                                 "' lowered to weight-1 synapses over " +
                                                 std::to_string(n) + " inputs");
+    passes::EraseIfDead(sum);
   }
 
   bool ConeHasMatmul(Value* v) {
