@@ -294,14 +294,7 @@ void Codegen::VisitSyn(const Operation& op) {
   syn.source = *src;
   syn.in_elements = Elements(op.operand(0)->type());
   if (auto d = op.attrs().GetInt("delay"); d && *d > 0) {
-    // The image has no per-table delay yet (SynapseTable.delay is planned);
-    // once it exists, EmitTables sets it from extra_delay.
-    syn.extra_delay = static_cast<uint32_t>(*d);
-    diags_.Emit(ir::Severity::kError, op.DiagLocation(),
-                "'" + op.name() + "' op has delay " + std::to_string(*d) +
-                    ": synaptic delays beyond one step are not implemented by the board image "
-                    "format yet (UNIMPLEMENTED)");
-    unimplemented_ = true;
+    syn.extra_delay = static_cast<uint32_t>(*d);  // SynapseTable.delay
   }
   if (op.name() == "syn_conv2d" && op.operand(0)->type().dims().size() != 4) {
     Error(op, "expects a [B, C, H, W] input");
@@ -776,6 +769,7 @@ void Codegen::EmitTables(uint32_t syn_index, const Layer& target, uint8_t port,
     t.target_port = port;
     t.weight_exp = exp;
     t.num_weight_bits = bits;
+    t.delay = static_cast<uint8_t>(syn.extra_delay);
     return t;
   };
   const auto& lim = options_.chip.core;
@@ -991,6 +985,9 @@ StatusOr<CodegenResult> Codegen::Run() {
     group.model = layer.model;
     group.output = layer.output;
     group.size = g.count;
+    // Held until its first input arrives, so a bias cannot act during the
+    // pipeline fill.
+    group.start_step = layer.depth;
     const auto& a = layer.op->attrs();
     group.du = static_cast<uint16_t>(a.GetInt("du").value_or(0));
     group.dv = static_cast<uint16_t>(a.GetInt("dv").value_or(0));

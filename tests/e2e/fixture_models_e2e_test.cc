@@ -172,10 +172,9 @@ TEST(FixtureModelsE2eTest, SpikingMlp) { CheckBar(RunFixture("spiking_mlp")); }
 TEST(FixtureModelsE2eTest, SpikingCnn) { CheckBar(RunFixture("spiking_cnn")); }
 
 // DISABLED: below the bar. It compiles (42 cores, host segments with feedback
-// ports) and runs: 309/360 predictions agree with PyTorch, accuracy 88.3% vs
-// 92.8%. Paths of different depth meeting at residual adds are not yet
-// balanced in codegen (syn `delay` and group `start_step`, which the format and
-// emulator now support, are not emitted), so residual sums mix timesteps.
+// ports) and runs: 342/360 predictions agree with PyTorch, accuracy 94.7% vs
+// 92.8%, now that synapse delays and the pipeline fill reach the image. What
+// remains is quantization and host-port rounding error through two blocks.
 TEST(FixtureModelsE2eTest, DISABLED_SpikformerDigits) { CheckBar(RunFixture("spikformer_digits")); }
 
 // DISABLED: lowering gap. quantize rejects sdt.py's patch embedding and
