@@ -1,9 +1,11 @@
 // RegisterAllDrivers: the explicit, single place where the daemon's drivers
 // are registered (never static initialisers, which static linking drops).
 //
-// Today that is the emulator ("sim", boards.emulated boards of
-// boards.emulated_profile). The USB driver (drivers/loihi3) registers here
-// once it exists, when usb.enabled is set.
+// The emulator ("sim", boards.emulated boards of boards.emulated_profile),
+// and, in builds with SPK_WITH_USB and when usb.enabled is set, the USB
+// board driver ("loihi3", boards of usb.vendor_id:usb.product_id, each call
+// bounded by boards.call_timeout). A machine without usable USB only logs a
+// warning: the daemon still serves its emulated boards.
 //
 // Thread safety: call once at start-up, before the registry is shared.
 #ifndef SPK_DRIVERS_INIT_INIT_H_
