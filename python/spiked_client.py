@@ -10,6 +10,10 @@ concurrency.
         print(c.call("version"))
         d = c.call("deploy", model={"path": "/abs/model.pt"})
         result, outputs = c.infer(d["deployment"], image, shape=[1, 1, 8, 8])
+        with c.open_session(d["deployment"]) as s:    # streaming
+            s.push([frame_t0, frame_t1], shape=[2, 1, 1, 8, 8])
+            first_step, port, (shape, values) = s.receive()
+            totals = s.close()
 """
 
 import array
@@ -27,6 +31,7 @@ HEADER = struct.Struct("<4sBBHQII")  # magic, version, type, flags, request id, 
 HELLO, HELLO_REPLY = 0x01, 0x02
 REQUEST, RESPONSE, ERROR, CANCEL, PROGRESS = 0x10, 0x11, 0x12, 0x13, 0x14
 TENSOR, SPIKES, BLOB = 0x20, 0x21, 0x22
+STREAM_INPUT, STREAM_OUTPUT, CREDIT = 0x30, 0x31, 0x32
 MORE, CONTINUED, OPEN = 0x1, 0x2, 0x4
 
 DTYPES = {1: ("B", 1), 2: ("b", 1), 3: ("h", 2), 4: ("i", 4), 5: ("f", 4)}
@@ -79,6 +84,19 @@ def encode_tensor(values, shape, dtype=F32):
         raise ValueError(f"tensor: shape {list(shape)} needs {count} values, got {len(data)}")
     return struct.pack("<BBH", dtype, len(shape), 0) + struct.pack(f"<{len(shape)}I", *shape) + \
         data.tobytes()
+
+
+def encode_stream_chunk(first_step, steps, port, tensor_payload):
+    """A STREAM_INPUT payload carrying a TENSOR body whose leading dimension is `steps`."""
+    return struct.pack("<QIHBB", first_step, steps, port, 1, 0) + tensor_payload
+
+
+def decode_stream_chunk(payload):
+    """(first_step, steps, port, (shape, values)) of a tensor-encoded chunk."""
+    first_step, steps, port, encoding, _ = struct.unpack_from("<QIHBB", payload, 0)
+    if encoding != 1:
+        raise SpikedError("UNIMPLEMENTED", f"stream chunk encoding {encoding} is not decoded here")
+    return first_step, steps, port, decode_tensor(payload[16:])
 
 
 def decode_tensor(payload):
@@ -173,6 +191,22 @@ class Client:
     def call(self, op, **fields):
         return self.request(op, **fields)[0]
 
+    def open_session(self, deployment, **fields):
+        """Opens a streaming session (docs/protocol.md, "Streaming sessions")."""
+        request_id = self.next_id
+        self.next_id += 1
+        body = dict(fields, op="session.open", deployment=deployment)
+        self._send(REQUEST, request_id, json.dumps(body).encode())
+        while True:
+            ftype, flags, rid, payload = self._recv()
+            if rid != request_id or ftype == PROGRESS:
+                continue
+            if ftype == ERROR:
+                self._raise(payload)
+            if ftype != RESPONSE or not flags & OPEN:
+                raise SpikedError("DATA_LOSS", f"session.open: unexpected frame type {ftype:#x}")
+            return Session(self, request_id, json.loads(payload))
+
     def infer(self, deployment, values, shape, **fields):
         """One inference on float input `values` of `shape`; returns (response, {port: (shape, values)})."""
         response, extra = self.request(
@@ -184,6 +218,88 @@ class Client:
             if ftype == TENSOR:
                 outputs[out["port"]] = decode_tensor(payload)
         return response, outputs
+
+
+class Session:
+    """A streaming session on its client's connection (one at a time per Client).
+
+    push() sends input for the next timesteps within the server's input window, waiting
+    for CREDIT when it is full; receive() returns the next output chunk and grants the
+    server a credit for it; close() drains and returns the session's totals.
+    """
+
+    def __init__(self, client, session_id, info):
+        self.client = client
+        self.id = session_id
+        self.info = info
+        self.credit = max(1, int(info.get("input_window", 1)))
+        self.window = self.credit
+        self.next_step = {}
+        self.outputs = []  # chunks that arrived while waiting for credit
+        self.open = True
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        if self.open:
+            self.client._send(CANCEL, self.id)
+            self.open = False
+
+    def _take(self, ftype, payload):
+        """Handles a session frame; returns True for an ERROR (raised)."""
+        if ftype == CREDIT:
+            self.credit += struct.unpack("<I", payload)[0]
+        elif ftype == STREAM_OUTPUT:
+            self.outputs.append(decode_stream_chunk(payload))
+            self.client._send(CREDIT, self.id, struct.pack("<I", 1))
+        elif ftype == ERROR:
+            self.open = False
+            self.client._raise(payload)
+
+    def _next(self):
+        while True:
+            ftype, _, rid, payload = self.client._recv()
+            if rid == self.id:
+                return ftype, payload
+
+    def push(self, values, shape, port=0, dtype=F32):
+        """Input for shape[0] timesteps of input `port`; values flat, row-major."""
+        while self.credit == 0:
+            self._take(*self._next())
+        steps = shape[0]
+        first = self.next_step.get(port, 0)
+        self.client._send(STREAM_INPUT, self.id,
+                          encode_stream_chunk(first, steps, port, encode_tensor(values, shape, dtype)))
+        self.credit -= 1
+        self.next_step[port] = first + steps
+
+    def wait_consumed(self):
+        """Waits until the server has consumed every pushed chunk; their outputs are then
+        in arrived()."""
+        while self.credit < self.window:
+            self._take(*self._next())
+
+    def receive(self):
+        """The next output chunk: (first_step, steps, port, (shape, values))."""
+        while not self.outputs:
+            self._take(*self._next())
+        return self.outputs.pop(0)
+
+    def arrived(self):
+        """Output chunks already received, without waiting."""
+        out, self.outputs = self.outputs, []
+        return out
+
+    def close(self, drain=True):
+        """Ends the session; the outputs still due are kept for arrived(). Returns the totals."""
+        self.client._send(REQUEST, self.id, json.dumps({"op": "session.close", "drain": drain}).encode())
+        while True:
+            ftype, payload = self._next()
+            if ftype == RESPONSE:
+                self.open = False
+                return json.loads(payload)
+            self._take(ftype, payload)
 
 
 if __name__ == "__main__":

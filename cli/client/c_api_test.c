@@ -1,0 +1,96 @@
+/* Exercises the C API from C (this file is compiled as C, so the header is
+ * checked to be valid C): connect, version, deploy, infer, errors, undeploy.
+ * Run by tests/cli with a daemon already up:
+ *   spk_c_api_check SOCKET MODEL.pt DIGITS.bin EXPECTED_PREDICTION
+ * Exit 0 when every check passes; the first failure is printed. */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/client/c_api.h"
+
+#define CHECK(cond, what)                                  \
+  do {                                                     \
+    if (!(cond)) {                                         \
+      fprintf(stderr, "c_api check failed: %s\n", (what)); \
+      return 1;                                            \
+    }                                                      \
+  } while (0)
+
+static int read_first_digit(const char* path, float* pixels, uint32_t* rows, uint32_t* cols) {
+  FILE* f = fopen(path, "rb");
+  unsigned char header[24];
+  if (f == NULL) return 0;
+  if (fread(header, 1, 24, f) != 24 || memcmp(header, "SPKDIGIT", 8) != 0) {
+    fclose(f);
+    return 0;
+  }
+  memcpy(rows, header + 16, 4);
+  memcpy(cols, header + 20, 4);
+  if (*rows * *cols > 64 || fread(pixels, sizeof(float), *rows * *cols, f) != *rows * *cols) {
+    fclose(f);
+    return 0;
+  }
+  fclose(f);
+  return 1;
+}
+
+int main(int argc, char** argv) {
+  spk_client* client;
+  char* response = NULL;
+  float pixels[64];
+  float scores[16];
+  size_t n = 0, best = 0, k;
+  uint32_t rows = 0, cols = 0, shape[4];
+  int rc;
+  if (argc != 5) {
+    fprintf(stderr, "usage: %s SOCKET MODEL DIGITS EXPECTED\n", argv[0]);
+    return 2;
+  }
+  client = spk_client_create();
+  CHECK(client != NULL, "create");
+  CHECK(spk_client_call(client, "{\"op\":\"version\"}", &response) == SPK_FAILED_PRECONDITION,
+        "a call before connect is FAILED_PRECONDITION");
+  CHECK(spk_client_connect(client, "/nonexistent/spiked.sock") == SPK_UNAVAILABLE,
+        "connect to a missing socket is UNAVAILABLE");
+  CHECK(strstr(spk_client_error_message(client), "/nonexistent/spiked.sock") != NULL,
+        "the message names the socket");
+  CHECK(spk_client_connect(client, argv[1]) == SPK_OK, spk_client_error_message(client));
+
+  CHECK(spk_client_call(client, "{\"op\":\"version\"}", &response) == SPK_OK,
+        spk_client_error_message(client));
+  CHECK(strstr(response, "\"protocol\":\"1.0\"") != NULL, "version names protocol 1.0");
+  spk_string_free(response);
+
+  rc = spk_client_deploy(client, "capi", argv[2], 1, &response);
+  CHECK(rc == SPK_OK, spk_client_error_message(client));
+  CHECK(strstr(response, "\"deployment\":\"capi\"") != NULL, "deploy names the deployment");
+  spk_string_free(response);
+
+  CHECK(read_first_digit(argv[3], pixels, &rows, &cols), "read the first digit");
+  shape[0] = 1;
+  shape[1] = 1;
+  shape[2] = rows;
+  shape[3] = cols;
+  rc = spk_client_infer_f32(client, "capi", pixels, shape, 4, scores, 16, &n, NULL);
+  CHECK(rc == SPK_OK, spk_client_error_message(client));
+  CHECK(n == 10, "ten scores");
+  for (k = 1; k < n; ++k) {
+    if (scores[k] > scores[best]) best = k;
+  }
+  CHECK((int)best == atoi(argv[4]), "the prediction matches PyTorch's");
+
+  rc = spk_client_infer_f32(client, "no-such-deployment", pixels, shape, 4, scores, 16, &n, NULL);
+  CHECK(rc == SPK_NOT_FOUND, "an unknown deployment is NOT_FOUND");
+  CHECK(strcmp(spk_status_name(rc), "NOT_FOUND") == 0, "status names");
+  CHECK(strstr(spk_client_error_message(client), "no-such-deployment") != NULL,
+        "the message names the deployment");
+
+  CHECK(spk_client_undeploy(client, "capi", 0, &response) == SPK_OK,
+        spk_client_error_message(client));
+  spk_string_free(response);
+  spk_client_destroy(client);
+  printf("c_api: all checks passed\n");
+  return 0;
+}

@@ -1,0 +1,71 @@
+#include "cli/spikectl/common.h"
+
+#include <sstream>
+
+#include <gtest/gtest.h>
+
+#include "cli/spikectl/verbs.h"
+
+namespace spk::spikectl {
+namespace {
+
+TEST(ParseArgsTest, ValuesSwitchesAndPositionals) {
+  auto args = ParseArgs({"model.pt", "--name=m", "--board", "sim0", "--replace", "--", "--x"},
+                        {"name", "board"}, {"replace"});
+  ASSERT_TRUE(args.ok()) << args.status();
+  EXPECT_EQ(args->positional, (std::vector<std::string>{"model.pt", "--x"}));
+  EXPECT_EQ(args->Value("name"), "m");
+  EXPECT_EQ(args->Value("board"), "sim0");
+  EXPECT_TRUE(args->Has("replace"));
+  EXPECT_FALSE(ParseArgs({"--nope"}, {}, {}).ok());
+  EXPECT_FALSE(ParseArgs({"--name"}, {"name"}, {}).ok());
+  EXPECT_FALSE(ParseArgs({"--replace=yes"}, {}, {"replace"}).ok());
+}
+
+TEST(ParseArgsTest, NumbersAndDurations) {
+  auto args =
+      ParseArgs({"-n", "50", "--interval", "500ms", "--bad", "-1"}, {"n", "interval", "bad"}, {});
+  ASSERT_TRUE(args.ok());
+  EXPECT_EQ(**args->Uint("n", 1, 100), 50u);
+  EXPECT_FALSE(args->Uint("n", 1, 10).ok());
+  EXPECT_FALSE(args->Uint("bad", 0, 10).ok());
+  EXPECT_DOUBLE_EQ(**args->Seconds("interval"), 0.5);
+  EXPECT_FALSE(args->Uint("missing", 0, 1)->has_value());
+}
+
+TEST(ExitCodeTest, MapsStatusCodes) {
+  EXPECT_EQ(ExitCodeFor(Status::Ok()), kExitOk);
+  EXPECT_EQ(ExitCodeFor(UnavailableError("x")), kExitUnreachable);
+  EXPECT_EQ(ExitCodeFor(NotFoundError("x")), kExitNotFound);
+  EXPECT_EQ(ExitCodeFor(PermissionDeniedError("x")), kExitPermission);
+  EXPECT_EQ(ExitCodeFor(FailedPreconditionError("x")), kExitNotReady);
+  EXPECT_EQ(ExitCodeFor(DeadlineExceededError("x")), kExitTimeout);
+  EXPECT_EQ(ExitCodeFor(InvalidArgumentError("x")), kExitFailed);
+}
+
+TEST(RunSpikectlTest, UsageAndUnknownVerb) {
+  std::ostringstream out, err;
+  EXPECT_EQ(RunSpikectl({}, out, err, false), kExitUsage);
+  EXPECT_NE(out.str().find("deploy"), std::string::npos);
+  std::ostringstream out2, err2;
+  EXPECT_EQ(RunSpikectl({"frobnicate", "--json"}, out2, err2, false), kExitUsage);
+  auto j = nlohmann::json::parse(out2.str());
+  EXPECT_EQ(j["error"]["code"], "INVALID_ARGUMENT");
+  EXPECT_EQ(j["exit_code"], kExitUsage);
+  std::ostringstream out3, err3;
+  EXPECT_EQ(RunSpikectl({"deploy", "--help"}, out3, err3, false), kExitOk);
+  EXPECT_NE(out3.str().find("usage: spikectl deploy"), std::string::npos);
+}
+
+TEST(RunSpikectlTest, UnreachableDaemonSaysWhatToDo) {
+  std::ostringstream out, err;
+  const std::string socket = ::testing::TempDir() + "/no-such-daemon.sock";
+  EXPECT_EQ(RunSpikectl({"--socket", socket, "--json", "ls"}, out, err, false), kExitUnreachable);
+  auto j = nlohmann::json::parse(out.str());
+  EXPECT_EQ(j["error"]["code"], "UNAVAILABLE");
+  EXPECT_NE(j["error"]["message"].get<std::string>().find(socket), std::string::npos);
+  EXPECT_NE(err.str().find("hint: is spiked running?"), std::string::npos) << err.str();
+}
+
+}  // namespace
+}  // namespace spk::spikectl
