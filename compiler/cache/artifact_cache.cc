@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <system_error>
 #include <thread>
 #include <utility>
@@ -19,6 +20,14 @@ namespace fs = std::filesystem;
 namespace {
 
 constexpr std::string_view kSuffix = ".spkimg";
+
+constexpr std::string_view kAttachmentMagic = "spk-attachment sha256=";
+
+bool IsAttachmentName(std::string_view s) {
+  return !s.empty() && s.size() <= 32 && std::all_of(s.begin(), s.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_';
+  });
+}
 
 bool IsKey(std::string_view s) {
   return s.size() == 64 && std::all_of(s.begin(), s.end(), [](char c) {
@@ -72,8 +81,7 @@ StatusOr<hal::format::BoardImage> ArtifactCache::Lookup(const std::string& key) 
   ++stats_.misses;
   if (image.status().code() != StatusCode::kNotFound) {
     // Damaged (checksum, truncation, invalid): drop it so it is recompiled.
-    std::error_code ec;
-    fs::remove(path, ec);
+    RemoveFiles(key);
     ++stats_.corrupt;
     return NotFoundError("artifact cache: entry " + key +
                          " was corrupt and is dropped: " + std::string(image.status().message()));
@@ -81,16 +89,82 @@ StatusOr<hal::format::BoardImage> ArtifactCache::Lookup(const std::string& key) 
   return NotFoundError("artifact cache: no entry " + key);
 }
 
+std::string ArtifactCache::TempPath(const std::string& key) {
+  // Unique per process, thread and call: racing writers never share a file.
+  return (fs::path(options_.dir) /
+          (".tmp." + key + "." + std::to_string(getpid()) + "." +
+           std::to_string(std::hash<std::thread::id>()(std::this_thread::get_id())) + "." +
+           std::to_string(counter_.fetch_add(1))))
+      .string();
+}
+
+void ArtifactCache::RemoveFiles(const std::string& key) const {
+  std::error_code ec;
+  fs::remove(PathFor(key), ec);
+  const std::string prefix = key + ".";
+  for (const auto& e : fs::directory_iterator(options_.dir, ec)) {
+    const std::string name = e.path().filename().string();
+    if (name.starts_with(prefix) && !name.ends_with(kSuffix)) {
+      std::error_code rm;
+      fs::remove(e.path(), rm);
+    }
+  }
+}
+
+void ArtifactCache::Drop(const std::string& key) {
+  if (!IsKey(key)) return;
+  RemoveFiles(key);
+  std::lock_guard<std::mutex> lock(mu_);
+  ++stats_.corrupt;
+}
+
+Status ArtifactCache::InsertAttachment(const std::string& key, const std::string& name,
+                                       std::string_view text) {
+  if (!IsKey(key)) return InvalidArgumentError("artifact cache: malformed key '" + key + "'");
+  if (!IsAttachmentName(name)) {
+    return InvalidArgumentError("artifact cache: malformed attachment name '" + name + "'");
+  }
+  const std::string tmp = TempPath(key);
+  {
+    std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
+    f << kAttachmentMagic << spk::Sha256Hex(text) << "\n" << text;
+    f.flush();
+    if (!f) {
+      std::error_code ec;
+      fs::remove(tmp, ec);
+      return UnavailableError("artifact cache: cannot write '" + tmp + "'");
+    }
+  }
+  const std::string path = (fs::path(options_.dir) / (key + "." + name)).string();
+  std::error_code ec;
+  fs::rename(tmp, path, ec);
+  if (ec) {
+    fs::remove(tmp, ec);
+    return UnavailableError("artifact cache: cannot rename into '" + path + "'");
+  }
+  return Status();
+}
+
+StatusOr<std::string> ArtifactCache::LookupAttachment(const std::string& key,
+                                                      const std::string& name) const {
+  if (!IsKey(key) || !IsAttachmentName(name)) {
+    return InvalidArgumentError("artifact cache: malformed key or attachment name");
+  }
+  const std::string path = (fs::path(options_.dir) / (key + "." + name)).string();
+  std::ifstream f(path, std::ios::binary);
+  if (!f) return NotFoundError("artifact cache: no attachment " + path);
+  std::string header;
+  std::getline(f, header);
+  std::string text((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+  const std::string want = std::string(kAttachmentMagic) + spk::Sha256Hex(text);
+  if (header != want) return DataLossError("artifact cache: attachment " + path + " is damaged");
+  return text;
+}
+
 Status ArtifactCache::Insert(const std::string& key, const hal::format::BoardImage& image) {
   if (!IsKey(key)) return InvalidArgumentError("artifact cache: malformed key '" + key + "'");
   SPK_ASSIGN_OR_RETURN(auto bytes, hal::format::WriteBoardImage(image));
-  // Unique per process, thread and call: racing writers never share a file.
-  const std::string tmp =
-      (fs::path(options_.dir) /
-       (".tmp." + key + "." + std::to_string(getpid()) + "." +
-        std::to_string(std::hash<std::thread::id>()(std::this_thread::get_id())) + "." +
-        std::to_string(counter_.fetch_add(1))))
-          .string();
+  const std::string tmp = TempPath(key);
   {
     std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
     f.write(reinterpret_cast<const char*>(bytes.data()),
@@ -171,6 +245,7 @@ void ArtifactCache::Evict(const std::string& keep) {
     if (e.key == keep) continue;
     std::error_code rm;
     if (fs::remove(PathFor(e.key), rm)) {
+      RemoveFiles(e.key);  // its attachments
       total -= e.size;
       std::lock_guard<std::mutex> lock(mu_);
       ++stats_.evictions;

@@ -10,6 +10,10 @@
 // that fails ReadBoardImage (CRC mismatch, truncation) is deleted and
 // reported as a miss, so the caller recompiles.
 //
+// An entry may carry named text attachments (the compile report), files
+// <dir>/<key>.<name> that open with their own SHA-256; they are written
+// before the image is renamed into place, and they are dropped with it.
+//
 // Error codes: UNAVAILABLE when the directory cannot be created, read or
 // written (naming the path); errors from the compile callback pass through.
 //
@@ -58,6 +62,14 @@ class ArtifactCache {
   // Stores `image` under `key` (atomically), then evicts least recently used
   // entries beyond the budget (never the one just written).
   Status Insert(const std::string& key, const hal::format::BoardImage& image);
+  // Attachments of `key`: stores `text` under `name` ([a-z0-9_]+). Write
+  // them before Insert so readers that find the image find them too.
+  Status InsertAttachment(const std::string& key, const std::string& name, std::string_view text);
+  // NOT_FOUND when absent; DATA_LOSS when its checksum does not match (the
+  // caller should Drop the entry).
+  StatusOr<std::string> LookupAttachment(const std::string& key, const std::string& name) const;
+  // Removes the entry and its attachments (a damaged entry found by the caller).
+  void Drop(const std::string& key);
   // Lookup, or compile and insert. `hit` (may be null) says which happened.
   StatusOr<hal::format::BoardImage> GetOrCompile(
       const std::string& key, const std::function<StatusOr<hal::format::BoardImage>()>& compile,
@@ -71,6 +83,8 @@ class ArtifactCache {
  private:
   explicit ArtifactCache(CacheOptions options) : options_(std::move(options)) {}
   void Evict(const std::string& keep);
+  void RemoveFiles(const std::string& key) const;
+  std::string TempPath(const std::string& key);
 
   const CacheOptions options_;
   std::atomic<uint64_t> counter_{0};  // unique temporary names

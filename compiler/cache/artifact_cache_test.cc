@@ -145,6 +145,53 @@ TEST_F(ArtifactCacheTest, RacingCompilesOfTheSameModelBothSucceed) {
   }
 }
 
+TEST_F(ArtifactCacheTest, AttachmentsRoundTripAndDetectDamage) {
+  auto cache = Open();
+  const std::string key = KeyOf("m");
+  EXPECT_EQ(cache->LookupAttachment(key, "report").status().code(), StatusCode::kNotFound);
+  ASSERT_TRUE(cache->InsertAttachment(key, "report", "line 1\nline 2\n").ok());
+  auto text = cache->LookupAttachment(key, "report");
+  ASSERT_TRUE(text.ok()) << text.status().ToString();
+  EXPECT_EQ(*text, "line 1\nline 2\n");
+  EXPECT_EQ(cache->InsertAttachment(key, "../x", "t").code(), StatusCode::kInvalidArgument);
+  {
+    std::fstream f(dir_ / (key + ".report"), std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(-2, std::ios::end);
+    f.put('X');
+  }
+  EXPECT_EQ(cache->LookupAttachment(key, "report").status().code(), StatusCode::kDataLoss);
+}
+
+TEST_F(ArtifactCacheTest, AttachmentsGoWithTheirImage) {
+  const auto image = hal::format::testing::MakeSmallImage();
+  auto bytes = hal::format::WriteBoardImage(image);
+  ASSERT_TRUE(bytes.ok());
+  auto cache = Open(bytes->size() + bytes->size() / 2);  // room for one image
+  ASSERT_TRUE(cache->InsertAttachment(KeyOf("a"), "report", "a").ok());
+  ASSERT_TRUE(cache->Insert(KeyOf("a"), image).ok());
+  fs::last_write_time(cache->PathFor(KeyOf("a")),
+                      fs::file_time_type::clock::now() - std::chrono::hours(1));
+  ASSERT_TRUE(cache->InsertAttachment(KeyOf("b"), "report", "b").ok());
+  ASSERT_TRUE(cache->Insert(KeyOf("b"), image).ok());
+  // Evicting "a" took its report along.
+  EXPECT_EQ(cache->LookupAttachment(KeyOf("a"), "report").status().code(), StatusCode::kNotFound);
+  EXPECT_TRUE(cache->LookupAttachment(KeyOf("b"), "report").ok());
+  // So does a damaged image, and Drop.
+  {
+    std::fstream f(cache->PathFor(KeyOf("b")), std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(-3, std::ios::end);
+    f.put('\x5a');
+  }
+  EXPECT_FALSE(cache->Lookup(KeyOf("b")).ok());
+  EXPECT_EQ(cache->LookupAttachment(KeyOf("b"), "report").status().code(), StatusCode::kNotFound);
+  ASSERT_TRUE(cache->InsertAttachment(KeyOf("c"), "report", "c").ok());
+  ASSERT_TRUE(cache->Insert(KeyOf("c"), image).ok());
+  cache->Drop(KeyOf("c"));
+  EXPECT_FALSE(fs::exists(cache->PathFor(KeyOf("c"))));
+  EXPECT_EQ(cache->LookupAttachment(KeyOf("c"), "report").status().code(), StatusCode::kNotFound);
+  EXPECT_TRUE(fs::is_empty(dir_));
+}
+
 TEST_F(ArtifactCacheTest, UnwritableDirectoryIsUnavailable) {
   auto c = ArtifactCache::Open({"/proc/no/such/dir", 1000});
   EXPECT_EQ(c.status().code(), StatusCode::kUnavailable);

@@ -1,5 +1,8 @@
 #include "compiler/driver/driver.h"
 
+#include <unistd.h>
+
+#include <chrono>
 #include <string_view>
 #include <utility>
 
@@ -44,6 +47,14 @@ int ExitCodeFor(const Status& status) {
   }
 }
 
+std::string SiblingExecutable(const std::string& name) {
+  char buf[4096];
+  const ssize_t n = ::readlink("/proc/self/exe", buf, sizeof(buf) - 1);
+  if (n <= 0) return "";
+  const std::string exe(buf, static_cast<size_t>(n));
+  return exe.substr(0, exe.rfind('/') + 1) + name;
+}
+
 bool IsTorchScriptArchive(std::span<const uint8_t> bytes) {
   return bytes.size() >= 4 && bytes[0] == 'P' && bytes[1] == 'K' && bytes[2] == 3 && bytes[3] == 4;
 }
@@ -51,7 +62,8 @@ bool IsTorchScriptArchive(std::span<const uint8_t> bytes) {
 StatusOr<CompileOutput> CompileModel(std::span<const uint8_t> bytes, const std::string& source_name,
                                      const CompileOptions& options, const Importer& importer,
                                      ir::DiagnosticEngine& diags,
-                                     const std::function<void(const std::string&)>& progress) {
+                                     const std::function<void(const std::string&)>& progress,
+                                     std::vector<StageTime>* timings) {
   auto say = [&](const std::string& line) {
     if (progress) progress(line);
   };
@@ -80,6 +92,16 @@ StatusOr<CompileOutput> CompileModel(std::span<const uint8_t> bytes, const std::
     }
   }
 
+  // Each mark closes the stage that ran since the previous one.
+  auto last = std::chrono::steady_clock::now();
+  auto mark = [&](std::string stage) {
+    const auto now = std::chrono::steady_clock::now();
+    if (timings) {
+      timings->push_back({std::move(stage), std::chrono::duration<double>(now - last).count()});
+    }
+    last = now;
+  };
+
   std::unique_ptr<ir::Module> module;
   if (IsTorchScriptArchive(bytes)) {
     if (!importer) {
@@ -88,14 +110,19 @@ StatusOr<CompileOutput> CompileModel(std::span<const uint8_t> bytes, const std::
           "text only");
     }
     say("importing TorchScript " + source_name);
-    ImportRequest request{bytes, source_name, options.input_shape, options.timesteps};
-    SPK_ASSIGN_OR_RETURN(module, importer(request, diags));
+    ImportRequest request{bytes, source_name, options.input_shape, options.timesteps,
+                          options.cache_key};
+    auto imported = importer(request, diags);
+    mark("import");
+    if (!imported.ok()) return imported.status();
+    module = std::move(imported).value();
   } else {
     say("parsing IR " + source_name);
     const std::string_view text(reinterpret_cast<const char*>(bytes.data()), bytes.size());
     SPK_ASSIGN_OR_RETURN(module, ir::ParseModule(text, source_name, diags));
     if (options.timesteps)
       module->mutable_attrs().Set("timesteps", ir::Attribute::Int(*options.timesteps));
+    mark("parse");
   }
 
   CompileOutput out;
@@ -103,6 +130,10 @@ StatusOr<CompileOutput> CompileModel(std::span<const uint8_t> bytes, const std::
   say("running -O" + std::to_string(options.opt_level) + " pipeline");
   passes::PassManager pm(Registry());
   SPK_RETURN_IF_ERROR(pm.AddOptLevel(options.opt_level));
+  pm.set_after_pass_hook([&](const passes::Pass& pass, const ir::Module&) {
+    mark("pass " + std::string(pass.name()));
+  });
+  last = std::chrono::steady_clock::now();
   SPK_RETURN_IF_ERROR(pm.Run(*module, diags));
   if (options.emit_ir == "optimized" || options.emit_ir == "lowered") {
     out.emitted_ir = ir::PrintModule(*module);
@@ -119,9 +150,13 @@ StatusOr<CompileOutput> CompileModel(std::span<const uint8_t> bytes, const std::
     std::string stem = source_name.substr(source_name.find_last_of('/') + 1);
     cg.model_name = stem.substr(0, stem.find('.'));
   }
-  SPK_ASSIGN_OR_RETURN(out.codegen, codegen::GenerateBoardImage(*module, cg, diags));
+  auto generated = codegen::GenerateBoardImage(*module, cg, diags);
+  mark("partition + codegen");
+  if (!generated.ok()) return generated.status();
+  out.codegen = std::move(generated).value();
   out.report_text = ReportText(out.codegen, out.codegen.image, *chip, options.assumed_activity);
   out.report_json = ReportJson(out.codegen, out.codegen.image, *chip, options.assumed_activity);
+  mark("report");
   out.image = std::move(out.codegen.image);
   say("done: " + std::to_string(out.image.groups.size()) + " groups on " +
       std::to_string(out.image.cores.size()) + " cores");

@@ -43,6 +43,7 @@ struct ImportRequest {
   std::string source_name;
   std::vector<int64_t> input_shape;  // empty: from the model
   std::optional<int64_t> timesteps;
+  std::string cache_key;  // the artifact cache key of this compile, when cached
 };
 // TorchScript importer (the frontend); UNIMPLEMENTED when not built in.
 using Importer = std::function<StatusOr<std::unique_ptr<ir::Module>>(const ImportRequest&,
@@ -58,6 +59,13 @@ struct CompileOptions {
   // Print the IR after a stage: "input", "optimized" (after passes).
   std::string emit_ir;
   double assumed_activity = 0.1;  // spike rate the report's estimates assume
+  std::string cache_key;          // passed on to the importer
+};
+
+// Wall time of one stage of CompileModel ("import", a pass name, "codegen").
+struct StageTime {
+  std::string stage;
+  double seconds = 0;
 };
 
 struct CompileOutput {
@@ -68,15 +76,21 @@ struct CompileOutput {
   std::string report_json;
 };
 
+// The path of `name` in the directory of the running executable; empty when
+// /proc/self/exe cannot be read.
+std::string SiblingExecutable(const std::string& name);
+
 // True when `bytes` look like a TorchScript archive (a zip file).
 bool IsTorchScriptArchive(std::span<const uint8_t> bytes);
 
 // Compiles model bytes. `progress` (may be null) gets one short line per
-// stage.
+// stage; `timings` (may be null) gets the wall time of every stage that ran,
+// also when a later one fails.
 StatusOr<CompileOutput> CompileModel(std::span<const uint8_t> bytes, const std::string& source_name,
                                      const CompileOptions& options, const Importer& importer,
                                      ir::DiagnosticEngine& diags,
-                                     const std::function<void(const std::string&)>& progress = {});
+                                     const std::function<void(const std::string&)>& progress = {},
+                                     std::vector<StageTime>* timings = nullptr);
 
 }  // namespace spk::compiler::driver
 

@@ -2,11 +2,14 @@
 
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <gmock/gmock.h>
@@ -19,6 +22,7 @@ namespace spk::compiler::driver {
 namespace {
 
 using ::testing::HasSubstr;
+using ::testing::Not;
 
 constexpr char kLowered[] = R"(
 module @mlp attributes {timesteps = 4} {
@@ -149,6 +153,174 @@ module @big attributes {timesteps = 2} {
   EXPECT_THAT(err_.str(), HasSubstr("b.py:4:1: error: cannot map onto loihi2: layer 'lif', core 1: "
                                     "cores: needs 2, available 1"));
   EXPECT_EQ(Run({model, "-o", (dir_ / "big.spkimg").string()}), 0) << err_.str();
+}
+
+// ---- The artifact cache (--cache-dir) ---------------------------------------
+
+class DriverCacheTest : public DriverTest {
+ protected:
+  std::vector<std::filesystem::path> CacheFiles(const std::string& suffix) {
+    std::vector<std::filesystem::path> found;
+    for (const auto& e : std::filesystem::directory_iterator(dir_ / "cache")) {
+      const std::string name = e.path().filename().string();
+      if (name.size() >= suffix.size() && name.ends_with(suffix)) found.push_back(e.path());
+    }
+    return found;
+  }
+  int Compile(const std::string& model, const std::string& out,
+              std::vector<std::string> extra = {}) {
+    std::vector<std::string> args = {model,
+                                     "-o",
+                                     out,
+                                     "--cache-dir",
+                                     (dir_ / "cache").string(),
+                                     "--time-report",
+                                     "--report-json",
+                                     out + ".json"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    return Run(args);
+  }
+  static void FlipByte(const std::filesystem::path& path, size_t at) {
+    std::fstream f(path, std::ios::in | std::ios::out | std::ios::binary);
+    f.seekg(static_cast<std::streamoff>(at));
+    char c = 0;
+    f.get(c);
+    f.seekp(static_cast<std::streamoff>(at));
+    f.put(static_cast<char>(c ^ 0x5a));
+  }
+};
+
+TEST_F(DriverCacheTest, SecondCompileIsAHitWithTheSameImageAndReports) {
+  const std::string model = Write("mlp.spkir", kLowered);
+  const std::string a = (dir_ / "a.spkimg").string(), b = (dir_ / "b.spkimg").string();
+  ASSERT_EQ(Compile(model, a, {"--report"}), 0) << err_.str();
+  EXPECT_THAT(err_.str(), HasSubstr("cache: miss"));
+  EXPECT_THAT(err_.str(), HasSubstr("cache: stored"));
+  EXPECT_THAT(err_.str(), HasSubstr("time: pass "));
+  const std::string first_report = out_.str();
+  ASSERT_EQ(Compile(model, b, {"--report"}), 0) << err_.str();
+  EXPECT_THAT(err_.str(), HasSubstr("cache: hit"));
+  EXPECT_EQ(out_.str(), first_report);
+  EXPECT_EQ(Slurp(a), Slurp(b));
+  EXPECT_EQ(Slurp(a + ".json"), Slurp(b + ".json"));
+  EXPECT_EQ(CacheFiles(".spkimg").size(), 1u);
+}
+
+TEST_F(DriverCacheTest, OptionsAndNoCacheAreRespected) {
+  const std::string model = Write("mlp.spkir", kLowered);
+  const std::string out = (dir_ / "a.spkimg").string();
+  ASSERT_EQ(Compile(model, out), 0) << err_.str();
+  ASSERT_EQ(Compile(model, out, {"-O1"}), 0) << err_.str();
+  EXPECT_THAT(err_.str(), HasSubstr("cache: miss"));  // another option, another key
+  EXPECT_EQ(CacheFiles(".spkimg").size(), 2u);
+  ASSERT_EQ(Compile(model, out, {"--no-cache"}), 0) << err_.str();
+  EXPECT_THAT(err_.str(), Not(HasSubstr("cache:")));
+  // The model's bytes are part of the key.
+  ASSERT_EQ(Compile(Write("mlp2.spkir", std::string(kLowered) + "\n"), out), 0) << err_.str();
+  EXPECT_THAT(err_.str(), HasSubstr("cache: miss"));
+}
+
+TEST_F(DriverCacheTest, CorruptImageIsDetectedByChecksumAndRecompiled) {
+  const std::string model = Write("mlp.spkir", kLowered);
+  const std::string a = (dir_ / "a.spkimg").string(), b = (dir_ / "b.spkimg").string();
+  ASSERT_EQ(Compile(model, a), 0) << err_.str();
+  auto images = CacheFiles(".spkimg");
+  ASSERT_EQ(images.size(), 1u);
+  FlipByte(images[0], std::filesystem::file_size(images[0]) / 2);
+  ASSERT_EQ(Compile(model, b), 0) << err_.str();
+  EXPECT_THAT(err_.str(), HasSubstr("corrupt"));
+  EXPECT_THAT(err_.str(), HasSubstr("cache: stored"));
+  EXPECT_EQ(Slurp(a), Slurp(b));
+  ASSERT_EQ(Compile(model, b), 0) << err_.str();
+  EXPECT_THAT(err_.str(), HasSubstr("cache: hit"));
+  EXPECT_EQ(Slurp(a), Slurp(b));
+}
+
+TEST_F(DriverCacheTest, CorruptOrMissingReportIsRecompiled) {
+  const std::string model = Write("mlp.spkir", kLowered);
+  const std::string a = (dir_ / "a.spkimg").string(), b = (dir_ / "b.spkimg").string();
+  ASSERT_EQ(Compile(model, a), 0) << err_.str();
+  auto reports = CacheFiles(".report_json");
+  ASSERT_EQ(reports.size(), 1u);
+  FlipByte(reports[0], std::filesystem::file_size(reports[0]) - 5);
+  ASSERT_EQ(Compile(model, b), 0) << err_.str();
+  EXPECT_THAT(err_.str(), HasSubstr("damaged or missing reports"));
+  EXPECT_EQ(Slurp(a + ".json"), Slurp(b + ".json"));
+  std::filesystem::remove(CacheFiles(".report_txt").at(0));
+  ASSERT_EQ(Compile(model, b), 0) << err_.str();
+  EXPECT_THAT(err_.str(), HasSubstr("damaged or missing reports"));
+  ASSERT_EQ(Compile(model, b), 0) << err_.str();
+  EXPECT_THAT(err_.str(), HasSubstr("cache: hit"));
+}
+
+TEST_F(DriverCacheTest, ConcurrentCompilesOfOneModelAllSucceedWithOneEntry) {
+  const std::string model = Write("mlp.spkir", kLowered);
+  constexpr int kThreads = 6;
+  std::vector<int> codes(kThreads, -1);
+  std::vector<std::string> errs(kThreads);
+  std::vector<std::thread> threads;
+  for (int i = 0; i < kThreads; ++i) {
+    threads.emplace_back([&, i] {
+      std::ostringstream out, err;
+      const std::vector<std::string> args = {model, "-o",
+                                             (dir_ / ("t" + std::to_string(i))).string(),
+                                             "--cache-dir", (dir_ / "cache").string()};
+      codes[i] = RunCompileCli(args, Importer(), out, err, false);
+      errs[i] = err.str();
+    });
+  }
+  for (auto& t : threads) t.join();
+  for (int i = 0; i < kThreads; ++i) {
+    ASSERT_EQ(codes[i], 0) << errs[i];
+    EXPECT_EQ(Slurp(dir_ / ("t" + std::to_string(i))), Slurp(dir_ / "t0"));
+  }
+  EXPECT_EQ(CacheFiles(".spkimg").size(), 1u);
+  for (const auto& e : std::filesystem::directory_iterator(dir_ / "cache")) {
+    EXPECT_FALSE(e.path().filename().string().starts_with(".tmp")) << e.path();
+  }
+  ASSERT_EQ(Compile(model, (dir_ / "after").string()), 0) << err_.str();
+  EXPECT_THAT(err_.str(), HasSubstr("cache: hit"));
+}
+
+TEST_F(DriverCacheTest, ModelDigestIsMemoisedAndAnEditedModelIsAMiss) {
+  const std::string model = Write("mlp.spkir", kLowered);
+  const auto old = std::filesystem::file_time_type::clock::now() - std::chrono::hours(1);
+  std::filesystem::last_write_time(model, old);
+  const std::string a = (dir_ / "a.spkimg").string(), b = (dir_ / "b.spkimg").string();
+  ASSERT_EQ(Compile(model, a), 0) << err_.str();
+  ASSERT_TRUE(std::filesystem::exists(dir_ / "cache" / "digests"));
+  EXPECT_EQ(std::distance(std::filesystem::directory_iterator(dir_ / "cache" / "digests"),
+                          std::filesystem::directory_iterator()),
+            1);
+  ASSERT_EQ(Compile(model, b), 0) << err_.str();
+  EXPECT_THAT(err_.str(), HasSubstr("cache: hit"));
+  // Same size, same modification time, other weights: still a miss.
+  std::string edited = kLowered;
+  edited.replace(edited.find("[40, -20"), 8, "[42, -20");
+  Write("mlp.spkir", edited);
+  std::filesystem::last_write_time(model, old);
+  ASSERT_EQ(Compile(model, b), 0) << err_.str();
+  EXPECT_THAT(err_.str(), HasSubstr("cache: miss"));
+  EXPECT_NE(Slurp(a), Slurp(b));
+}
+
+TEST_F(DriverCacheTest, GivenKeySkipsTheLookupAndStoresUnderIt) {
+  // How spk-compile hands a miss to spk-compile-torch.
+  const std::string model = Write("mlp.spkir", kLowered);
+  const std::string key(64, 'a');
+  ASSERT_EQ(Compile(model, (dir_ / "a.spkimg").string(), {"--cache-key", key}), 0) << err_.str();
+  EXPECT_THAT(err_.str(), Not(HasSubstr("cache: miss")));
+  EXPECT_THAT(err_.str(), HasSubstr("cache: stored " + key));
+  EXPECT_TRUE(std::filesystem::exists(dir_ / "cache" / (key + ".spkimg")));
+  EXPECT_EQ(Compile(model, (dir_ / "a.spkimg").string(), {"--cache-key", "x"}), kExitUsage);
+}
+
+TEST_F(DriverCacheTest, UnusableCacheDirIsAWarningNotAFailure) {
+  const std::string model = Write("mlp.spkir", kLowered);
+  const std::string blocker = Write("cache", "a file, not a directory");
+  ASSERT_EQ(Compile(model, (dir_ / "a.spkimg").string()), 0) << err_.str();
+  EXPECT_THAT(err_.str(), HasSubstr("warning: compiling without the cache"));
+  EXPECT_TRUE(hal::format::ReadBoardImageFile((dir_ / "a.spkimg").string()).ok());
 }
 
 }  // namespace

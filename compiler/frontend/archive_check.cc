@@ -1,5 +1,7 @@
 #include "compiler/frontend/archive_check.h"
 
+#include "base/crc32.h"
+
 #include <algorithm>
 #include <cstring>
 #include <string_view>
@@ -140,6 +142,7 @@ StatusOr<ArchiveSummary> CheckTorchScriptArchive(std::span<const uint8_t> bytes,
     }
     ArchiveEntry e;
     e.method = r.U16(p + 10);
+    const uint32_t crc = r.U32(p + 16);
     e.compressed_size = r.U32(p + 20);
     e.uncompressed_size = r.U32(p + 24);
     uint16_t name_len = r.U16(p + 28);
@@ -186,6 +189,13 @@ StatusOr<ArchiveSummary> CheckTorchScriptArchive(std::span<const uint8_t> bytes,
                     r.U16(e.local_header_offset + 28);
     if (!r.Has(data, e.compressed_size)) {
       return Invalid("entry '" + e.name + "' is cut off (file truncated?)");
+    }
+    // LibTorch 1.13 does not notice a damaged stored entry, and a damaged
+    // debug pickle crashes it when source lines are looked up; stored
+    // entries (all torch.jit.save writes) cost one CRC pass to check.
+    if (e.method == 0 && spk::Crc32(bytes.subspan(static_cast<size_t>(data),
+                                                  static_cast<size_t>(e.compressed_size))) != crc) {
+      return Invalid("entry '" + e.name + "' fails its CRC-32 check (the file is damaged)");
     }
     summary.total_uncompressed += e.uncompressed_size;
     if (summary.total_uncompressed > limits.max_total_bytes) {

@@ -1,11 +1,14 @@
 #include "compiler/frontend/archive_check.h"
 
+#include <algorithm>
 #include <cstdint>
 #include <string>
 #include <vector>
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+
+#include "base/crc32.h"
 
 namespace spk::compiler::frontend {
 namespace {
@@ -29,8 +32,14 @@ void Put32(std::vector<uint8_t>& b, uint32_t v) {
   Put16(b, static_cast<uint16_t>(v >> 16));
 }
 
-// A minimal zip writer: enough structure for the checker, CRCs left zero
-// (the checker does not read them; LibTorch does).
+uint32_t CrcOf(const FakeEntry& e) {
+  if (e.method != 0) return 0;
+  return spk::Crc32(
+      std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(e.data.data()), e.data.size()));
+}
+
+// A minimal zip writer: enough structure for the checker; stored entries
+// carry their CRC-32 (the checker verifies it), deflated ones zero.
 std::vector<uint8_t> MakeZip(const std::vector<FakeEntry>& entries) {
   std::vector<uint8_t> out;
   std::vector<uint32_t> offsets;
@@ -41,7 +50,7 @@ std::vector<uint8_t> MakeZip(const std::vector<FakeEntry>& entries) {
     Put16(out, 0);
     Put16(out, e.method);
     Put32(out, 0);
-    Put32(out, 0);
+    Put32(out, CrcOf(e));
     Put32(out, static_cast<uint32_t>(e.data.size()));
     Put32(out, static_cast<uint32_t>(e.data.size()));
     Put16(out, static_cast<uint16_t>(e.name.size()));
@@ -58,7 +67,7 @@ std::vector<uint8_t> MakeZip(const std::vector<FakeEntry>& entries) {
     Put16(out, 0);
     Put16(out, e.method);
     Put32(out, 0);
-    Put32(out, 0);
+    Put32(out, CrcOf(e));
     Put32(out, static_cast<uint32_t>(e.data.size()));
     Put32(out, static_cast<uint32_t>(e.declared_uncompressed >= 0 ? e.declared_uncompressed
                                                                   : e.data.size()));
@@ -99,6 +108,19 @@ TEST(ArchiveCheckTest, AcceptsWellFormedArchive) {
   EXPECT_EQ(summary->format_version, 4);
   ASSERT_TRUE(summary->extra_json.has_value());
   EXPECT_THAT(*summary->extra_json, HasSubstr("input_shape"));
+}
+
+TEST(ArchiveCheckTest, RefusesDamagedStoredEntry) {
+  // LibTorch does not check CRCs; a flipped bit in a debug pickle crashed it.
+  auto zip = MakeZip(ValidEntries());
+  const std::string marker = "input_shape";
+  auto at = std::search(zip.begin(), zip.end(), marker.begin(), marker.end());
+  ASSERT_NE(at, zip.end());
+  *at ^= 0x04;
+  auto s = CheckTorchScriptArchive(zip, ArchiveLimits{});
+  EXPECT_EQ(s.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(s.status().message()), HasSubstr("extra/spiked.json"));
+  EXPECT_THAT(std::string(s.status().message()), HasSubstr("CRC-32"));
 }
 
 TEST(ArchiveCheckTest, RefusesNonZip) {

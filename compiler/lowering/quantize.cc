@@ -22,6 +22,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <limits>
 #include <map>
 #include <memory>
 #include <string>
@@ -417,63 +418,72 @@ class QuantizePass : public passes::Pass {
     return wt.num_elements() / wt.dim(0);
   }
 
-  // Quantizes everything for one voltage scale; ok = false if it does not fit.
-  Choice Evaluate(std::vector<Table>& tables, const std::vector<double>& bias, double gain,
-                  double vthr, double scale) const {
+  // What the search needs of a table that does not depend on the scale,
+  // gathered once: the search evaluates over a hundred scales, and every
+  // pass over the weights costs (a Spikformer has millions).
+  struct TableStats {
+    std::span<const float> w;
+    int64_t fanin = 1;
+    double maxabs = 0;
+    bool mixed = false, neg = false;
+  };
+
+  std::vector<TableStats> Stats(const std::vector<Table>& tables, double* ref2) const {
+    std::vector<TableStats> stats;
+    *ref2 = 0;
+    for (const Table& t : tables) {
+      TableStats st;
+      st.w = Weights(t);
+      st.fanin = Fanin(t);
+      bool pos = false;
+      for (float x : st.w) {
+        st.maxabs = std::max(st.maxabs, std::fabs(static_cast<double>(x)));
+        pos |= x > 0;
+        st.neg |= x < 0;
+        *ref2 += static_cast<double>(x) * x;
+      }
+      st.mixed = pos && st.neg;
+      stats.push_back(st);
+    }
+    return stats;
+  }
+
+  // std::round (half away from zero) without the libm call, which dominated
+  // the search; exact for |r| < 2^52 (the rest, never seen, go to libm).
+  static double Round(double r) {
+    if (!(std::fabs(r) < 0x1p52)) return std::round(r);
+    const double t = static_cast<double>(static_cast<int64_t>(r));
+    const double f = r - t;  // exact
+    return f >= 0.5 ? t + 1 : (f <= -0.5 ? t - 1 : t);
+  }
+
+  // Quantizes everything for one voltage scale; ok = false if it does not
+  // fit. The integer weights are kept only with `keep` (the search keeps
+  // only its winner's). Cheap checks run before the pass over the weights,
+  // and the pass stops (ok = false) as soon as a_in cannot fit or the
+  // squared error passes `give_up_err2`: both only grow.
+  Choice Evaluate(const std::vector<TableStats>& stats, const std::vector<Table>& tables,
+                  double ref2, const std::vector<double>& bias, double gain, double vthr,
+                  double scale, bool keep,
+                  double give_up_err2 = std::numeric_limits<double>::infinity()) const {
     Choice c;
     c.scale = scale;
-    double err2 = 0, ref2 = 0, ain_hi = 0, ain_lo = 0;
-    for (const Table& t : tables) {
-      auto w = Weights(t);
-      double k = scale * gain / (64.0 * t.in_scale);  // real weight -> a_in units per payload
-      double maxabs = 0;
-      bool pos = false, neg = false;
-      for (float x : w) {
-        maxabs = std::max(maxabs, std::fabs(static_cast<double>(x)));
-        pos |= x > 0;
-        neg |= x < 0;
-      }
-      const bool mixed = pos && neg;
-      const double limit = mixed ? 254 : 255;
+    std::vector<double> ks;
+    for (size_t ti = 0; ti < tables.size(); ++ti) {
+      const TableStats& st = stats[ti];
+      double k = scale * gain / (64.0 * tables[ti].in_scale);  // real weight -> a_in per payload
+      const double limit = st.mixed ? 254 : 255;
       int e = 0;
-      if (maxabs > 0) {
-        e = static_cast<int>(std::ceil(std::log2(maxabs * k / limit)));
+      if (st.maxabs > 0) {
+        e = static_cast<int>(std::ceil(std::log2(st.maxabs * k / limit)));
         e = std::max(e, -8);
         if (e > 7) return c;
-        if (maxabs * k / std::ldexp(1.0, e) > limit + 1e-9) ++e;
+        if (st.maxabs * k / std::ldexp(1.0, e) > limit + 1e-9) ++e;
         if (e > 7) return c;
       }
-      const double step = std::ldexp(1.0, e) / k;  // real weight per integer weight
-      std::vector<int16_t> q(w.size());
-      for (size_t i = 0; i < w.size(); ++i) {
-        double r = w[i] / step;
-        double v = mixed ? 2 * std::round(r / 2) : std::round(r);
-        v = std::clamp(v, mixed ? -256.0 : (neg ? -255.0 : 0.0),
-                       mixed ? 254.0 : (neg ? 0.0 : 255.0));
-        q[i] = static_cast<int16_t>(v);
-        double d = w[i] - v * step;
-        err2 += d * d;
-        ref2 += static_cast<double>(w[i]) * w[i];
-      }
-      // Worst case a_in per target, then over targets.
-      const int64_t fanin = Fanin(t);
-      double hi = 0, lo = 0;
-      for (size_t row = 0; row * static_cast<size_t>(fanin) < q.size(); ++row) {
-        double rh = 0, rl = 0;
-        for (int64_t j = 0; j < fanin; ++j) {
-          double wv = q[row * static_cast<size_t>(fanin) + static_cast<size_t>(j)];
-          rh += std::max(wv * t.range.lo, wv * t.range.hi);
-          rl += std::min(wv * t.range.lo, wv * t.range.hi);
-        }
-        hi = std::max(hi, std::floor(std::ldexp(rh, e)));
-        lo = std::min(lo, std::floor(std::ldexp(rl, e)));
-      }
-      ain_hi += hi;
-      ain_lo += lo;
       c.weight_exps.push_back(e);
-      c.wq.push_back(std::move(q));
+      ks.push_back(k);
     }
-    if (ain_hi > kAinMax || ain_lo < kAinMin) return c;
     // Threshold: fire on H >= Vth is v > S*Vth - 1; the chip compares v > vth << 6.
     double vt = scale * vthr / 64.0;
     c.vth = static_cast<int64_t>(std::ceil(vt - 1e-9)) - 1;
@@ -483,6 +493,42 @@ class QuantizePass : public passes::Pass {
     c.bias_exp =
         bmax > kBiasMantMax ? static_cast<int>(std::ceil(std::log2(bmax / kBiasMantMax))) : 0;
     if (c.bias_exp > kBiasExpMax) return c;
+
+    double err2 = 0, ain_hi = 0, ain_lo = 0;
+    for (size_t ti = 0; ti < tables.size(); ++ti) {
+      const TableStats& st = stats[ti];
+      const Table& t = tables[ti];
+      const int e = c.weight_exps[ti];
+      const double step = std::ldexp(1.0, e) / ks[ti];  // real weight per integer weight
+      const double lo_q = st.mixed ? -256.0 : (st.neg ? -255.0 : 0.0);
+      const double hi_q = st.mixed ? 254.0 : (st.neg ? 0.0 : 255.0);
+      std::vector<int16_t> q;
+      if (keep) q.resize(st.w.size());
+      // Worst case a_in per target, then over targets.
+      const size_t fanin = static_cast<size_t>(st.fanin);
+      double hi = 0, lo = 0;
+      for (size_t row = 0; row * fanin < st.w.size(); ++row) {
+        double rh = 0, rl = 0;
+        for (size_t j = 0; j < fanin; ++j) {
+          const size_t i = row * fanin + j;
+          const double r = st.w[i] / step;
+          double v = st.mixed ? 2 * Round(r / 2) : Round(r);
+          v = std::clamp(v, lo_q, hi_q);
+          if (keep) q[i] = static_cast<int16_t>(v);
+          const double d = st.w[i] - v * step;
+          err2 += d * d;
+          rh += std::max(v * t.range.lo, v * t.range.hi);
+          rl += std::min(v * t.range.lo, v * t.range.hi);
+        }
+        hi = std::max(hi, std::floor(std::ldexp(rh, e)));
+        lo = std::min(lo, std::floor(std::ldexp(rl, e)));
+        if (ain_hi + hi > kAinMax || ain_lo + lo < kAinMin || err2 > give_up_err2) return c;
+      }
+      ain_hi += hi;
+      ain_lo += lo;
+      if (keep) c.wq.push_back(std::move(q));
+    }
+    if (ain_hi > kAinMax || ain_lo < kAinMin) return c;
     c.bias_mant.resize(bias.size());
     for (size_t i = 0; i < bias.size(); ++i) {
       double m = std::round(bias[i] * scale * gain / std::ldexp(1.0, c.bias_exp));
@@ -495,30 +541,42 @@ class QuantizePass : public passes::Pass {
 
   Choice Search(std::vector<Table>& tables, const std::vector<double>& bias, double gain,
                 double vthr) const {
+    double ref2 = 0;
+    const std::vector<TableStats> stats = Stats(tables, &ref2);
+    auto evaluate = [&](double scale, bool keep, double give_up_err2) {
+      return Evaluate(stats, tables, ref2, bias, gain, vthr, scale, keep, give_up_err2);
+    };
+    constexpr double kNever = std::numeric_limits<double>::infinity();
     Choice best;
     int k_best = 0;
     for (int k = 40; k >= -20; --k) {  // largest power of two that fits
-      Choice c = Evaluate(tables, bias, gain, vthr, std::ldexp(1.0, k));
+      Choice c = evaluate(std::ldexp(1.0, k), false, kNever);
       if (c.ok) {
         best = std::move(c);
         k_best = k;
         break;
       }
     }
-    if (!best.ok || ctx_->opt_level < 2) return best;
-    // -O2+: 32 mantissas per octave over the two octaves below the limit;
-    // keep the smallest weight error (ties: the larger scale).
-    for (int k = k_best - 1; k <= k_best; ++k) {
-      for (int j = 0; j < 32; ++j) {
-        double s = std::ldexp(1.0 + j / 32.0, k);
-        Choice c = Evaluate(tables, bias, gain, vthr, s);
-        if (c.ok && (c.error < best.error - 1e-12 ||
-                     (std::fabs(c.error - best.error) <= 1e-12 && s > best.scale))) {
-          best = std::move(c);
+    if (best.ok && ctx_->opt_level >= 2) {
+      // -O2+: 32 mantissas per octave over the two octaves below the limit;
+      // keep the smallest weight error (ties within 1e-12: the larger
+      // scale). Scanning from the largest scale down meets small errors
+      // first (the error mostly falls as the scale grows, until a_in no
+      // longer fits), so the early stop cuts the rest short.
+      for (int k = k_best; k >= k_best - 1; --k) {
+        for (int j = 31; j >= 0; --j) {
+          double s = std::ldexp(1.0 + j / 32.0, k);
+          const double bound = (best.error + 1e-12) * (1 + 1e-9);
+          Choice c = evaluate(s, false, bound * bound * ref2);
+          if (c.ok && (c.error < best.error - 1e-12 ||
+                       (std::fabs(c.error - best.error) <= 1e-12 && s > best.scale))) {
+            best = std::move(c);
+          }
         }
       }
     }
-    return best;
+    // The winner again, now keeping its integer weights.
+    return best.ok ? evaluate(best.scale, true, kNever) : best;
   }
 
   Value* EmitTable(const Table& t, const std::vector<int16_t>& wq, int e, Operation* before) {
