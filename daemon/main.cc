@@ -8,6 +8,7 @@
 #include <boost/asio.hpp>
 #include <cstdio>
 #include <cstdlib>
+#include <functional>
 #include <iostream>
 #include <string>
 #include <vector>
@@ -131,18 +132,20 @@ int Run(int argc, char** argv) {
   asio::io_context io;
   asio::steady_timer watchdog(io);
   uint64_t watchdog_usec = 0;
+  // The keep-alive lives as long as the event loop: its timer calls it again.
+  std::chrono::microseconds watchdog_interval{0};
+  std::function<void()> ping = [&] {
+    sd_notify(0, "WATCHDOG=1");
+    watchdog.expires_after(watchdog_interval);
+    watchdog.async_wait([&](const boost::system::error_code& ec) {
+      if (!ec) ping();
+    });
+  };
   if (config.watchdog.enabled && sd_watchdog_enabled(0, &watchdog_usec) > 0) {
-    const auto interval =
+    watchdog_interval =
         config.watchdog.interval.count() > 0
             ? std::chrono::duration_cast<std::chrono::microseconds>(config.watchdog.interval)
             : std::chrono::microseconds(watchdog_usec / 2);
-    std::function<void()> ping = [&] {
-      sd_notify(0, "WATCHDOG=1");
-      watchdog.expires_after(interval);
-      watchdog.async_wait([&](const boost::system::error_code& ec) {
-        if (!ec) ping();
-      });
-    };
     ping();
   }
 

@@ -7,6 +7,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <utility>  // Boost 1.74 Asio uses std::exchange without including it
 
@@ -41,6 +42,8 @@ using protocol::Frame;
 using protocol::FrameType;
 
 constexpr char kServerName[] = "spiked 0.1.0";
+// Input frames a session may have in flight when session.open leaves it to us.
+constexpr uint32_t kDefaultInputWindow = 8;
 
 std::string UserName(uint32_t uid, uint32_t* primary_gid) {
   struct passwd pw {};
@@ -164,6 +167,7 @@ struct Server::Impl {
   std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work;
   std::set<std::shared_ptr<Connection>> connections;  // I/O thread only
   bool accepting = false;                             // I/O thread only
+  bool stopping = false;  // I/O thread only: Shutdown began; new requests are refused
   bool bound_path = false;
 
   std::mutex mu;
@@ -180,8 +184,11 @@ struct Server::Impl {
     --in_flight;
     drained.notify_all();
   }
+  // Runs a request on a worker. `stop` (never null) is polled where the
+  // operation can stop safely.
   Reply Execute(const protocol::RequestEnvelope& envelope, const protocol::Message& message,
-                const Caller& caller, const protocol::ProtocolVersion& version);
+                const Caller& caller, const protocol::ProtocolVersion& version,
+                const std::atomic<int>* stop);
 };
 
 class Server::Impl::Connection : public std::enable_shared_from_this<Connection> {
@@ -213,13 +220,11 @@ class Server::Impl::Connection : public std::enable_shared_from_this<Connection>
   }
 
   // I/O thread: queues frames for writing.
-  void Send(const std::vector<Frame>& frames) {
-    if (closed_) return;
+  void Send(std::vector<Frame> frames) {
+    if (closed_ || frames.empty()) return;
     for (const Frame& frame : frames) queue_.push_back(protocol::EncodeFrame(frame));
     if (!writing_) Write();
   }
-
-  void Finish(uint64_t id) { in_flight_.erase(id); }
 
   // Sends an ERROR for the connection and closes once it is written.
   void Fail(const Status& status) {
@@ -240,12 +245,93 @@ class Server::Impl::Connection : public std::enable_shared_from_this<Connection>
     boost::system::error_code ec;
     socket_.shutdown(Socket::shutdown_both, ec);
     socket_.close(ec);
-    for (auto& [id, session] : sessions_) server_->service->CloseSession(session.deployment_id);
+    // Closing abandons requests and sessions as a CANCEL of each would.
+    for (auto& [id, request] : in_flight_) {
+      int none = kStopNone;
+      request.stop->compare_exchange_strong(none, kStopCancelled);
+    }
+    in_flight_.clear();
+    for (auto& [id, session] : sessions_) server_->service->CloseSession(session.handle);
     sessions_.clear();
     server_->connections.erase(shared_from_this());
   }
 
+  // Shutdown: no new input is run; each session ends after its running
+  // step with the output it has, then ERROR UNAVAILABLE.
+  void StopSessions() {
+    std::vector<uint64_t> ids;
+    for (auto& [id, session] : sessions_) ids.push_back(id);
+    for (uint64_t id : ids) {
+      Session& session = sessions_.at(id);
+      session.queue.clear();
+      if (!session.busy) FinishStopping(id);
+    }
+  }
+
+  // A forced undeploy ended `handle`'s session.
+  void EndSessionOf(const SessionHandle& handle, const Status& status) {
+    for (auto& [id, session] : sessions_) {
+      if (session.handle.deployment_id == handle.deployment_id &&
+          session.handle.generation == handle.generation) {
+        EndSession(id, status);
+        return;
+      }
+    }
+  }
+
  private:
+  using Clock = std::chrono::steady_clock;
+
+  // A request on a worker. `stop` is shared with the worker: CANCEL, the
+  // request's timeout_ms or the connection closing set it.
+  struct Request {
+    std::string op;
+    std::shared_ptr<std::atomic<int>> stop;
+    std::unique_ptr<asio::steady_timer> timer;  // timeout_ms
+    // Read operations and infer have nothing to undo: stopping them answers
+    // at once and the worker's result is dropped. Deploy and undeploy are
+    // answered by their worker, which stops at a safe point or finishes.
+    bool answer_at_once = true;
+  };
+
+  // A frame of a session waiting for the client's output credit; CREDITs
+  // for consumed input queue behind the outputs of their chunk so that they
+  // keep their order, but cost no credit.
+  struct Held {
+    Frame frame;
+    bool output = true;
+    std::optional<Clock::time_point> arrival;  // on a chunk's last frame
+  };
+
+  struct Session {
+    SessionHandle handle;
+    std::vector<Service::PortInfo> inputs;
+    std::vector<Service::PortInfo> outputs;
+    struct Input {
+      protocol::StreamChunk chunk;
+      Clock::time_point arrival;
+    };
+    std::deque<Input> queue;          // input not yet run, in order
+    std::vector<uint64_t> next_step;  // per input port: where its next chunk starts
+    uint32_t input_window = 8;
+    uint32_t input_unconsumed = 0;  // STREAM_INPUT frames not yet credited back
+    int64_t output_credit = 16;     // STREAM_OUTPUT frames the client can take now
+    std::deque<Held> held;
+    bool busy = false;     // a chunk is on a worker
+    bool closing = false;  // session.close received: drain, then answer
+    uint64_t steps = 0;
+    uint64_t chunks = 0;
+    hal::RunStats stats;
+    std::vector<double> latencies;  // seconds, a ring of the newest kMaxLatencies
+    size_t latency_next = 0;
+    uint64_t idle_timeout_ms = 0;
+    Clock::time_point last_activity;
+    std::unique_ptr<asio::steady_timer> idle;
+  };
+  static constexpr size_t kMaxLatencies = 1 << 16;
+
+  static std::string SessionName(uint64_t id) { return "s-" + std::to_string(id); }
+
   void Read() {
     auto self = shared_from_this();
     socket_.async_read_some(asio::buffer(buffer_),
@@ -319,23 +405,17 @@ class Server::Impl::Connection : public std::enable_shared_from_this<Connection>
       case FrameType::kRequest:
         break;
       case FrameType::kCancel:
-        return;  // requests run to completion; a cancel of them is ignored
-      case FrameType::kStreamInput:
-      case FrameType::kCredit:
-        if (auto session = sessions_.find(id); session != sessions_.end()) {
-          if (message.type == FrameType::kCredit) return;  // outputs are not held back
-          auto chunk = protocol::DecodeStreamChunk(message.body);
-          if (!chunk.ok()) {
-            EndSession(id, id, chunk.status());
-            return;
-          }
-          session->second.queue.push_back(std::move(chunk).value());
-          Pump(id);
-          return;
+        if (sessions_.count(id)) {
+          EndSession(id, CancelledError("session " + SessionName(id) + " cancelled by the client"));
+        } else if (auto it = in_flight_.find(id); it != in_flight_.end()) {
+          Stop(id, it->second.stop, kStopCancelled,
+               CancelledError(it->second.op + " cancelled by the client"));
         }
-        Send({protocol::MakeErrorFrame(id, FailedPreconditionError("request " + std::to_string(id) +
-                                                                   " is not an open session"))});
-        return;
+        return;  // an unknown id: it finished already
+      case FrameType::kStreamInput:
+        return OnStreamInput(id, message);
+      case FrameType::kCredit:
+        return OnCredit(id, message);
       default:
         return Fail(InvalidArgumentError("a client may not send " +
                                          std::string(protocol::FrameTypeName(message.type)) +
@@ -349,8 +429,13 @@ class Server::Impl::Connection : public std::enable_shared_from_this<Connection>
           Send({protocol::MakeErrorFrame(id, close.status())});
           return;
         }
-        if (!close->drain) session->second.queue.clear();
-        session->second.closing = id;
+        Session& s = session->second;
+        Touch(id);
+        if (!close->drain) {
+          s.queue.clear();
+          s.held.clear();
+        }
+        s.closing = true;
         Pump(id);
         return;
       }
@@ -363,11 +448,16 @@ class Server::Impl::Connection : public std::enable_shared_from_this<Connection>
       return Fail(InvalidArgumentError("request id " + std::to_string(id) +
                                        " is already in use by an unfinished request"));
     }
-    if (in_flight_.size() >= server_->options.max_requests_in_flight) {
+    if (in_flight_.size() + sessions_.size() >= server_->options.max_requests_in_flight) {
       Send({protocol::MakeErrorFrame(
           id, ResourceExhaustedError("more than server.max_requests_in_flight (" +
                                      std::to_string(server_->options.max_requests_in_flight) +
                                      ") requests in flight on this connection"))});
+      return;
+    }
+    if (server_->stopping) {
+      Send({protocol::MakeErrorFrame(id, UnavailableError("spiked is stopping; try again after "
+                                                          "it has restarted"))});
       return;
     }
     auto envelope = protocol::ParseRequest(message.body);
@@ -392,7 +482,7 @@ class Server::Impl::Connection : public std::enable_shared_from_this<Connection>
         Send({protocol::MakeErrorFrame(id, request.status())});
         return;
       }
-      OpenSession(id, *request);
+      OpenSession(id, *envelope, *request);
       return;
     }
     if (envelope->operation->name == "session.close") {
@@ -401,22 +491,73 @@ class Server::Impl::Connection : public std::enable_shared_from_this<Connection>
                                       " is not an open session; send it on the session's id"))});
       return;
     }
-    in_flight_.insert(id);
+    std::shared_ptr<std::atomic<int>> stop = Track(id, *envelope);
     server_->Begin();
     auto self = shared_from_this();
     Impl* server = server_;
     const Caller caller = caller_;
     const protocol::ProtocolVersion version = version_;
-    asio::post(*server_->workers,
-               [server, self, id, caller, version, envelope = std::move(envelope).value(),
-                message = std::move(message)]() mutable {
-                 Reply reply = server->Execute(envelope, message, caller, version);
-                 asio::post(server->io, [server, self, id, reply = std::move(reply)] {
-                   self->Finish(id);
-                   self->Send(reply.frames);
-                   server->End();
-                 });
-               });
+    asio::post(*server_->workers, [server, self, id, caller, version, stop,
+                                   envelope = std::move(envelope).value(),
+                                   message = std::move(message)]() mutable {
+      Reply reply = server->Execute(envelope, message, caller, version, stop.get());
+      asio::post(server->io, [server, self, id, stop, reply = std::move(reply)]() mutable {
+        self->Complete(id, stop, std::move(reply));
+        server->End();
+      });
+    });
+  }
+
+  // The request's timeout_ms, as far as the I/O thread needs it; the
+  // operation's parser reports a malformed value.
+  static uint64_t TimeoutOf(const nlohmann::json& body) {
+    auto it = body.find("timeout_ms");
+    if (it == body.end() || !it->is_number_unsigned()) return 0;
+    return std::min<uint64_t>(it->get<uint64_t>(), 86'400'000);
+  }
+
+  std::shared_ptr<std::atomic<int>> Track(uint64_t id, const protocol::RequestEnvelope& envelope) {
+    Request request;
+    request.op = std::string(envelope.operation->name);
+    request.stop = std::make_shared<std::atomic<int>>(kStopNone);
+    request.answer_at_once = request.op != "deploy" && request.op != "undeploy";
+    if (const uint64_t timeout = TimeoutOf(envelope.body); timeout > 0) {
+      request.timer = std::make_unique<asio::steady_timer>(server_->io);
+      request.timer->expires_after(std::chrono::milliseconds(timeout));
+      auto self = shared_from_this();
+      request.timer->async_wait([this, self, id, stop = request.stop, op = request.op,
+                                 timeout](const boost::system::error_code& ec) {
+        if (ec || closed_) return;
+        Stop(id, stop, kStopDeadline,
+             DeadlineExceededError(op + ": timeout_ms (" + std::to_string(timeout) +
+                                   " ms) passed before it finished"));
+      });
+    }
+    auto stop = request.stop;
+    in_flight_[id] = std::move(request);
+    return stop;
+  }
+
+  // CANCEL or timeout_ms of request `id`, if `stop` is still its token.
+  void Stop(uint64_t id, const std::shared_ptr<std::atomic<int>>& stop, int why,
+            const Status& status) {
+    auto it = in_flight_.find(id);
+    if (it == in_flight_.end() || it->second.stop != stop) return;
+    int none = kStopNone;
+    stop->compare_exchange_strong(none, why);
+    if (it->second.answer_at_once) {
+      in_flight_.erase(it);
+      Send({protocol::MakeErrorFrame(id, status)});
+    }
+  }
+
+  // A worker finished request `id`: answers it unless it was answered when
+  // it was stopped (and the id perhaps reused since).
+  void Complete(uint64_t id, const std::shared_ptr<std::atomic<int>>& stop, Reply reply) {
+    auto it = in_flight_.find(id);
+    if (it == in_flight_.end() || it->second.stop != stop) return;
+    in_flight_.erase(it);
+    Send(std::move(reply.frames));
   }
 
   void Write() {
@@ -426,152 +567,346 @@ class Server::Impl::Connection : public std::enable_shared_from_this<Connection>
       return;
     }
     writing_ = true;
+    // Everything queued goes out in one gathered write.
+    writing_batch_.clear();
+    while (!queue_.empty()) {
+      writing_batch_.push_back(std::move(queue_.front()));
+      queue_.pop_front();
+    }
+    std::vector<asio::const_buffer> buffers;
+    buffers.reserve(writing_batch_.size());
+    for (const auto& b : writing_batch_) buffers.push_back(asio::buffer(b));
     auto self = shared_from_this();
-    asio::async_write(socket_, asio::buffer(queue_.front()),
-                      [this, self](const boost::system::error_code& ec, size_t) {
-                        if (closed_) return;
-                        if (ec) {
-                          Close();
-                          return;
-                        }
-                        queue_.pop_front();
-                        Write();
-                      });
+    asio::async_write(socket_, buffers, [this, self](const boost::system::error_code& ec, size_t) {
+      if (closed_) return;
+      if (ec) {
+        Close();
+        return;
+      }
+      Write();
+    });
   }
 
-  struct Session {
-    std::string deployment_id;
-    std::vector<Service::PortInfo> inputs;
-    std::vector<Service::PortInfo> outputs;
-    std::deque<protocol::StreamChunk> queue;  // input not yet run, in order
-    bool busy = false;                        // a chunk is on a worker
-    std::optional<uint64_t> closing;          // set by session.close: drain, then answer
-    uint64_t steps = 0;
-  };
-
-  void OpenSession(uint64_t id, const protocol::SessionOpenRequest& request) {
-    in_flight_.insert(id);
+  void OpenSession(uint64_t id, const protocol::RequestEnvelope& envelope,
+                   const protocol::SessionOpenRequest& request) {
+    std::shared_ptr<std::atomic<int>> stop = Track(id, envelope);
     server_->Begin();
     auto self = shared_from_this();
     Impl* server = server_;
-    asio::post(*server_->workers, [server, self, id, request] {
+    using Ports = std::pair<std::vector<Service::PortInfo>, std::vector<Service::PortInfo>>;
+    asio::post(*server_->workers, [server, self, id, request, stop] {
       Service* service = server->service;
-      auto deployment_id = service->OpenSession(request.deployment);
-      StatusOr<std::pair<std::vector<Service::PortInfo>, std::vector<Service::PortInfo>>> ports =
-          deployment_id.ok()
-              ? service->SessionPorts(*deployment_id)
-              : StatusOr<std::pair<std::vector<Service::PortInfo>, std::vector<Service::PortInfo>>>(
-                    deployment_id.status());
+      StatusOr<SessionHandle> handle = CancelledError("session.open cancelled");
+      StatusOr<Ports> ports = handle.status();
+      if (stop->load() == kStopNone) {
+        handle = service->OpenSession(request.deployment);
+        ports = handle.ok() ? service->SessionPorts(*handle) : StatusOr<Ports>(handle.status());
+      }
       Status ok = ports.ok() ? Status::Ok() : ports.status();
       if (ok.ok() && ports->first.size() != 1) {
         ok = UnimplementedError("session.open: sessions on models with " +
                                 std::to_string(ports->first.size()) +
                                 " inputs are not served by this build yet");
       }
-      if (!ok.ok() && deployment_id.ok()) service->CloseSession(*deployment_id);
+      if (!ok.ok() && handle.ok()) service->CloseSession(*handle);
       service->Audit(self->caller_, "session.open", request.deployment, ok);
-      asio::post(server->io, [server, self, id, request, ok, deployment_id, ports] {
-        self->Finish(id);
+      asio::post(server->io, [server, self, id, request, ok, handle, ports, stop] {
         server->End();
-        if (!ok.ok()) {
-          self->Send({protocol::MakeErrorFrame(id, ok)});
-          return;
-        }
-        if (self->closed_) {
-          server->service->CloseSession(*deployment_id);
-          return;
-        }
-        Session& session = self->sessions_[id];
-        session.deployment_id = *deployment_id;
-        session.inputs = ports->first;
-        session.outputs = ports->second;
-        nlohmann::json inputs = nlohmann::json::array(), outputs = nlohmann::json::array();
-        for (const auto& p : session.inputs)
-          inputs.push_back({{"name", p.name}, {"shape", p.shape}});
-        for (const auto& p : session.outputs) outputs.push_back({{"name", p.name}});
-        const uint32_t window = request.input_window == 0 ? 8 : request.input_window;
-        self->Send({protocol::MakeJsonFrame(FrameType::kResponse, id,
-                                            {{"session", "s-" + std::to_string(id)},
-                                             {"deployment", request.deployment},
-                                             {"input_window", window},
-                                             {"output_window", request.output_window},
-                                             {"idle_timeout_ms", 0},
-                                             {"inputs", inputs},
-                                             {"outputs", outputs}},
-                                            protocol::kFlagOpen)});
+        self->Opened(id, request, ok, handle, ports, stop);
       });
     });
   }
 
-  // I/O thread: runs the next queued chunk of a session on a worker.
+  void Opened(
+      uint64_t id, const protocol::SessionOpenRequest& request, const Status& ok,
+      const StatusOr<SessionHandle>& handle,
+      const StatusOr<std::pair<std::vector<Service::PortInfo>, std::vector<Service::PortInfo>>>&
+          ports,
+      const std::shared_ptr<std::atomic<int>>& stop) {
+    auto it = in_flight_.find(id);
+    if (it == in_flight_.end() || it->second.stop != stop) {
+      // Cancelled, timed out or the connection closed meanwhile.
+      if (ok.ok()) server_->service->CloseSession(*handle);
+      return;
+    }
+    in_flight_.erase(it);
+    if (!ok.ok()) {
+      Send({protocol::MakeErrorFrame(id, ok)});
+      return;
+    }
+    if (server_->stopping) {
+      server_->service->CloseSession(*handle);
+      Send({protocol::MakeErrorFrame(id, UnavailableError("spiked is stopping"))});
+      return;
+    }
+    Session& session = sessions_[id];
+    session.handle = *handle;
+    session.inputs = ports->first;
+    session.outputs = ports->second;
+    session.next_step.assign(session.inputs.size(), 0);
+    session.input_window = request.input_window == 0 ? kDefaultInputWindow : request.input_window;
+    session.output_credit = request.output_window;
+    session.idle_timeout_ms = server_->options.session_idle_timeout_ms;
+    Touch(id);
+    nlohmann::json inputs = nlohmann::json::array(), outputs = nlohmann::json::array();
+    for (size_t i = 0; i < session.inputs.size(); ++i) {
+      const auto& p = session.inputs[i];
+      int64_t neurons = 1;
+      for (int64_t d : p.shape) neurons *= d;
+      inputs.push_back({{"name", p.name}, {"index", i}, {"shape", p.shape}, {"neurons", neurons}});
+    }
+    for (size_t i = 0; i < session.outputs.size(); ++i) {
+      outputs.push_back({{"name", session.outputs[i].name}, {"index", i}});
+    }
+    Send({protocol::MakeJsonFrame(FrameType::kResponse, id,
+                                  {{"session", SessionName(id)},
+                                   {"deployment", request.deployment},
+                                   {"board", session.handle.board},
+                                   {"input_window", session.input_window},
+                                   {"output_window", request.output_window},
+                                   {"idle_timeout_ms", session.idle_timeout_ms},
+                                   {"inputs", inputs},
+                                   {"outputs", outputs}},
+                                  protocol::kFlagOpen)});
+  }
+
+  void OnStreamInput(uint64_t id, const protocol::Message& message) {
+    auto it = sessions_.find(id);
+    if (it == sessions_.end()) {
+      Send({protocol::MakeErrorFrame(id, FailedPreconditionError("request " + std::to_string(id) +
+                                                                 " is not an open session"))});
+      return;
+    }
+    Session& s = it->second;
+    const std::string name = "session " + SessionName(id);
+    Touch(id);
+    if (s.closing) {
+      EndSession(id, InvalidArgumentError(name + ": STREAM_INPUT after session.close"));
+      return;
+    }
+    if (s.input_unconsumed >= s.input_window) {
+      EndSession(id, ResourceExhaustedError(name + ": input window of " +
+                                            std::to_string(s.input_window) + " frames exceeded"));
+      return;
+    }
+    auto chunk = protocol::DecodeStreamChunk(message.body);
+    if (!chunk.ok()) {
+      EndSession(id, chunk.status().WithContext(name));
+      return;
+    }
+    if (chunk->port >= s.inputs.size()) {
+      EndSession(id, InvalidArgumentError(name + ": STREAM_INPUT for port " +
+                                          std::to_string(chunk->port) + ", the deployment has " +
+                                          std::to_string(s.inputs.size()) + " inputs"));
+      return;
+    }
+    uint64_t& next = s.next_step[chunk->port];
+    if (chunk->first_step != next) {
+      EndSession(
+          id, InvalidArgumentError(name + ": STREAM_INPUT for port " + std::to_string(chunk->port) +
+                                   " starts at step " + std::to_string(chunk->first_step) +
+                                   ", expected " + std::to_string(next)));
+      return;
+    }
+    next += chunk->steps;
+    ++s.input_unconsumed;
+    s.queue.push_back({std::move(chunk).value(), Clock::now()});
+    Pump(id);
+  }
+
+  void OnCredit(uint64_t id, const protocol::Message& message) {
+    // A CREDIT may cross the end of its session: ignored, like CANCEL.
+    auto it = sessions_.find(id);
+    if (it == sessions_.end()) return;
+    auto credit = protocol::DecodeCredit(message.body);
+    if (!credit.ok()) {
+      EndSession(id, credit.status());
+      return;
+    }
+    Session& s = it->second;
+    Touch(id);
+    s.output_credit = std::min<int64_t>(s.output_credit + *credit, int64_t{1} << 32);
+    Flush(id, false);
+    Pump(id);
+  }
+
+  // Notes activity; the idle timer fires idle_timeout_ms after the last.
+  void Touch(uint64_t id) {
+    Session& s = sessions_.at(id);
+    if (s.idle_timeout_ms == 0) return;
+    s.last_activity = Clock::now();
+    if (s.idle) return;  // armed: it re-arms itself from last_activity
+    s.idle = std::make_unique<asio::steady_timer>(server_->io);
+    ArmIdle(id, s);
+  }
+
+  void ArmIdle(uint64_t id, Session& s) {
+    s.idle->expires_at(s.last_activity + std::chrono::milliseconds(s.idle_timeout_ms));
+    auto self = shared_from_this();
+    s.idle->async_wait(
+        [this, self, id, generation = s.handle.generation](const boost::system::error_code& ec) {
+          if (ec || closed_) return;
+          auto it = sessions_.find(id);
+          if (it == sessions_.end() || it->second.handle.generation != generation) return;
+          Session& live = it->second;
+          const auto due = live.last_activity + std::chrono::milliseconds(live.idle_timeout_ms);
+          if (live.busy || Clock::now() < due) {
+            // A step running counts as activity.
+            if (live.busy) live.last_activity = Clock::now();
+            ArmIdle(id, live);
+            return;
+          }
+          EndSession(
+              id, DeadlineExceededError("session " + SessionName(id) + ": nothing received for " +
+                                        std::to_string(live.idle_timeout_ms) +
+                                        " ms (server.session_idle_timeout)"));
+        });
+  }
+
+  // Runs the next queued chunk of a session on a worker, unless one is
+  // running or output is waiting for the client's credit: a client that
+  // stops granting credit stops the session's steps, and so its input.
   void Pump(uint64_t id) {
     auto it = sessions_.find(id);
     if (it == sessions_.end()) return;
-    Session& session = it->second;
-    if (session.busy) return;
-    if (session.queue.empty()) {
-      if (session.closing) EndSession(id, *session.closing, Status::Ok());
+    Session& s = it->second;
+    if (s.busy || !s.held.empty()) return;
+    if (s.queue.empty()) {
+      if (s.closing) EndSession(id, Status::Ok());
       return;
     }
-    session.busy = true;
-    protocol::StreamChunk chunk = std::move(session.queue.front());
-    session.queue.pop_front();
+    s.busy = true;
+    Session::Input input = std::move(s.queue.front());
+    s.queue.pop_front();
+    server_->Begin();
     auto self = shared_from_this();
     Impl* server = server_;
-    const std::string deployment_id = session.deployment_id;
-    const std::vector<Service::PortInfo> inputs = session.inputs;
-    const std::vector<Service::PortInfo> outputs = session.outputs;
-    asio::post(*server_->workers, [server, self, id, chunk = std::move(chunk), deployment_id,
-                                   inputs, outputs] {
+    asio::post(*server_->workers, [server, self, id, handle = s.handle, inputs = s.inputs,
+                                   outputs = s.outputs, input = std::move(input)] {
       std::vector<Frame> frames;
-      Status status = RunChunk(server->service, id, chunk, deployment_id, inputs, outputs, &frames);
-      asio::post(server->io, [self, id, status, frames = std::move(frames)] {
-        auto found = self->sessions_.find(id);
-        if (found == self->sessions_.end()) return;
-        found->second.busy = false;
-        found->second.steps += frames.empty() ? 0 : 1;
-        self->Send(frames);
-        if (!status.ok()) {
-          self->EndSession(id, id, status);
-          return;
-        }
-        self->Pump(id);
+      hal::RunStats stats;
+      Status status =
+          RunChunk(server->service, id, input.chunk, handle, inputs, outputs, &frames, &stats);
+      asio::post(server->io, [server, self, id, generation = handle.generation, status,
+                              frames = std::move(frames), stats, arrival = input.arrival,
+                              steps = input.chunk.steps]() mutable {
+        server->End();
+        self->ChunkDone(id, generation, status, std::move(frames), stats, arrival, steps);
       });
     });
   }
 
+  void ChunkDone(uint64_t id, uint64_t generation, const Status& status, std::vector<Frame> frames,
+                 const hal::RunStats& stats, Clock::time_point arrival, uint32_t steps) {
+    auto it = sessions_.find(id);
+    if (it == sessions_.end() || it->second.handle.generation != generation) return;
+    Session& s = it->second;
+    s.busy = false;
+    if (!status.ok()) {
+      EndSession(id, status.WithContext("session " + SessionName(id)));
+      return;
+    }
+    s.steps += steps;
+    ++s.chunks;
+    s.stats.steps += stats.steps;
+    s.stats.chip_time_s += stats.chip_time_s;
+    s.stats.dynamic_energy_j += stats.dynamic_energy_j;
+    s.stats.static_energy_j += stats.static_energy_j;
+    for (Frame& f : frames) s.held.push_back({std::move(f), true, std::nullopt});
+    // The input frame is consumed: the client may send another.
+    s.held.push_back(
+        {protocol::MakeFrame(FrameType::kCredit, id, protocol::EncodeCredit(1)), false, arrival});
+    if (server_->stopping) {
+      FinishStopping(id);
+      return;
+    }
+    s.last_activity = Clock::now();
+    Flush(id, false);
+    Pump(id);
+  }
+
+  // Sends held frames while the client has credit for them (all of them
+  // with `ignore_credit`).
+  void Flush(uint64_t id, bool ignore_credit) {
+    Session& s = sessions_.at(id);
+    std::vector<Frame> out;
+    while (!s.held.empty()) {
+      Held& h = s.held.front();
+      if (h.output) {
+        if (!ignore_credit && s.output_credit <= 0) break;
+        --s.output_credit;
+      } else if (s.input_unconsumed > 0) {
+        // The client sees its input consumed when the CREDIT is sent.
+        --s.input_unconsumed;
+      }
+      if (h.arrival) {
+        const double latency = std::chrono::duration<double>(Clock::now() - *h.arrival).count();
+        if (s.latencies.size() < kMaxLatencies) {
+          s.latencies.push_back(latency);
+        } else {
+          s.latencies[s.latency_next] = latency;
+          s.latency_next = (s.latency_next + 1) % kMaxLatencies;
+        }
+      }
+      out.push_back(std::move(h.frame));
+      s.held.pop_front();
+    }
+    Send(std::move(out));
+  }
+
+  void FinishStopping(uint64_t id) {
+    Flush(id, true);
+    EndSession(id, UnavailableError("session " + SessionName(id) +
+                                    ": spiked is stopping (daemon stopping); open a new "
+                                    "session after it restarts"));
+  }
+
+  static double Percentile(std::vector<double> values, double q) {
+    if (values.empty()) return 0;
+    const size_t k = static_cast<size_t>(q * static_cast<double>(values.size() - 1) + 0.5);
+    std::nth_element(values.begin(), values.begin() + static_cast<std::ptrdiff_t>(k), values.end());
+    return values[k];
+  }
+
   static Status RunChunk(Service* service, uint64_t id, const protocol::StreamChunk& chunk,
-                         const std::string& deployment_id,
-                         const std::vector<Service::PortInfo>& inputs,
-                         const std::vector<Service::PortInfo>& outputs,
-                         std::vector<Frame>* frames) {
-    if (chunk.port >= inputs.size()) {
-      return InvalidArgumentError("STREAM_INPUT: port " + std::to_string(chunk.port) +
-                                  " does not exist; the deployment has " +
-                                  std::to_string(inputs.size()) + " inputs");
-    }
-    const auto* tensor = std::get_if<protocol::Tensor>(&chunk.body);
-    if (tensor == nullptr) {
-      return UnimplementedError("STREAM_INPUT: spike-encoded input is not served by this build");
-    }
+                         const SessionHandle& handle, const std::vector<Service::PortInfo>& inputs,
+                         const std::vector<Service::PortInfo>& outputs, std::vector<Frame>* frames,
+                         hal::RunStats* stats) {
     const Service::PortInfo& port = inputs[chunk.port];
-    std::vector<int64_t> want = {chunk.steps};
-    want.insert(want.end(), port.shape.begin(), port.shape.end());
-    std::vector<int64_t> got(tensor->shape.begin(), tensor->shape.end());
-    if (got != want) {
-      return InvalidArgumentError("STREAM_INPUT: input '" + port.name + "' of " +
-                                  std::to_string(chunk.steps) + " steps must be " +
-                                  ShapeText(port.shape, true) + " with T = steps, got " +
-                                  protocol::DescribeShape(*tensor));
+    int64_t per_step = 1;
+    for (int64_t d : port.shape) per_step *= d;
+    std::vector<float> values;
+    if (const auto* tensor = std::get_if<protocol::Tensor>(&chunk.body)) {
+      std::vector<int64_t> want = {chunk.steps};
+      want.insert(want.end(), port.shape.begin(), port.shape.end());
+      std::vector<int64_t> got(tensor->shape.begin(), tensor->shape.end());
+      if (got != want) {
+        return InvalidArgumentError("STREAM_INPUT: input '" + port.name + "' of " +
+                                    std::to_string(chunk.steps) + " steps must be " +
+                                    ShapeText(port.shape, true) + " with T = steps, got " +
+                                    protocol::DescribeShape(*tensor));
+      }
+      values = tensor->ToFloat();
+    } else {
+      // Sparse input: each event sets its neuron at its step (1, or the
+      // graded payload); every other neuron is 0.
+      const auto& spikes = std::get<protocol::SpikeEvents>(chunk.body);
+      SPK_RETURN_IF_ERROR(
+          spikes.CheckBounds(chunk.steps, static_cast<uint32_t>(per_step), port.name));
+      values.assign(static_cast<size_t>(per_step) * chunk.steps, 0.0f);
+      for (const protocol::SpikeEvent& e : spikes.events) {
+        values[static_cast<size_t>(e.timestep) * static_cast<size_t>(per_step) + e.index] =
+            spikes.graded ? static_cast<float>(e.payload) : 1.0f;
+      }
     }
-    const std::vector<float> values = tensor->ToFloat();
-    const size_t per_step = chunk.steps == 0 ? 0 : values.size() / chunk.steps;
+    executor::HostValue value;
+    value.shape = port.shape;
+    std::map<std::string, executor::HostValue> step_inputs;
     for (uint32_t t = 0; t < chunk.steps; ++t) {
-      executor::HostValue value;
-      value.shape = port.shape;
-      value.data.assign(values.begin() + static_cast<std::ptrdiff_t>(t * per_step),
-                        values.begin() + static_cast<std::ptrdiff_t>((t + 1) * per_step));
-      SPK_ASSIGN_OR_RETURN(auto steps, service->SessionPush(deployment_id, {{port.name, value}}));
+      const auto begin = values.begin() + static_cast<std::ptrdiff_t>(t * per_step);
+      step_inputs[port.name].shape = port.shape;
+      step_inputs[port.name].data.assign(begin, begin + per_step);
+      SPK_ASSIGN_OR_RETURN(auto steps, service->SessionPush(handle, step_inputs, stats));
       for (const executor::StreamStep& step : steps) {
         for (size_t o = 0; o < outputs.size(); ++o) {
           auto out = step.outputs.find(outputs[o].name);
@@ -588,25 +923,34 @@ class Server::Impl::Connection : public std::enable_shared_from_this<Connection>
         }
       }
     }
-    // The input frame is consumed: the client may send another.
-    frames->push_back(protocol::MakeFrame(FrameType::kCredit, id, protocol::EncodeCredit(1)));
     return Status::Ok();
   }
 
-  // Ends a session: answers `reply_id` (its session.close, or the session
-  // itself with an error) and releases the deployment.
-  void EndSession(uint64_t id, uint64_t reply_id, const Status& status) {
+  // Ends a session, answering on its id: the totals for a session.close,
+  // or the ERROR that ended it. Releases the deployment.
+  void EndSession(uint64_t id, const Status& status) {
     auto it = sessions_.find(id);
     if (it == sessions_.end()) return;
-    server_->service->CloseSession(it->second.deployment_id);
-    const uint64_t steps = it->second.steps;
-    sessions_.erase(it);
+    Session& s = it->second;
+    if (s.idle) s.idle->cancel();
+    server_->service->CloseSession(s.handle);
     if (status.ok()) {
-      Send({protocol::MakeJsonFrame(FrameType::kResponse, reply_id,
-                                    {{"session", "s-" + std::to_string(id)}, {"chunks", steps}})});
+      const double dynamic = s.stats.dynamic_energy_j, fixed = s.stats.static_energy_j;
+      Send({protocol::MakeJsonFrame(
+          FrameType::kResponse, id,
+          {{"session", SessionName(id)},
+           {"steps", s.steps},
+           {"chunks", s.chunks},
+           {"chip_steps", s.stats.steps},
+           {"chip_seconds", s.stats.chip_time_s},
+           {"energy_joules", {{"dynamic", dynamic}, {"static", fixed}, {"total", dynamic + fixed}}},
+           {"latency_seconds",
+            {{"p50", Percentile(s.latencies, 0.5)}, {"p99", Percentile(s.latencies, 0.99)}}}})});
     } else {
-      Send({protocol::MakeErrorFrame(reply_id, status)});
+      spdlog::debug("session {} ends: {}", SessionName(id), status.ToString());
+      Send({protocol::MakeErrorFrame(id, status)});
     }
+    sessions_.erase(it);
   }
 
   Impl* server_;  // borrowed: the server outlives its connections
@@ -619,9 +963,10 @@ class Server::Impl::Connection : public std::enable_shared_from_this<Connection>
   std::string denied_why_;
   bool hello_done_ = false;
   protocol::ProtocolVersion version_;
-  std::set<uint64_t> in_flight_;
+  std::map<uint64_t, Request> in_flight_;
   std::map<uint64_t, Session> sessions_;
   std::deque<std::vector<uint8_t>> queue_;
+  std::vector<std::vector<uint8_t>> writing_batch_;  // what the write in progress sends
   bool writing_ = false;
   bool closing_ = false;  // close once the queue is written
   bool closed_ = false;
@@ -631,8 +976,13 @@ void Server::Impl::Accept() {
   acceptor.async_accept([this](const boost::system::error_code& ec, Socket socket) {
     if (!accepting) return;
     if (ec) {
-      if (ec != asio::error::operation_aborted) spdlog::warn("accept: {}", ec.message());
-      Accept();
+      if (ec == asio::error::operation_aborted) return;
+      // Out of descriptors or memory: retrying at once would only spin.
+      spdlog::warn("accept: {}; retrying in 100 ms", ec.message());
+      auto timer = std::make_shared<asio::steady_timer>(io, std::chrono::milliseconds(100));
+      timer->async_wait([this, timer](const boost::system::error_code&) {
+        if (accepting) Accept();
+      });
       return;
     }
     auto connection = std::make_shared<Connection>(this, std::move(socket));
@@ -652,9 +1002,18 @@ void Server::Impl::Accept() {
 
 Reply Server::Impl::Execute(const protocol::RequestEnvelope& envelope,
                             const protocol::Message& message, const Caller& caller,
-                            const protocol::ProtocolVersion& version) {
+                            const protocol::ProtocolVersion& version,
+                            const std::atomic<int>* stop) {
   const uint64_t id = message.request_id;
   const std::string_view op = envelope.operation->name;
+  // Stopped while it waited for a worker: nothing was done.
+  if (stop->load() == kStopCancelled) {
+    return ErrorReply(id, CancelledError(std::string(op) + " cancelled by the client"));
+  }
+  if (stop->load() == kStopDeadline) {
+    return ErrorReply(
+        id, DeadlineExceededError(std::string(op) + ": timeout_ms passed before it started"));
+  }
   const auto& body = envelope.body;
   auto result = [&](const StatusOr<nlohmann::json>& r) {
     return r.ok() ? JsonReply(id, *r) : ErrorReply(id, r.status());
@@ -727,6 +1086,7 @@ Reply Server::Impl::Execute(const protocol::RequestEnvelope& envelope,
     args.opt_level = request->opt_level;
     args.timesteps = request->timesteps;
     args.replace = request->replace;
+    args.stop = stop;
     auto deployed = service->Deploy(args, caller);
     const std::string target = !args.name.empty()   ? args.name
                                : !args.path.empty() ? args.path
@@ -803,9 +1163,21 @@ StatusOr<std::unique_ptr<Server>> Server::Create(Service* service, ServerOptions
   auto impl = std::make_unique<Impl>();
   impl->service = service;
   impl->options = std::move(options);
+
   const ServerOptions& o = impl->options;
   boost::system::error_code ec;
   if (o.inherited_fd >= 0) {
+    int type = 0, listening = 0;
+    socklen_t len = sizeof(type);
+    if (::getsockopt(o.inherited_fd, SOL_SOCKET, SO_TYPE, &type, &len) != 0 ||
+        type != SOCK_STREAM ||
+        (len = sizeof(listening),
+         ::getsockopt(o.inherited_fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) != 0) ||
+        listening == 0) {
+      return UnavailableError("socket from systemd (fd " + std::to_string(o.inherited_fd) +
+                              ") is not a listening stream socket; check the .socket unit's "
+                              "ListenStream=");
+    }
     impl->acceptor.assign(asio::local::stream_protocol(), o.inherited_fd, ec);
     if (ec)
       return UnavailableError("socket from systemd (fd " + std::to_string(o.inherited_fd) +
@@ -875,6 +1247,14 @@ void Server::Reload(const ServerOptions& options) {
 const std::string& Server::socket_path() const { return impl_->options.socket_path; }
 
 void Server::Start() {
+  // A forced undeploy ends its session on whichever connection holds it.
+  impl_->service->SetSessionEndedCallback(
+      [impl = impl_.get()](const SessionHandle& handle, const Status& status) {
+        asio::post(impl->io, [impl, handle, status] {
+          auto connections = impl->connections;
+          for (auto& c : connections) c->EndSessionOf(handle, status);
+        });
+      });
   impl_->workers = std::make_unique<asio::thread_pool>(std::max(1, impl_->options.workers));
   impl_->work.emplace(impl_->io.get_executor());
   asio::post(impl_->io, [impl = impl_.get()] {
@@ -888,8 +1268,11 @@ size_t Server::Shutdown(std::chrono::milliseconds drain) {
   if (!impl_->io_thread.joinable()) return 0;
   asio::post(impl_->io, [impl = impl_.get()] {
     impl->accepting = false;
+    impl->stopping = true;
     boost::system::error_code ec;
     impl->acceptor.close(ec);
+    auto connections = impl->connections;
+    for (auto& c : connections) c->StopSessions();
   });
   size_t left = 0;
   {
@@ -918,6 +1301,7 @@ size_t Server::Shutdown(std::chrono::milliseconds drain) {
   while (!closed.load()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
   impl_->workers->stop();
   impl_->workers->join();
+  impl_->service->SetSessionEndedCallback(nullptr);
   impl_->work.reset();
   impl_->io.stop();
   impl_->io_thread.join();

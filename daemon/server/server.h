@@ -18,9 +18,18 @@
 // session.open are written to the audit log.
 //
 // Streaming sessions live on their connection: session.open's id stays open,
-// STREAM_INPUT frames on it are run in order on a worker (one at a time per
-// session) and answered with STREAM_OUTPUT frames and a CREDIT; closing the
-// connection closes its sessions.
+// STREAM_INPUT frames on it are checked against the input window on arrival
+// and run in order on a worker (one at a time per session); their
+// STREAM_OUTPUT frames and the CREDIT that returns the input frame are sent
+// while the client has output credit, and the next frame runs only when they
+// are all sent. A session ends on session.close (drained, with totals),
+// CANCEL, its idle timeout, a forced undeploy (through the Service's
+// session-ended callback) or Shutdown; closing the connection closes its
+// sessions.
+//
+// Requests on workers share a stop flag with the I/O thread, set by CANCEL,
+// timeout_ms or the connection closing (docs/protocol.md, "Requests,
+// responses and cancellation").
 //
 // Thread safety: Start, Shutdown and the destructor are called from one
 // thread (main's). Everything else runs on the server's own threads.
@@ -63,9 +72,11 @@ class Server {
 
   // Starts the I/O thread and the workers and begins accepting.
   void Start();
-  // Stops accepting, waits up to `drain` for requests in flight to finish
-  // and be answered, then closes every connection and stops the threads.
-  // Returns how many requests were still in flight.
+  // Stops accepting and refuses new requests with UNAVAILABLE; ends every
+  // session after its running step (its held output sent, then UNAVAILABLE);
+  // waits up to `drain` for requests in flight to finish and be answered,
+  // then closes every connection and stops the threads. Returns how many
+  // requests were still in flight.
   size_t Shutdown(std::chrono::milliseconds drain);
 
   // Applies the live keys of a reloaded configuration (authorised group,

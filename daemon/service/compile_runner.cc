@@ -108,6 +108,7 @@ Status RunCompiler(const CompileOptions& options, const CompileJob& job, double*
 
   int status = 0;
   bool timed_out = false;
+  int stopped = kStopNone;
   for (;;) {
     const pid_t done = ::waitpid(pid, &status, WNOHANG);
     if (done == pid) break;
@@ -115,6 +116,11 @@ Status RunCompiler(const CompileOptions& options, const CompileJob& job, double*
       return InternalError("waitpid: " + std::string(std::strerror(errno)));
     if (!timed_out && std::chrono::steady_clock::now() - start > options.timeout) {
       timed_out = true;
+      ::kill(-pid, SIGKILL);
+      ::kill(pid, SIGKILL);
+    }
+    if (stopped == kStopNone && job.stop != nullptr && job.stop->load() != kStopNone) {
+      stopped = job.stop->load();
       ::kill(-pid, SIGKILL);
       ::kill(pid, SIGKILL);
     }
@@ -127,6 +133,12 @@ Status RunCompiler(const CompileOptions& options, const CompileJob& job, double*
   const std::string tail = Tail(job.log_path, 2000);
   const std::string said = tail.empty() ? "" : "; stderr: " + tail;
   const std::string who = "compiler '" + options.command + "'";
+  if (stopped == kStopCancelled) {
+    return CancelledError(who + " was killed: the deploy was cancelled");
+  }
+  if (stopped == kStopDeadline) {
+    return DeadlineExceededError(who + " was killed: the deploy's timeout_ms passed");
+  }
   if (timed_out) {
     return DeadlineExceededError(who + " ran longer than compile.timeout (" +
                                  std::to_string(options.timeout.count()) + " ms) and was killed" +

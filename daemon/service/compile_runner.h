@@ -16,6 +16,8 @@
 //   INVALID_ARGUMENT     the compiler refused the model (non-zero exit)
 //   INTERNAL             the compiler crashed (killed by another signal) or
 //                        wrote no output
+//   CANCELLED            *job.stop became kStopCancelled (the process was killed)
+//   DEADLINE_EXCEEDED    also when *job.stop became kStopDeadline
 // Each message carries the exit code or signal and the tail of stderr.
 //
 // Thread safety: functions are reentrant; concurrent compiles are separate
@@ -23,6 +25,7 @@
 #ifndef SPK_DAEMON_SERVICE_COMPILE_RUNNER_H_
 #define SPK_DAEMON_SERVICE_COMPILE_RUNNER_H_
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <span>
@@ -41,6 +44,11 @@ struct CompileOptions {
   std::chrono::milliseconds timeout{900'000};
 };
 
+// Why a request was asked to stop (request cancellation and timeout_ms).
+inline constexpr int kStopNone = 0;
+inline constexpr int kStopCancelled = 1;
+inline constexpr int kStopDeadline = 2;
+
 struct CompileJob {
   std::string model_path;
   std::string output_path;
@@ -48,6 +56,8 @@ struct CompileJob {
   std::string log_path;  // the compiler's stderr and stdout go here
   std::string chip_profile;
   uint32_t opt_level = 2;
+  // Polled while the compiler runs; non-zero kills it. Borrowed; may be null.
+  const std::atomic<int>* stop = nullptr;
 };
 
 // `spk-compile` next to the running executable.

@@ -465,7 +465,8 @@ StatusOr<Service::Artifact> Service::PrepareArtifact(const DeployArgs& args,
                  .report_path = work + ".report.json",
                  .log_path = work + ".log",
                  .chip_profile = chip_profile,
-                 .opt_level = args.opt_level};
+                 .opt_level = args.opt_level,
+                 .stop = args.stop};
   std::error_code ec;
   fs::remove(job.output_path, ec);
   Status ran = RunCompiler(compile, job, &artifact.compile_s);
@@ -564,6 +565,13 @@ StatusOr<nlohmann::json> Service::Deploy(const DeployArgs& args, const Caller& c
   SPK_RETURN_IF_ERROR(store_->RegisterModel(model_record).status());
   SPK_ASSIGN_OR_RETURN(Artifact artifact,
                        PrepareArtifact(args, model, model_sha256, model_name, chip));
+  // The last point where stopping leaves nothing to undo.
+  if (args.stop != nullptr && args.stop->load() == kStopCancelled) {
+    return CancelledError("deploy '" + name + "' was cancelled before loading");
+  }
+  if (args.stop != nullptr && args.stop->load() == kStopDeadline) {
+    return DeadlineExceededError("deploy '" + name + "': timeout_ms passed before loading");
+  }
   return LoadAndServe(name, model_sha256, artifact, args);
 }
 
@@ -688,9 +696,17 @@ StatusOr<nlohmann::json> Service::UndeployLocked(const std::string& deployment, 
   }
   SPK_RETURN_IF_ERROR(store_->BeginUndeploy(dep->id).status());
   Board* board = FindBoard(dep->board);
+  std::optional<SessionHandle> ended;
   {
     // Waits for an inference in progress to finish.
     std::lock_guard<std::mutex> lock(dep->mu);
+    if (dep->sessions.exchange(0) > 0) {
+      ended = SessionHandle{.deployment_id = dep->id,
+                            .deployment = dep->name.empty() ? dep->id : dep->name,
+                            .board = dep->board,
+                            .generation = dep->session_generation};
+      if (metrics_) metrics_->SessionsActive(--sessions_open_);
+    }
     dep->executor.reset();
     if (board != nullptr) {
       if (Status s = board->device->Unload(dep->program); !s.ok()) {
@@ -706,6 +722,10 @@ StatusOr<nlohmann::json> Service::UndeployLocked(const std::string& deployment, 
   }
   spdlog::info("undeploy: {} ('{}') freed {} cores", dep->id, dep->name,
                dep->partition.cores.size());
+  if (ended && session_ended_) {
+    session_ended_(
+        *ended, FailedPreconditionError("deployment '" + ended->deployment + "' was undeployed"));
+  }
   return nlohmann::json{{"deployment", dep->name.empty() ? dep->id : dep->name},
                         {"id", dep->id},
                         {"sessions_closed", sessions},
@@ -793,7 +813,7 @@ StatusOr<InferOutcome> Service::Infer(const std::string& deployment,
   return outcome;
 }
 
-StatusOr<std::string> Service::OpenSession(const std::string& deployment) {
+StatusOr<SessionHandle> Service::OpenSession(const std::string& deployment) {
   SPK_ASSIGN_OR_RETURN(std::shared_ptr<Deployment> dep, Find(deployment));
   std::lock_guard<std::mutex> lock(dep->mu);
   if (!dep->executor)
@@ -805,38 +825,52 @@ StatusOr<std::string> Service::OpenSession(const std::string& deployment) {
   }
   SPK_RETURN_IF_ERROR(dep->executor->StreamReset());
   dep->sessions = 1;
+  dep->session_generation = next_session_generation_.fetch_add(1);
   if (metrics_) metrics_->SessionsActive(++sessions_open_);
-  return dep->id;
+  return SessionHandle{.deployment_id = dep->id,
+                       .deployment = dep->name.empty() ? dep->id : dep->name,
+                       .board = dep->board,
+                       .generation = dep->session_generation};
 }
 
 StatusOr<std::vector<executor::StreamStep>> Service::SessionPush(
-    const std::string& deployment_id, const std::map<std::string, executor::HostValue>& inputs) {
+    const SessionHandle& session, const std::map<std::string, executor::HostValue>& inputs,
+    hal::RunStats* stats) {
   std::shared_ptr<Deployment> dep;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    auto it = deployments_.find(deployment_id);
+    auto it = deployments_.find(session.deployment_id);
     if (it != deployments_.end()) dep = it->second;
   }
-  if (!dep || dep->sessions.load() == 0) {
-    return FailedPreconditionError("deployment " + deployment_id + " was undeployed");
-  }
+  const Status gone =
+      FailedPreconditionError("deployment '" + session.deployment + "' was undeployed");
+  if (!dep) return gone;
   std::lock_guard<std::mutex> lock(dep->mu);
-  if (!dep->executor)
-    return FailedPreconditionError("deployment " + deployment_id + " was undeployed");
-  return dep->executor->StreamPush(inputs);
+  if (!dep->executor) return gone;
+  if (dep->sessions.load() == 0 || dep->session_generation != session.generation) {
+    return FailedPreconditionError("the session on deployment '" + session.deployment +
+                                   "' has ended");
+  }
+  return dep->executor->StreamPush(inputs, stats);
 }
 
-void Service::CloseSession(const std::string& deployment_id) {
-  std::lock_guard<std::mutex> lock(mu_);
-  auto it = deployments_.find(deployment_id);
-  if (it != deployments_.end() && it->second->sessions.exchange(0) > 0 && metrics_) {
-    metrics_->SessionsActive(--sessions_open_);
+void Service::CloseSession(const SessionHandle& session) {
+  std::shared_ptr<Deployment> dep;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = deployments_.find(session.deployment_id);
+    if (it == deployments_.end()) return;
+    dep = it->second;
   }
+  // Under the deployment's mutex: a step of this session may be running.
+  std::lock_guard<std::mutex> lock(dep->mu);
+  if (dep->session_generation != session.generation) return;
+  if (dep->sessions.exchange(0) > 0 && metrics_) metrics_->SessionsActive(--sessions_open_);
 }
 
 StatusOr<std::pair<std::vector<Service::PortInfo>, std::vector<Service::PortInfo>>>
-Service::SessionPorts(const std::string& deployment_id) {
-  SPK_ASSIGN_OR_RETURN(std::shared_ptr<Deployment> dep, Find(deployment_id));
+Service::SessionPorts(const SessionHandle& session) {
+  SPK_ASSIGN_OR_RETURN(std::shared_ptr<Deployment> dep, Find(session.deployment_id));
   std::vector<PortInfo> in, out;
   std::lock_guard<std::mutex> lock(dep->mu);
   if (!dep->executor) return FailedPreconditionError("deployment was undeployed");

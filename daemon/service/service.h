@@ -31,6 +31,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -82,6 +83,20 @@ struct DeployArgs {
   uint32_t opt_level = 2;
   uint32_t timesteps = 0;
   bool replace = false;
+  // Polled during the compile and before loading: non-zero (kStopCancelled,
+  // kStopDeadline) ends the deploy with CANCELLED or DEADLINE_EXCEEDED and
+  // kills the compiler. Borrowed; may be null.
+  const std::atomic<int>* stop = nullptr;
+};
+
+// One streaming session's hold on a deployment. The generation tells a
+// session from a later one on the same deployment, so a step still running
+// for a session that has ended cannot touch its successor's state.
+struct SessionHandle {
+  std::string deployment_id;
+  std::string deployment;  // its name, for messages
+  std::string board;
+  uint64_t generation = 0;
 };
 
 struct InferOutcome {
@@ -122,22 +137,31 @@ class Service {
   StatusOr<InferOutcome> Infer(const std::string& deployment,
                                const std::map<std::string, executor::HostValue>& inputs);
   // Streaming: one session per deployment at a time (it owns the
-  // deployment's membrane state). OpenSession resets the state and returns
-  // the deployment's id; RESOURCE_EXHAUSTED when a session is open already,
-  // NOT_FOUND / FAILED_PRECONDITION as for Infer.
-  StatusOr<std::string> OpenSession(const std::string& deployment);
+  // deployment's membrane state). OpenSession resets the state;
+  // RESOURCE_EXHAUSTED when a session is open already, NOT_FOUND /
+  // FAILED_PRECONDITION as for Infer.
+  StatusOr<SessionHandle> OpenSession(const std::string& deployment);
   // One model timestep of untimed inputs; the steps whose outputs became
-  // complete. NOT_FOUND when the deployment went away.
+  // complete. `stats` (may be null) accumulates the chip's counts.
+  // FAILED_PRECONDITION when the session was ended (undeployed).
   StatusOr<std::vector<executor::StreamStep>> SessionPush(
-      const std::string& deployment_id, const std::map<std::string, executor::HostValue>& inputs);
-  void CloseSession(const std::string& deployment_id);
+      const SessionHandle& session, const std::map<std::string, executor::HostValue>& inputs,
+      hal::RunStats* stats = nullptr);
+  // Idempotent; a handle of an ended session is ignored.
+  void CloseSession(const SessionHandle& session);
+  // Called (from the undeploying thread) for each session that a forced
+  // undeploy or a replace ended, with the status the session should end
+  // with. Set once, before Start.
+  void SetSessionEndedCallback(std::function<void(const SessionHandle&, const Status&)> callback) {
+    session_ended_ = std::move(callback);
+  }
   // Input and output port names and per-step shapes, in port order.
   struct PortInfo {
     std::string name;
     std::vector<int64_t> shape;
   };
   StatusOr<std::pair<std::vector<PortInfo>, std::vector<PortInfo>>> SessionPorts(
-      const std::string& deployment_id);
+      const SessionHandle& session);
 
   // Per-step input shapes of a deployment's model, by input name.
   StatusOr<std::map<std::string, std::vector<int64_t>>> InputShapes(const std::string& deployment);
@@ -178,6 +202,7 @@ class Service {
     std::unique_ptr<executor::Executor> executor;  // guarded by mu
     std::atomic<uint64_t> inferences{0};
     std::atomic<int> sessions{0};
+    uint64_t session_generation = 0;  // guarded by mu; the open session's
   };
 
   Service(std::unique_ptr<hal::DriverRegistry> registry, ServiceOptions options, Metrics* metrics,
@@ -219,6 +244,8 @@ class Service {
   std::map<std::string, std::shared_ptr<Deployment>> deployments_;  // by id; guarded by mu_
 
   std::atomic<int64_t> sessions_open_{0};
+  std::atomic<uint64_t> next_session_generation_{1};
+  std::function<void(const SessionHandle&, const Status&)> session_ended_;
 
   std::mutex sampler_mu_;
   std::condition_variable sampler_cv_;
