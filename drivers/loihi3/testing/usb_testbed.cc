@@ -247,6 +247,13 @@ UsbTestbed::~UsbTestbed() {
   for (Urb& u : state_->done) Release(u);
 }
 
+std::string UsbTestbed::root_dir() const {
+  gchar* dir = umockdev_testbed_get_root_dir(static_cast<UMockdevTestbed*>(testbed_));
+  std::string out = dir != nullptr ? dir : "";
+  g_free(dir);
+  return out;
+}
+
 void UsbTestbed::StallNext(bool in, int count) {
   std::lock_guard<std::mutex> lock(state_->mu);
   (in ? state_->stall_in : state_->stall_out) += count;

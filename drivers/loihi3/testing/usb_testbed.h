@@ -14,6 +14,13 @@
 // Create cannot check: without it libusb simply sees no board). One testbed at a time
 // per process; create it before any libusb context and destroy it after.
 //
+// A child process sees the board too when it runs under the preload with
+// UMOCKDEV_DIR set to root_dir() (a daemon exec'd by a test): its ioctls
+// and uevents cross from and to this process over sockets in that
+// directory, so the handler, the board and the fault knobs all stay here.
+// This process still needs the preload: Unplug and Replug find the device
+// for their uevents in the emulated sysfs.
+//
 // Ownership: owns the board, the umockdev testbed and the handler.
 //
 // Thread safety: the handler runs on umockdev's thread; its state is guarded
@@ -46,6 +53,8 @@ class UsbTestbed {
   UsbTestbed& operator=(const UsbTestbed&) = delete;
 
   VirtualBoard& board() { return *board_; }
+  // The testbed's directory: the UMOCKDEV_DIR a child process needs.
+  std::string root_dir() const;
 
   // The next `count` URBs on the IN (or OUT) endpoint end with EPIPE.
   void StallNext(bool in, int count = 1);

