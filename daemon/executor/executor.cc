@@ -115,6 +115,7 @@ Status Executor::Build(const BoardImage& image) {
         if (earlier.output == in && earlier.after_run) seg.after_run = true;
       }
     }
+    windowed_ = windowed_ || seg.after_run;
     segments_.push_back(std::move(seg));
   }
 
@@ -151,7 +152,72 @@ Status Executor::Build(const BoardImage& image) {
     if (!consumed.count(p.name)) output_names_.push_back(p.name);
   }
   if (output_names_.empty()) return InvalidArgumentError("the image produces no outputs");
+  ProbeHostShapes();
   return Status();
+}
+
+void Executor::ProbeHostShapes() {
+  // The image does not declare the shapes of host values; one pass of the
+  // host program over zeros gives them. A failure only leaves them unknown.
+  const int64_t T = timesteps_;
+  std::map<std::string, HostValue> values;
+  auto zeros = [&](const std::vector<int64_t>& shape) {
+    HostValue v;
+    v.timed = true;
+    v.shape = {T};
+    v.shape.insert(v.shape.end(), shape.begin(), shape.end());
+    v.data.assign(static_cast<size_t>(Product(v.shape)), 0.0f);
+    return v;
+  };
+  for (const Port& p : out_ports_) values[p.name] = zeros(p.shape);
+  for (const Port& p : in_ports_) {
+    if (!p.feedback) values[p.name] = zeros(p.shape);
+  }
+  for (const Segment& seg : segments_) {
+    std::vector<const HostValue*> args;
+    for (const auto& in : seg.inputs) {
+      auto it = values.find(in);
+      if (it == values.end()) return;
+      args.push_back(&it->second);
+    }
+    auto out = seg.op->Apply(args);
+    if (!out.ok()) return;
+    values[seg.output] = std::move(out).value();
+  }
+  for (const Segment& seg : segments_) {
+    const HostValue& v = values.at(seg.output);
+    std::vector<int64_t> shape = v.shape;
+    if (v.timed && !shape.empty()) shape.erase(shape.begin());
+    host_output_shapes_[seg.output] = {v.timed, shape};
+  }
+}
+
+std::vector<PortDesc> Executor::InputPorts() const {
+  std::vector<PortDesc> out;
+  for (const Port& p : in_ports_) {
+    if (p.feedback) continue;
+    out.push_back({p.name, static_cast<uint32_t>(out.size()), p.binary, true, p.shape});
+  }
+  return out;
+}
+
+std::vector<PortDesc> Executor::OutputPorts() const {
+  std::vector<PortDesc> out;
+  for (const std::string& name : output_names_) {
+    PortDesc d{name, static_cast<uint32_t>(out.size()), false, true, {}};
+    auto host = host_output_shapes_.find(name);
+    if (host != host_output_shapes_.end()) {
+      d.per_step = host->second.first;
+      d.shape = host->second.second;
+    }
+    for (const Port& p : out_ports_) {
+      if (p.name != name) continue;
+      d.spikes = p.binary;
+      d.shape = p.shape;
+    }
+    out.push_back(std::move(d));
+  }
+  return out;
 }
 
 StatusOr<HostValue> Executor::CheckInput(const std::map<std::string, HostValue>& inputs,
@@ -339,16 +405,51 @@ StatusOr<InferenceResult> Executor::Infer(const std::map<std::string, HostValue>
     if (!done.count(&seg)) SPK_RETURN_IF_ERROR(run_segment(seg, std::nullopt));
   }
   for (const auto& name : output_names_) result.outputs[name] = values.at(name);
+  for (const Port& p : out_ports_) result.ports[p.name] = values.at(p.name);
   result.host_compute_s = host_s;
   result.latency_s = result.chip.chip_time_s + result.chip.host_link_time_s + host_s;
   result.energy_j = result.chip.dynamic_energy_j + result.chip.static_energy_j;
   return result;
 }
 
+bool Executor::SpikePort(const std::string& name) const {
+  for (const Port& p : out_ports_) {
+    if (p.name == name) return p.binary;
+  }
+  return false;
+}
+
 Status Executor::StreamReset() {
   stream_chip_step_ = 0;
   stream_values_.clear();
+  stream_steps_ = 0;
+  window_.clear();
   return device_->ResetState(program_);
+}
+
+StatusOr<std::vector<StreamStep>> Executor::StreamWindow(hal::RunStats* stats) {
+  const int64_t T = timesteps_;
+  const int64_t first = stream_steps_ - T;
+  auto result = Infer(window_);
+  window_.clear();
+  if (!result.ok()) return result.status();
+  if (stats != nullptr) AddStats(*stats, result->chip);
+  std::vector<StreamStep> steps(static_cast<size_t>(T));
+  for (int64_t t = 0; t < T; ++t) steps[static_cast<size_t>(t)].step = first + t;
+  for (auto& [name, value] : result->outputs) {
+    if (!value.timed) {
+      steps.back().outputs[name] = std::move(value);
+      continue;
+    }
+    for (int64_t t = 0; t < T; ++t) {
+      HostValue v = value.Step(t);
+      v.timed = false;
+      v.shape.erase(v.shape.begin());
+      steps[static_cast<size_t>(t)].outputs[name] = std::move(v);
+    }
+  }
+  std::erase_if(steps, [](const StreamStep& s) { return s.outputs.empty(); });
+  return steps;
 }
 
 StatusOr<std::vector<StreamStep>> Executor::StreamPush(
@@ -356,6 +457,25 @@ StatusOr<std::vector<StreamStep>> Executor::StreamPush(
   std::map<std::string, HostValue> step_inputs;
   for (const auto& [name, shape] : input_shapes_) {
     SPK_ASSIGN_OR_RETURN(step_inputs[name], CheckInput(inputs, name, /*allow_timed=*/false));
+  }
+  if (windowed_) {
+    // Gather the window as timed inputs; Infer checks the values.
+    const int64_t T = timesteps_;
+    const int64_t t = stream_steps_ % T;
+    for (auto& [name, v] : step_inputs) {
+      HostValue& w = window_[name];
+      if (t == 0) {
+        w.timed = true;
+        w.shape = {T};
+        w.shape.insert(w.shape.end(), v.shape.begin(), v.shape.end());
+        w.data.clear();
+        w.data.reserve(v.data.size() * static_cast<size_t>(T));
+      }
+      w.data.insert(w.data.end(), v.data.begin(), v.data.end());
+    }
+    ++stream_steps_;
+    if (t + 1 < T) return std::vector<StreamStep>{};
+    return StreamWindow(stats);
   }
   const int64_t s = stream_chip_step_;
   for (const Port& p : in_ports_) {

@@ -14,7 +14,12 @@
 // among the outputs the segment reads.
 //
 // One-shot use (Infer) resets membrane state first; streaming use (Stream*)
-// keeps it, one model timestep per call.
+// keeps it, one model timestep per call. A model with a host segment that
+// reduces over time (a classifier head after a mean over T) streams in
+// windows instead: each `timesteps()` pushed steps are one inference, run
+// from reset state, so a window gives exactly what Infer gives for the same
+// input (an edge application classifying a stream of samples wants one
+// answer per sample, not state leaking from the previous one).
 //
 // Ownership: the executor borrows the device, which must outlive it, and owns
 // a copy of the image's host program. Thread safety: not thread-safe; one
@@ -39,8 +44,11 @@ namespace spk::executor {
 
 struct InferenceResult {
   std::map<std::string, HostValue> outputs;  // by model output name
-  hal::RunStats chip;                        // what the device counted, summed over steps
-  double host_compute_s = 0;                 // measured time of host segments
+  // Every chip output port, timed [T, ...], before any host segment reads
+  // it (what `infer` with outputs "spikes" returns).
+  std::map<std::string, HostValue> ports;
+  hal::RunStats chip;         // what the device counted, summed over steps
+  double host_compute_s = 0;  // measured time of host segments
   // Modelled on-chip time plus host-link time plus host compute.
   double latency_s = 0;
   double energy_j = 0;  // chip static + dynamic
@@ -50,6 +58,15 @@ struct InferenceResult {
 struct StreamStep {
   int64_t step = 0;                          // model timestep the values belong to
   std::map<std::string, HostValue> outputs;  // untimed values of that step
+};
+
+// A model input or output as clients see it.
+struct PortDesc {
+  std::string name;
+  uint32_t index = 0;          // position among the model's inputs or outputs
+  bool spikes = false;         // takes or carries 0/1 spikes; else real values
+  bool per_step = true;        // one value per timestep; false: reduced over T
+  std::vector<int64_t> shape;  // per step; empty when unknown
 };
 
 class Executor {
@@ -63,6 +80,13 @@ class Executor {
   const std::map<std::string, std::vector<int64_t>>& inputs() const { return input_shapes_; }
   const std::vector<std::string>& outputs() const { return output_names_; }
   uint32_t timesteps() const { return timesteps_; }
+  // The model's inputs (in input order) and outputs (in outputs() order,
+  // which numbers a session's output ports).
+  std::vector<PortDesc> InputPorts() const;
+  std::vector<PortDesc> OutputPorts() const;
+  // True when chip output port `name` carries spikes (0/1), false when it
+  // carries graded values or does not exist.
+  bool SpikePort(const std::string& name) const;
 
   // One inference. Each input is untimed (fed at every step, as direct
   // coding does) or timed with T steps. INVALID_ARGUMENT for a missing or
@@ -72,11 +96,15 @@ class Executor {
   // Streaming: StreamReset clears state; StreamPush feeds one model
   // timestep (untimed values) and returns the outputs of the timesteps that
   // became complete (a step's outputs appear `latency_steps()` calls later;
-  // push zeros to drain). Host segments that reduce over time are not run.
+  // push zeros to drain). When windowed(), nothing is returned until a
+  // window's last step is pushed; then every output of the window comes
+  // back at once: per-step outputs as one StreamStep per step, outputs
+  // reduced over time in the StreamStep of the window's last step.
   Status StreamReset();
   StatusOr<std::vector<StreamStep>> StreamPush(const std::map<std::string, HostValue>& inputs,
                                                hal::RunStats* stats = nullptr);
-  uint32_t latency_steps() const { return max_delay_; }
+  uint32_t latency_steps() const { return windowed() ? 0 : max_delay_; }
+  bool windowed() const { return windowed_; }
 
  private:
   struct Port {
@@ -101,8 +129,10 @@ class Executor {
 
   Executor(hal::Device* device, hal::ProgramId program) : device_(device), program_(program) {}
   Status Build(const hal::format::BoardImage& image);
+  void ProbeHostShapes();
   StatusOr<std::vector<int32_t>> Encode(const Port& port, const HostValue& value,
                                         int64_t step) const;
+  StatusOr<std::vector<StreamStep>> StreamWindow(hal::RunStats* stats);
   StatusOr<HostValue> CheckInput(const std::map<std::string, HostValue>& inputs,
                                  const std::string& name, bool allow_timed) const;
   static void AddStats(hal::RunStats& total, const hal::RunStats& add);
@@ -113,14 +143,21 @@ class Executor {
   uint32_t run_steps_ = 0;
   uint32_t max_delay_ = 0;
   bool interleaved_ = false;
+  bool windowed_ = false;  // some segment reduces over time
   std::vector<Port> in_ports_;
   std::vector<Port> out_ports_;
   std::vector<Segment> segments_;
   std::map<std::string, std::vector<int64_t>> input_shapes_;  // model inputs
   std::vector<std::string> output_names_;
+  // Of host-computed outputs, found by running the host program once on
+  // zeros at Build: whether they stay timed, and their per-step shape.
+  std::map<std::string, std::pair<bool, std::vector<int64_t>>> host_output_shapes_;
   // Streaming state.
   int64_t stream_chip_step_ = 0;
   std::map<std::string, std::map<int64_t, HostValue>> stream_values_;
+  // Windowed streaming: steps pushed so far and the current window's inputs.
+  int64_t stream_steps_ = 0;
+  std::map<std::string, HostValue> window_;
 };
 
 }  // namespace spk::executor

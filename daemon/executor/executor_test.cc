@@ -93,6 +93,12 @@ TEST_F(ExecutorTest, DirectCodingThroughChipAndHead) {
   auto r = e->Infer({{"x", x}});
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_THAT(r->outputs["scores"].data, ElementsAre(3, 6));
+  // The chip's port is reported too, per step, even though the head read it.
+  ASSERT_TRUE(r->ports.count("spikes"));
+  EXPECT_THAT(r->ports["spikes"].shape, ElementsAre(3, kWidth));
+  EXPECT_THAT(r->ports["spikes"].data, ElementsAre(1, 0, 1, 1, 1, 0, 1, 1, 1, 0, 1, 1));
+  EXPECT_TRUE(e->SpikePort("spikes"));
+  EXPECT_FALSE(e->SpikePort("scores"));
   EXPECT_EQ(r->chip.steps, 4u);
   EXPECT_GT(r->energy_j, 0);
   EXPECT_GT(r->latency_s, 0);
@@ -163,6 +169,12 @@ TEST_F(ExecutorTest, StreamingKeepsStateAndEmitsAfterLatency) {
   ASSERT_NE(e, nullptr);
   ASSERT_TRUE(e->StreamReset().ok());
   EXPECT_EQ(e->latency_steps(), 1u);
+  EXPECT_FALSE(e->windowed());
+  auto outs = e->OutputPorts();
+  ASSERT_EQ(outs.size(), 1u);
+  EXPECT_TRUE(outs[0].per_step);
+  EXPECT_TRUE(outs[0].spikes);
+  EXPECT_THAT(outs[0].shape, ElementsAre(kWidth));
   std::vector<std::vector<float>> steps = {{1, 0, 0, 1}, {0, 1, 1, 0}, {0, 0, 0, 0}};
   std::vector<StreamStep> got;
   for (const auto& s : steps) {
@@ -174,6 +186,55 @@ TEST_F(ExecutorTest, StreamingKeepsStateAndEmitsAfterLatency) {
   EXPECT_EQ(got[0].step, 0);
   EXPECT_THAT(got[0].outputs["spikes"].data, ElementsAreArray(steps[0]));
   EXPECT_THAT(got[1].outputs["spikes"].data, ElementsAreArray(steps[1]));
+}
+
+TEST_F(ExecutorTest, StreamingAHeadOverTimeAnswersOncePerWindowAsInferDoes) {
+  // spikes -> mean over T -> linear: the shape of the fixture classifiers.
+  BoardImage image = RelayImage(3);
+  image.host_segments.push_back(Seg("rate", "mean", R"({"dims": [0]})", {"spikes"}, "rate"));
+  HostSegment head = Seg("head", "linear", "", {"rate"}, "scores");
+  head.tensors = {{"weight", {2, 4}, {3, 0, 3, 0, 0, 3, 0, 3}}};
+  image.host_segments.push_back(head);
+  auto e = Make(image);
+  ASSERT_NE(e, nullptr);
+  EXPECT_TRUE(e->windowed());
+  auto outs = e->OutputPorts();
+  ASSERT_EQ(outs.size(), 1u);
+  EXPECT_EQ(outs[0].name, "scores");
+  EXPECT_FALSE(outs[0].per_step);
+  EXPECT_FALSE(outs[0].spikes);
+  EXPECT_THAT(outs[0].shape, ElementsAre(2));
+  auto ins = e->InputPorts();
+  ASSERT_EQ(ins.size(), 1u);
+  EXPECT_TRUE(ins[0].spikes);
+  EXPECT_THAT(ins[0].shape, ElementsAre(kWidth));
+  std::vector<float> first = {1, 0, 0, 1, 0, 1, 1, 0, 1, 1, 0, 0};
+  std::vector<float> second = {0, 0, 0, 1, 0, 0, 0, 1, 1, 0, 0, 1};
+  auto want_first = e->Infer({{"x", HostValue{true, {3, kWidth}, first}}});
+  auto want_second = e->Infer({{"x", HostValue{true, {3, kWidth}, second}}});
+  ASSERT_TRUE(want_first.ok() && want_second.ok());
+
+  ASSERT_TRUE(e->StreamReset().ok());
+  std::vector<StreamStep> got;
+  for (const auto* pattern : {&first, &second}) {
+    for (int t = 0; t < 3; ++t) {
+      std::vector<float> step(pattern->begin() + t * kWidth, pattern->begin() + (t + 1) * kWidth);
+      hal::RunStats stats;
+      auto out = e->StreamPush({{"x", HostValue{false, {kWidth}, step}}}, &stats);
+      ASSERT_TRUE(out.ok()) << out.status();
+      // Nothing before the window's last step; the chip ran the whole window then.
+      EXPECT_EQ(out->empty(), t < 2);
+      EXPECT_EQ(stats.steps, t < 2 ? 0u : 4u);
+      got.insert(got.end(), out->begin(), out->end());
+    }
+  }
+  // The second window starts from reset state: it matches its own Infer.
+  ASSERT_EQ(got.size(), 2u);
+  EXPECT_EQ(got[0].step, 2);
+  EXPECT_EQ(got[1].step, 5);
+  EXPECT_THAT(got[0].outputs["scores"].data, ElementsAreArray(want_first->outputs["scores"].data));
+  EXPECT_THAT(got[1].outputs["scores"].data, ElementsAreArray(want_second->outputs["scores"].data));
+  EXPECT_THAT(got[0].outputs["scores"].shape, ElementsAre(2));
 }
 
 TEST_F(ExecutorTest, BadInputsAreNamed) {

@@ -17,6 +17,7 @@
 #include <cstring>
 #include <deque>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -75,17 +76,37 @@ Reply ErrorReply(uint64_t id, const Status& status) {
   return Reply{{protocol::MakeErrorFrame(id, status)}};
 }
 
-Reply JsonReply(uint64_t id, const nlohmann::json& body,
-                std::vector<protocol::Tensor> tensors = {}) {
+// An attachment of a response: its frame type and payload.
+struct Attachment {
+  FrameType type;
+  std::vector<uint8_t> payload;
+};
+
+Reply JsonReply(uint64_t id, const nlohmann::json& body, std::vector<Attachment> attachments = {}) {
   Reply reply;
   reply.frames.push_back(protocol::MakeJsonFrame(FrameType::kResponse, id, body,
-                                                 tensors.empty() ? 0 : protocol::kFlagMore));
-  for (size_t i = 0; i < tensors.size(); ++i) {
-    reply.frames.push_back(protocol::MakeFrame(FrameType::kTensor, id,
-                                               protocol::EncodeTensor(tensors[i]),
-                                               i + 1 < tensors.size() ? protocol::kFlagMore : 0));
+                                                 attachments.empty() ? 0 : protocol::kFlagMore));
+  for (size_t i = 0; i < attachments.size(); ++i) {
+    reply.frames.push_back(
+        protocol::MakeFrame(attachments[i].type, id, std::move(attachments[i].payload),
+                            i + 1 < attachments.size() ? protocol::kFlagMore : 0));
   }
   return reply;
+}
+
+// A spike train [T, ...] of 0/1 values as SPIKES events.
+protocol::SpikeEvents ToSpikeEvents(const executor::HostValue& value) {
+  protocol::SpikeEvents spikes;
+  const int64_t steps = value.shape.empty() ? 1 : value.shape[0];
+  const int64_t per_step = steps > 0 ? value.num_elements() / steps : 0;
+  for (int64_t t = 0; t < steps; ++t) {
+    for (int64_t i = 0; i < per_step; ++i) {
+      if (value.data[static_cast<size_t>(t * per_step + i)] != 0.0f) {
+        spikes.events.push_back({static_cast<uint32_t>(t), static_cast<uint32_t>(i), 0});
+      }
+    }
+  }
+  return spikes;
 }
 
 std::string ShapeText(const std::vector<int64_t>& shape, bool timed) {
@@ -185,10 +206,12 @@ struct Server::Impl {
     drained.notify_all();
   }
   // Runs a request on a worker. `stop` (never null) is polled where the
-  // operation can stop safely.
+  // operation can stop safely; `progress` sends a PROGRESS frame on the
+  // request's id (callable from the worker).
   Reply Execute(const protocol::RequestEnvelope& envelope, const protocol::Message& message,
                 const Caller& caller, const protocol::ProtocolVersion& version,
-                const std::atomic<int>* stop);
+                const std::atomic<int>* stop,
+                const std::function<void(const nlohmann::json&)>& progress);
 };
 
 class Server::Impl::Connection : public std::enable_shared_from_this<Connection> {
@@ -500,7 +523,14 @@ class Server::Impl::Connection : public std::enable_shared_from_this<Connection>
     asio::post(*server_->workers, [server, self, id, caller, version, stop,
                                    envelope = std::move(envelope).value(),
                                    message = std::move(message)]() mutable {
-      Reply reply = server->Execute(envelope, message, caller, version, stop.get());
+      auto progress = [server, self, id, stop](const nlohmann::json& body) {
+        asio::post(server->io,
+                   [self, id, stop,
+                    frame = protocol::MakeJsonFrame(FrameType::kProgress, id, body)]() mutable {
+                     self->Progress(id, stop, std::move(frame));
+                   });
+      };
+      Reply reply = server->Execute(envelope, message, caller, version, stop.get(), progress);
       asio::post(server->io, [server, self, id, stop, reply = std::move(reply)]() mutable {
         self->Complete(id, stop, std::move(reply));
         server->End();
@@ -549,6 +579,14 @@ class Server::Impl::Connection : public std::enable_shared_from_this<Connection>
       in_flight_.erase(it);
       Send({protocol::MakeErrorFrame(id, status)});
     }
+  }
+
+  // An interim PROGRESS of request `id`, sent while it is still in flight
+  // (posted before its answer, so never after it).
+  void Progress(uint64_t id, const std::shared_ptr<std::atomic<int>>& stop, Frame frame) {
+    auto it = in_flight_.find(id);
+    if (it == in_flight_.end() || it->second.stop != stop) return;
+    Send({std::move(frame)});
   }
 
   // A worker finished request `id`: answers it unless it was answered when
@@ -649,15 +687,8 @@ class Server::Impl::Connection : public std::enable_shared_from_this<Connection>
     session.idle_timeout_ms = server_->options.session_idle_timeout_ms;
     Touch(id);
     nlohmann::json inputs = nlohmann::json::array(), outputs = nlohmann::json::array();
-    for (size_t i = 0; i < session.inputs.size(); ++i) {
-      const auto& p = session.inputs[i];
-      int64_t neurons = 1;
-      for (int64_t d : p.shape) neurons *= d;
-      inputs.push_back({{"name", p.name}, {"index", i}, {"shape", p.shape}, {"neurons", neurons}});
-    }
-    for (size_t i = 0; i < session.outputs.size(); ++i) {
-      outputs.push_back({{"name", session.outputs[i].name}, {"index", i}});
-    }
+    for (const auto& p : session.inputs) inputs.push_back(Service::PortJson(p, true));
+    for (const auto& p : session.outputs) outputs.push_back(Service::PortJson(p, false));
     Send({protocol::MakeJsonFrame(FrameType::kResponse, id,
                                   {{"session", SessionName(id)},
                                    {"deployment", request.deployment},
@@ -1002,8 +1033,8 @@ void Server::Impl::Accept() {
 
 Reply Server::Impl::Execute(const protocol::RequestEnvelope& envelope,
                             const protocol::Message& message, const Caller& caller,
-                            const protocol::ProtocolVersion& version,
-                            const std::atomic<int>* stop) {
+                            const protocol::ProtocolVersion& version, const std::atomic<int>* stop,
+                            const std::function<void(const nlohmann::json&)>& progress) {
   const uint64_t id = message.request_id;
   const std::string_view op = envelope.operation->name;
   // Stopped while it waited for a worker: nothing was done.
@@ -1087,6 +1118,14 @@ Reply Server::Impl::Execute(const protocol::RequestEnvelope& envelope,
     args.timesteps = request->timesteps;
     args.replace = request->replace;
     args.stop = stop;
+    if (request->progress) {
+      const auto start = std::chrono::steady_clock::now();
+      args.progress = [&progress, start](const std::string& stage, const std::string& text) {
+        const double elapsed =
+            std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+        progress({{"stage", stage}, {"message", text}, {"elapsed_seconds", elapsed}});
+      };
+    }
     auto deployed = service->Deploy(args, caller);
     const std::string target = !args.name.empty()   ? args.name
                                : !args.path.empty() ? args.path
@@ -1132,15 +1171,43 @@ Reply Server::Impl::Execute(const protocol::RequestEnvelope& envelope,
       if (!value.ok()) return ErrorReply(id, value.status());
       inputs[port] = std::move(value).value();
     }
-    auto outcome = service->Infer(request->deployment, inputs);
+    auto outcome = service->Infer(request->deployment, inputs,
+                                  request->report == protocol::ReportLevel::kDetailed);
     if (!outcome.ok()) return ErrorReply(id, outcome.status());
     const executor::InferenceResult& r = outcome->result;
     nlohmann::json outputs = nlohmann::json::array();
-    std::vector<protocol::Tensor> tensors;
-    for (const auto& [name, value] : r.outputs) {
+    std::vector<Attachment> attachments;
+    auto add_tensor = [&](const std::string& name, const executor::HostValue& value) {
       std::vector<uint32_t> shape(value.shape.begin(), value.shape.end());
-      tensors.push_back(protocol::Tensor::FromValues<float>(shape, value.data));
-      outputs.push_back({{"port", name}, {"attachment", tensors.size() - 1}, {"kind", "tensor"}});
+      attachments.push_back(
+          {FrameType::kTensor,
+           protocol::EncodeTensor(protocol::Tensor::FromValues<float>(shape, value.data))});
+      outputs.push_back(
+          {{"port", name}, {"attachment", attachments.size() - 1}, {"kind", "tensor"}});
+    };
+    if (request->outputs != protocol::OutputSelection::kSpikes) {
+      for (const auto& [name, value] : r.outputs) add_tensor(name, value);
+    }
+    if (request->outputs != protocol::OutputSelection::kScores) {
+      // The chip's output ports; a port that carries graded values rather
+      // than spikes comes as a [T, ...] tensor.
+      for (const auto& [name, value] : r.ports) {
+        if (!outcome->spike_ports.count(name)) {
+          if (request->outputs == protocol::OutputSelection::kSpikes || !r.outputs.count(name)) {
+            add_tensor(name, value);
+          }
+          continue;
+        }
+        attachments.push_back({FrameType::kSpikes, protocol::EncodeSpikes(ToSpikeEvents(value))});
+        std::vector<int64_t> shape(value.shape.begin() + 1, value.shape.end());
+        int64_t neurons = 1;
+        for (int64_t d : shape) neurons *= d;
+        outputs.push_back({{"port", name},
+                           {"attachment", attachments.size() - 1},
+                           {"kind", "spikes"},
+                           {"shape", shape},
+                           {"neurons", neurons}});
+      }
     }
     nlohmann::json out = {{"deployment", outcome->deployment},
                           {"board", outcome->board},
@@ -1154,7 +1221,8 @@ Reply Server::Impl::Execute(const protocol::RequestEnvelope& envelope,
                            {{"dynamic", r.chip.dynamic_energy_j},
                             {"static", r.chip.static_energy_j},
                             {"total", r.energy_j}}}};
-    return JsonReply(id, out, std::move(tensors));
+    if (!outcome->report.is_null()) out["report"] = outcome->report;
+    return JsonReply(id, out, std::move(attachments));
   }
   return ErrorReply(id, UnimplementedError(std::string(op) + ": not served by this build"));
 }

@@ -52,10 +52,25 @@ StatusOr<std::string> CompilerIdentity(const std::string& command) {
                                    "' is missing or not executable (compiler.command); "
                                    "install spk-compile or deploy a .spkimg board image");
   }
-  std::ifstream in(command, std::ios::binary);
-  std::vector<uint8_t> bytes((std::istreambuf_iterator<char>(in)),
-                             std::istreambuf_iterator<char>());
-  return Sha256Hex(bytes);
+  auto file_hash = [](const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    std::vector<uint8_t> bytes((std::istreambuf_iterator<char>(in)),
+                               std::istreambuf_iterator<char>());
+    return Sha256Hex(bytes);
+  };
+  std::string id = file_hash(command);
+  // spk-compile execs its sibling spk-compile-torch on a cache miss, so a new
+  // frontend alone changes what a compile produces.
+  const size_t slash = command.rfind('/');
+  const std::string torch =
+      (slash == std::string::npos ? std::string() : command.substr(0, slash + 1)) +
+      "spk-compile-torch";
+  if (::access(torch.c_str(), X_OK) == 0) {
+    const std::string both = id + "\n" + file_hash(torch);
+    id = Sha256Hex(
+        std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(both.data()), both.size()));
+  }
+  return id;
 }
 
 Status RunCompiler(const CompileOptions& options, const CompileJob& job, double* seconds) {

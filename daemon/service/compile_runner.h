@@ -63,7 +63,8 @@ struct CompileJob {
 // `spk-compile` next to the running executable.
 std::string DefaultCompilerCommand();
 
-// Identity of the compiler for cache keys: the SHA-256 of its executable.
+// Identity of the compiler for cache keys: the SHA-256 of its executable,
+// combined with that of the spk-compile-torch beside it when there is one.
 // FAILED_PRECONDITION when it is missing or not executable.
 StatusOr<std::string> CompilerIdentity(const std::string& command);
 

@@ -300,16 +300,30 @@ StatusOr<std::shared_ptr<Service::Deployment>> Service::Find(const std::string& 
   return NotFoundError("deployment '" + id_or_name + "' does not exist");
 }
 
+namespace {
+
+// CMAKE_BUILD_TYPE, or what NDEBUG says when the generator set none.
+std::string BuildType() {
+  std::string type = SPK_BUILD_TYPE;
+  if (!type.empty()) return type;
+#ifdef NDEBUG
+  return "release";
+#else
+  return "debug";
+#endif
+}
+
+}  // namespace
+
 nlohmann::json Service::Version() const {
   nlohmann::json ops = nlohmann::json::array();
   for (const auto& op : protocol::Operations()) ops.push_back(op.name);
   return {{"server", kServerVersion},
           {"board_image_format", 1},
-#ifdef NDEBUG
-          {"build", {{"type", "release"}, {"torch", false}, {"usb", false}}},
-#else
-          {"build", {{"type", "debug"}, {"torch", false}, {"usb", false}}},
-#endif
+          {"build",
+           {{"type", BuildType()},
+            {"torch", SPK_BUILD_HAS_TORCH != 0},
+            {"usb", SPK_BUILD_HAS_USB != 0}}},
           {"operations", ops}};
 }
 
@@ -383,18 +397,26 @@ nlohmann::json Service::Boards() {
   return {{"boards", out}};
 }
 
-nlohmann::json Service::Ports(const hal::format::BoardImage& image) {
-  nlohmann::json inputs = nlohmann::json::array();
-  for (const auto& port : image.inputs) {
-    inputs.push_back(
-        {{"name", port.name},
-         {"shape", port.shape},
-         {"kind", port.kind == hal::format::SpikeKind::kBinary ? "binary" : "graded"}});
+nlohmann::json Service::PortJson(const PortInfo& port, bool input) {
+  nlohmann::json j = {{"name", port.name},
+                      {"index", port.index},
+                      {"kind", port.spikes ? "spikes" : "dense"},
+                      // Inputs of spikes take 0/1; outputs come as f32 tensors.
+                      {"dtype", input && port.spikes ? "u8" : "f32"}};
+  if (!port.shape.empty() || port.per_step) {
+    int64_t neurons = 1;
+    for (int64_t d : port.shape) neurons *= d;
+    j["shape"] = port.shape;
+    j["neurons"] = neurons;
   }
-  nlohmann::json outputs = nlohmann::json::array();
-  for (const auto& port : image.outputs) {
-    outputs.push_back({{"name", port.name}, {"shape", port.shape}});
-  }
+  if (!input) j["per_step"] = port.per_step;
+  return j;
+}
+
+nlohmann::json Service::Ports(const executor::Executor& executor) {
+  nlohmann::json inputs = nlohmann::json::array(), outputs = nlohmann::json::array();
+  for (const auto& p : executor.InputPorts()) inputs.push_back(PortJson(p, true));
+  for (const auto& p : executor.OutputPorts()) outputs.push_back(PortJson(p, false));
   return {{"inputs", inputs}, {"outputs", outputs}};
 }
 
@@ -508,7 +530,12 @@ StatusOr<Service::Artifact> Service::PrepareArtifact(const DeployArgs& args,
 }
 
 StatusOr<nlohmann::json> Service::Deploy(const DeployArgs& args, const Caller& caller) {
+  auto progress = [&](const char* stage, const std::string& message) {
+    if (args.progress) args.progress(stage, message);
+  };
+  progress("queued", "waiting for other deploys");
   std::lock_guard<std::mutex> deploy_lock(deploy_mu_);
+  progress("load_model", args.bytes ? "model sent as bytes" : "reading " + args.path);
   std::vector<uint8_t> model;
   std::string model_name;
   if (args.bytes) {
@@ -563,6 +590,7 @@ StatusOr<nlohmann::json> Service::Deploy(const DeployArgs& args, const Caller& c
                                   .path = args.path,
                                   .size_bytes = static_cast<int64_t>(model.size())};
   SPK_RETURN_IF_ERROR(store_->RegisterModel(model_record).status());
+  progress("compile", "compiling for " + chip + " (or taking the cached image)");
   SPK_ASSIGN_OR_RETURN(Artifact artifact,
                        PrepareArtifact(args, model, model_sha256, model_name, chip));
   // The last point where stopping leaves nothing to undo.
@@ -578,6 +606,10 @@ StatusOr<nlohmann::json> Service::Deploy(const DeployArgs& args, const Caller& c
 StatusOr<nlohmann::json> Service::LoadAndServe(const std::string& name,
                                                const std::string& model_sha256,
                                                const Artifact& artifact, const DeployArgs& args) {
+  if (args.progress) {
+    args.progress("place", std::string(artifact.cache_hit ? "cache hit" : "compiled") + "; " +
+                               std::to_string(artifact.image.cores.size()) + " cores needed");
+  }
   Board* board = args.board.empty() ? nullptr : FindBoard(args.board);
   const auto needed = static_cast<uint32_t>(artifact.image.cores.size());
   const uint32_t cores = std::max(needed, args.cores);
@@ -631,6 +663,7 @@ StatusOr<nlohmann::json> Service::LoadAndServe(const std::string& name,
   if (auto loading = store_->StartLoading(id, artifact.key); !loading.ok()) {
     return fail(loading.status());
   }
+  if (args.progress) args.progress("load_image", "loading onto " + request.board_id);
   auto program = board->device->Load(artifact.image, partition);
   if (!program.ok())
     return fail(program.status().WithContext("deploy: loading onto " + request.board_id));
@@ -663,7 +696,7 @@ StatusOr<nlohmann::json> Service::LoadAndServe(const std::string& name,
   }
   spdlog::info("deploy: {} ('{}') ready on {} cores {} ({})", id, name, request.board_id,
                partition.cores.size(), artifact.cache_hit ? "cache hit" : "cache miss");
-  nlohmann::json out = Ports(artifact.image);
+  nlohmann::json out = Ports(*dep->executor);
   out.update({{"deployment", name},
               {"id", id},
               {"board", request.board_id},
@@ -756,7 +789,13 @@ StatusOr<nlohmann::json> Service::ListDeployments() {
 StatusOr<nlohmann::json> Service::DescribeDeployment(const std::string& deployment) {
   SPK_ASSIGN_OR_RETURN(std::shared_ptr<Deployment> dep, Find(deployment));
   nlohmann::json out = Summary(*dep);
-  out.update(Ports(dep->image));
+  {
+    std::lock_guard<std::mutex> lock(dep->mu);
+    if (!dep->executor) {
+      return FailedPreconditionError("deployment '" + deployment + "' is undeploying");
+    }
+    out.update(Ports(*dep->executor));
+  }
   out["timesteps"] = dep->image.meta.timesteps;
   out["partition"] = {{"board", dep->board}, {"cores", dep->partition.cores}};
   out["image_sha256"] = dep->image_sha256;
@@ -783,8 +822,57 @@ StatusOr<std::map<std::string, std::vector<int64_t>>> Service::InputShapes(
   return dep->executor->inputs();
 }
 
+namespace {
+
+// Per-core and per-layer costs of one run. A core's energy and time are
+// split between the layers on it by their neuron counts; the HAL counts
+// per core, not per neuron group.
+nlohmann::json DetailedReport(const hal::format::BoardImage& image,
+                              const std::vector<uint32_t>& physical, const hal::RunStats& chip) {
+  auto at = [](const std::vector<double>& v, uint32_t k) { return k < v.size() ? v[k] : 0.0; };
+  std::map<uint32_t, uint64_t> core_neurons;
+  for (const auto& g : image.groups) core_neurons[g.core] += g.size;
+  nlohmann::json cores = nlohmann::json::array();
+  for (uint32_t k = 0; k < image.cores.size(); ++k) {
+    cores.push_back({{"core", k < physical.size() ? physical[k] : k},
+                     {"logical_core", k},
+                     {"energy_joules", at(chip.core_dynamic_energy_j, k)},
+                     {"seconds", at(chip.core_time_s, k)}});
+  }
+  struct Sum {
+    double joules = 0, seconds = 0;
+    std::set<uint32_t> cores;
+    uint64_t neurons = 0;
+  };
+  std::vector<std::string> order;
+  std::map<std::string, Sum> layers;
+  for (const auto& g : image.groups) {
+    if (!layers.count(g.layer)) order.push_back(g.layer);
+    Sum& sum = layers[g.layer];
+    const double share =
+        core_neurons[g.core] ? static_cast<double>(g.size) / core_neurons[g.core] : 0.0;
+    sum.joules += share * at(chip.core_dynamic_energy_j, g.core);
+    sum.seconds += share * at(chip.core_time_s, g.core);
+    sum.cores.insert(g.core < physical.size() ? physical[g.core] : g.core);
+    sum.neurons += g.size;
+  }
+  nlohmann::json out = nlohmann::json::array();
+  for (const auto& name : order) {
+    const Sum& sum = layers[name];
+    out.push_back({{"name", name},
+                   {"cores", sum.cores},
+                   {"neurons", sum.neurons},
+                   {"energy_joules", sum.joules},
+                   {"seconds", sum.seconds}});
+  }
+  return {{"layers", out}, {"cores", cores}, {"spikes", chip.spikes}};
+}
+
+}  // namespace
+
 StatusOr<InferOutcome> Service::Infer(const std::string& deployment,
-                                      const std::map<std::string, executor::HostValue>& inputs) {
+                                      const std::map<std::string, executor::HostValue>& inputs,
+                                      bool detailed) {
   auto found = Find(deployment);
   if (!found.ok()) {
     if (metrics_) metrics_->InferenceDone(deployment, false, 0);
@@ -795,9 +883,17 @@ StatusOr<InferOutcome> Service::Infer(const std::string& deployment,
   const auto start = std::chrono::steady_clock::now();
   StatusOr<executor::InferenceResult> result =
       FailedPreconditionError("deployment '" + label + "' is being undeployed");
+  std::set<std::string> spike_ports;
   {
     std::lock_guard<std::mutex> lock(dep->mu);
-    if (dep->executor) result = dep->executor->Infer(inputs);
+    if (dep->executor) {
+      result = dep->executor->Infer(inputs);
+      if (result.ok()) {
+        for (const auto& [name, value] : result->ports) {
+          if (dep->executor->SpikePort(name)) spike_ports.insert(name);
+        }
+      }
+    }
   }
   const double wall =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
@@ -809,7 +905,11 @@ StatusOr<InferOutcome> Service::Infer(const std::string& deployment,
   outcome.board = dep->board;
   outcome.timesteps = dep->image.meta.timesteps;
   outcome.result = std::move(result).value();
+  outcome.spike_ports = std::move(spike_ports);
   outcome.wall_s = wall;
+  if (detailed) {
+    outcome.report = DetailedReport(dep->image, dep->partition.cores, outcome.result.chip);
+  }
   return outcome;
 }
 
@@ -871,12 +971,9 @@ void Service::CloseSession(const SessionHandle& session) {
 StatusOr<std::pair<std::vector<Service::PortInfo>, std::vector<Service::PortInfo>>>
 Service::SessionPorts(const SessionHandle& session) {
   SPK_ASSIGN_OR_RETURN(std::shared_ptr<Deployment> dep, Find(session.deployment_id));
-  std::vector<PortInfo> in, out;
   std::lock_guard<std::mutex> lock(dep->mu);
   if (!dep->executor) return FailedPreconditionError("deployment was undeployed");
-  for (const auto& [name, shape] : dep->executor->inputs()) in.push_back({name, shape});
-  for (const std::string& name : dep->executor->outputs()) out.push_back({name, {}});
-  return std::make_pair(in, out);
+  return std::make_pair(dep->executor->InputPorts(), dep->executor->OutputPorts());
 }
 
 void Service::SampleTelemetry() {
@@ -952,16 +1049,17 @@ StatusOr<nlohmann::json> Service::TelemetryLatest(const std::string& board) {
     };
     nlohmann::json power = nlohmann::json::object();
     for (const auto& [rail, v] : t->power_w) power[rail] = value(v);
+    // Field names spell their units, as docs/protocol.md and the metrics do.
     out.push_back({{"board", info.id},
                    {"timestamp", t->timestamp_s},
-                   {"power_w", power},
-                   {"temperature_c", value(t->temperature_c)},
-                   {"energy_total_j", value(t->energy_total_j)},
+                   {"power_watts", power},
+                   {"temperature_celsius", value(t->temperature_c)},
+                   {"energy_joules_total", value(t->energy_total_j)},
                    {"steps_total", t->steps_total},
                    {"errors_total", t->errors_total}});
   }
   if (!board.empty() && out.empty()) return NotFoundError("board '" + board + "' does not exist");
-  return nlohmann::json{{"samples", out}};
+  return nlohmann::json{{"boards", out}};
 }
 
 StatusOr<nlohmann::json> Service::TelemetryHistory(const std::string& board,

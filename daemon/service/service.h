@@ -36,6 +36,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -87,6 +88,10 @@ struct DeployArgs {
   // kStopDeadline) ends the deploy with CANCELLED or DEADLINE_EXCEEDED and
   // kills the compiler. Borrowed; may be null.
   const std::atomic<int>* stop = nullptr;
+  // Called (on the deploying thread) as the deploy enters each stage:
+  // "queued", "load_model", "compile" (message says cache hit or miss),
+  // "place", "load_image". May be empty.
+  std::function<void(const std::string& stage, const std::string& message)> progress;
 };
 
 // One streaming session's hold on a deployment. The generation tells a
@@ -104,7 +109,11 @@ struct InferOutcome {
   std::string board;
   uint32_t timesteps = 0;
   executor::InferenceResult result;
+  std::set<std::string> spike_ports;  // ports of result.ports that carry spikes
   double wall_s = 0;
+  // With a detailed infer: {"layers": [...], "cores": [...]} from the
+  // device's per-core counts; null otherwise.
+  nlohmann::json report;
 };
 
 class Service {
@@ -135,7 +144,8 @@ class Service {
   // NOT_FOUND, FAILED_PRECONDITION (not ready), INVALID_ARGUMENT from the
   // executor naming the input, device errors.
   StatusOr<InferOutcome> Infer(const std::string& deployment,
-                               const std::map<std::string, executor::HostValue>& inputs);
+                               const std::map<std::string, executor::HostValue>& inputs,
+                               bool detailed = false);
   // Streaming: one session per deployment at a time (it owns the
   // deployment's membrane state). OpenSession resets the state;
   // RESOURCE_EXHAUSTED when a session is open already, NOT_FOUND /
@@ -156,10 +166,10 @@ class Service {
     session_ended_ = std::move(callback);
   }
   // Input and output port names and per-step shapes, in port order.
-  struct PortInfo {
-    std::string name;
-    std::vector<int64_t> shape;
-  };
+  using PortInfo = executor::PortDesc;
+  // A port as deploy, deployments.describe and session.open give it
+  // (docs/protocol.md "port").
+  static nlohmann::json PortJson(const PortInfo& port, bool input);
   StatusOr<std::pair<std::vector<PortInfo>, std::vector<PortInfo>>> SessionPorts(
       const SessionHandle& session);
 
@@ -229,7 +239,7 @@ class Service {
   // Requires deploy_mu_.
   StatusOr<nlohmann::json> UndeployLocked(const std::string& deployment, bool force);
   nlohmann::json Summary(const Deployment& d) const;
-  static nlohmann::json Ports(const hal::format::BoardImage& image);
+  static nlohmann::json Ports(const executor::Executor& executor);
 
   const std::unique_ptr<hal::DriverRegistry> registry_;
   ServiceOptions options_;  // compile limits guarded by mu_

@@ -160,7 +160,11 @@ StatusOr<Response> Client::Call(const nlohmann::json& request,
                            " while waiting for " + std::to_string(id) + ": " +
                            std::string(frame.payload_text()));
     }
-    if (frame.header.type == FrameType::kProgress) continue;
+    if (frame.header.type == FrameType::kProgress) {
+      SPK_ASSIGN_OR_RETURN(auto body, protocol::ParseJsonObject(frame.payload, "progress"));
+      response.progress.push_back(std::move(body));
+      continue;
+    }
     response.type = frame.header.type;
     if (frame.header.type == FrameType::kError) {
       response.status = protocol::StatusFromErrorFrame(frame);

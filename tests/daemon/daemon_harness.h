@@ -61,6 +61,7 @@ struct Response {
   nlohmann::json body;
   Status status;  // the ERROR frame's, OK for a RESPONSE
   std::vector<protocol::Frame> attachments;
+  std::vector<nlohmann::json> progress;  // PROGRESS bodies before the answer
 };
 
 class Client {

@@ -196,6 +196,8 @@ TEST_F(DaemonTest, StartsWithoutConfigurationAsOrdinaryUser) {
   ASSERT_TRUE(version.ok()) << version.status();
   EXPECT_EQ(version->body["server"], "0.1.0");
   EXPECT_EQ(version->body["protocol"], "1.0");
+  // Whether this build has the USB board driver, not a constant.
+  EXPECT_EQ(version->body["build"]["usb"], SPK_EXPECT_USB != 0) << version->body.dump();
 
   auto health = client.Call({{"op", "health"}});
   ASSERT_TRUE(health.ok() && health->status.ok());
@@ -250,6 +252,16 @@ TEST_F(DaemonTest, DeployInferListDescribeUndeploy) {
   ASSERT_TRUE(describe.ok() && describe->status.ok()) << describe->status;
   EXPECT_EQ(describe->body["inputs"][0]["name"], "in");
   EXPECT_EQ(describe->body["outputs"][0]["name"], "out");
+  // Ports as docs/protocol.md "port" has them, the same in deploy's answer.
+  const nlohmann::json want_in = {{"name", "in"},  {"index", 0},   {"kind", "spikes"},
+                                  {"dtype", "u8"}, {"shape", {2}}, {"neurons", 2}};
+  const nlohmann::json want_out = {{"name", "out"},   {"index", 0},   {"kind", "spikes"},
+                                   {"dtype", "f32"},  {"shape", {2}}, {"neurons", 2},
+                                   {"per_step", true}};
+  EXPECT_EQ(describe->body["inputs"][0], want_in);
+  EXPECT_EQ(describe->body["outputs"][0], want_out);
+  EXPECT_EQ(deployed->body["inputs"], describe->body["inputs"]);
+  EXPECT_EQ(deployed->body["outputs"], describe->body["outputs"]);
 
   for (const std::vector<int32_t>& in : {std::vector<int32_t>{1, 1}, {1, 0}, {0, 1}, {0, 0}}) {
     auto r = Infer(client, "small", in);
@@ -259,6 +271,51 @@ TEST_F(DaemonTest, DeployInferListDescribeUndeploy) {
   auto health = client.Call({{"op", "health"}, {"deployment", "small"}});
   ASSERT_TRUE(health.ok() && health->status.ok());
   EXPECT_TRUE(health->body["deployments"][0]["ready"].get<bool>());
+
+  // outputs "all" adds the chip's spikes; report "detailed" the per-layer
+  // and per-core costs (`spikectl measure --per-layer`).
+  auto all =
+      client.Call({{"op", "infer"},
+                   {"deployment", "small"},
+                   {"inputs", {{{"attachment", 0}}}},
+                   {"outputs", "all"},
+                   {"report", "detailed"}},
+                  {TensorFrame(Tensor::FromValues<int32_t>({2}, std::vector<int32_t>{1, 1}))});
+  ASSERT_TRUE(all.ok() && all->status.ok()) << (all.ok() ? all->status : all.status());
+  ASSERT_EQ(all->body["outputs"].size(), 2u) << all->body.dump();
+  EXPECT_EQ(all->body["outputs"][0]["kind"], "tensor");
+  const auto& spike_out = all->body["outputs"][1];
+  EXPECT_EQ(spike_out["kind"], "spikes");
+  EXPECT_EQ(spike_out["port"], "out");
+  ASSERT_EQ(all->attachments.size(), 2u);
+  EXPECT_EQ(all->attachments[1].header.type, FrameType::kSpikes);
+  auto events = protocol::DecodeSpikes(all->attachments[1].payload);
+  ASSERT_TRUE(events.ok()) << events.status();
+  // The same spikes as the scores tensor, as events.
+  const auto expected = ExpectedOutputs(image_, {1, 1}).at("out");
+  std::vector<float> dense(expected.size(), 0.0f);
+  for (const auto& e : events->events) dense[e.timestep * 2 + e.index] = 1.0f;
+  EXPECT_EQ(dense, expected);
+  ASSERT_TRUE(all->body.contains("report")) << all->body.dump();
+  const auto& report = all->body["report"];
+  ASSERT_EQ(report["layers"].size(), 1u) << report.dump();
+  EXPECT_EQ(report["layers"][0]["name"], "lif");
+  EXPECT_GT(report["layers"][0]["energy_joules"].get<double>(), 0.0) << report.dump();
+  ASSERT_EQ(report["cores"].size(), 1u);
+  EXPECT_EQ(report["cores"][0]["core"], deployed->body["partition"]["cores"][0]);
+  EXPECT_DOUBLE_EQ(report["cores"][0]["energy_joules"].get<double>(),
+                   report["layers"][0]["energy_joules"].get<double>());
+
+  auto spikes_only =
+      client.Call({{"op", "infer"},
+                   {"deployment", "small"},
+                   {"inputs", {{{"attachment", 0}}}},
+                   {"outputs", "spikes"}},
+                  {TensorFrame(Tensor::FromValues<int32_t>({2}, std::vector<int32_t>{1, 1}))});
+  ASSERT_TRUE(spikes_only.ok() && spikes_only->status.ok());
+  ASSERT_EQ(spikes_only->body["outputs"].size(), 1u);
+  EXPECT_EQ(spikes_only->body["outputs"][0]["kind"], "spikes");
+  EXPECT_FALSE(spikes_only->body.contains("report"));  // summary by default
 
   auto undeployed = client.Call({{"op", "undeploy"}, {"deployment", "small"}});
   ASSERT_TRUE(undeployed.ok() && undeployed->status.ok()) << undeployed->status;
@@ -537,6 +594,32 @@ TEST_F(DaemonTest, CompilerRunsAsALimitedSubprocess) {
   auto r = Infer(client, "good2", {1, 1});
   ASSERT_TRUE(r.ok());
   ExpectCorrectInfer(*r, {1, 1});
+
+  // spk-compile execs the spk-compile-torch beside it: a new one of those is
+  // a new compiler, so the cached image no longer applies.
+  WriteText(dir_.path() + "/spk-compile-torch", "#!/bin/sh\nexit 1\n", 0755);
+  auto third = Deploy(client, "good3", model);
+  ASSERT_TRUE(third.ok() && third->status.ok()) << third->status;
+  EXPECT_EQ(third->body["cache"], "miss");
+  WriteText(dir_.path() + "/spk-compile-torch", "#!/bin/sh\nexit 2\n", 0755);
+  auto fourth = Deploy(client, "good4", model);
+  ASSERT_TRUE(fourth.ok() && fourth->status.ok()) << fourth->status;
+  EXPECT_EQ(fourth->body["cache"], "miss");
+
+  // progress: PROGRESS frames on the deploy's id, one per stage, in order.
+  auto quiet = Deploy(client, "good5", model);
+  ASSERT_TRUE(quiet.ok() && quiet->status.ok());
+  EXPECT_TRUE(quiet->progress.empty());
+  auto shown = client.Call(
+      {{"op", "deploy"}, {"name", "good6"}, {"model", {{"path", model}}}, {"progress", true}});
+  ASSERT_TRUE(shown.ok() && shown->status.ok()) << (shown.ok() ? shown->status : shown.status());
+  std::vector<std::string> stages;
+  for (const auto& p : shown->progress) {
+    stages.push_back(p["stage"]);
+    EXPECT_GE(p["elapsed_seconds"].get<double>(), 0.0) << p.dump();
+  }
+  EXPECT_EQ(stages,
+            (std::vector<std::string>{"queued", "load_model", "compile", "place", "load_image"}));
 }
 
 TEST_F(DaemonTest, MissingCompilerIsAFailedPrecondition) {
@@ -721,7 +804,15 @@ TEST_F(DaemonTest, ServesPrometheusMetrics) {
 
   auto latest = client.Call({{"op", "telemetry.latest"}});
   ASSERT_TRUE(latest.ok() && latest->status.ok());
-  EXPECT_EQ(latest->body["samples"][0]["board"], "sim0");
+  // The documented shape (docs/protocol.md "telemetry.latest").
+  ASSERT_EQ(latest->body["boards"].size(), 1u) << latest->body.dump();
+  const auto& sim0 = latest->body["boards"][0];
+  EXPECT_EQ(sim0["board"], "sim0");
+  for (const char* field : {"timestamp", "power_watts", "temperature_celsius",
+                            "energy_joules_total", "steps_total", "errors_total"}) {
+    EXPECT_TRUE(sim0.contains(field)) << field << " missing in " << sim0.dump();
+  }
+  EXPECT_TRUE(sim0["power_watts"].is_object());
   auto history = client.Call({{"op", "telemetry.history"}, {"board", "sim0"}});
   ASSERT_TRUE(history.ok() && history->status.ok()) << history->status;
   EXPECT_GE(history->body["samples"].size(), 1u);
