@@ -1,11 +1,12 @@
 """The quick start: talk to a running spiked, deploy a model, classify digits.
 
-    python3 examples/quickstart.py --socket PATH --model MODEL.pt --data digits_test.bin \
-        [--json MODEL.json] [--count N]
+    python3 examples/quickstart.py [--socket PATH] (--model MODEL.pt | --deployment NAME) \
+        --data digits_test.bin [--json MODEL.json] [--count N]
 
 Prints the daemon's version and boards, deploys the model (spiked compiles it in a separate
-process), runs N inferences from the digits test split and reports accuracy, agreement with
-PyTorch's predictions (from the fixture JSON), latency and energy per inference.
+process) or uses the deployment NAME that is already there (`spikectl deploy`), runs N
+inferences (default: the whole split) from the digits test split and reports accuracy,
+agreement with PyTorch's predictions (from the fixture JSON), latency and energy per inference.
 Exit codes: 0 done, 1 the daemon refused something (its error is printed).
 """
 
@@ -33,11 +34,13 @@ def read_digits(path):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--socket", required=True)
-    ap.add_argument("--model", required=True)
+    ap.add_argument("--socket", help="default: the search of docs/protocol.md")
+    which = ap.add_mutually_exclusive_group(required=True)
+    which.add_argument("--model")
+    which.add_argument("--deployment")
     ap.add_argument("--data", required=True)
     ap.add_argument("--json")
-    ap.add_argument("--count", type=int, default=100)
+    ap.add_argument("--count", type=int, help="samples to classify (default: all)")
     args = ap.parse_args()
 
     images, labels, shape = read_digits(args.data)
@@ -53,13 +56,17 @@ def main():
             for b in c.call("boards")["boards"]:
                 print(f"  board {b['board']}: {b['board_profile']} ({b['chip_profile']}), "
                       f"{b['cores_free']}/{b['cores_total']} cores free")
-            print(f"deploying {os.path.basename(args.model)} ...")
-            d = c.call("deploy", model={"path": os.path.abspath(args.model)}, replace=True)
-            cores = d.get("partition", {}).get("cores", [])
-            print(f"  deployment '{d['deployment']}' on {d['board']}: {len(cores)} cores, "
-                  f"cache {d.get('cache')}, compile {d.get('compile_seconds', 0):.2f} s")
+            if args.deployment:
+                d = c.call("deployments.describe", deployment=args.deployment)
+                print(f"using deployment '{d['deployment']}' on {d['board']}: {d.get('cores')} cores")
+            else:
+                print(f"deploying {os.path.basename(args.model)} ...")
+                d = c.call("deploy", model={"path": os.path.abspath(args.model)}, replace=True)
+                cores = d.get("partition", {}).get("cores", [])
+                print(f"  deployment '{d['deployment']}' on {d['board']}: {len(cores)} cores, "
+                      f"cache {d.get('cache')}, compile {d.get('compile_seconds', 0):.2f} s")
 
-            count = min(args.count, len(images))
+            count = len(images) if args.count is None else min(args.count, len(images))
             correct = agree = 0
             latency = energy = 0.0
             for i in range(count):

@@ -224,8 +224,9 @@ class Session:
     """A streaming session on its client's connection (one at a time per Client).
 
     push() sends input for the next timesteps within the server's input window, waiting
-    for CREDIT when it is full; receive() returns the next output chunk and grants the
-    server a credit for it; close() drains and returns the session's totals.
+    for CREDIT when it is full; receive() returns the next output chunk; close() drains
+    and returns the session's totals. Outputs are acknowledged with a CREDIT as they are
+    read, also while push() waits: the server's input CREDIT comes behind them.
     """
 
     def __init__(self, client, session_id, info):

@@ -366,33 +366,6 @@ Session::Session(Client* client, uint64_t id, nlohmann::json info)
   window_ = credit_;
 }
 
-Status Session::WaitConsumed() {
-  while (credit_ < window_) {
-    SPK_ASSIGN_OR_RETURN(protocol::Frame frame, client_->NextFrameFor(id_, client_->timeout_));
-    switch (frame.header.type) {
-      case FrameType::kCredit: {
-        SPK_ASSIGN_OR_RETURN(uint32_t n, protocol::DecodeCredit(frame.payload));
-        credit_ += n;
-        break;
-      }
-      case FrameType::kStreamOutput: {
-        SPK_ASSIGN_OR_RETURN(protocol::StreamChunk chunk,
-                             protocol::DecodeStreamChunk(frame.payload));
-        SPK_RETURN_IF_ERROR(
-            client_->Send(protocol::MakeFrame(FrameType::kCredit, id_, protocol::EncodeCredit(1))));
-        outputs_.push_back(std::move(chunk));
-        break;
-      }
-      case FrameType::kError:
-        open_ = false;
-        return client_->ErrorFrom(frame);
-      default:
-        break;  // PROGRESS (failover notices)
-    }
-  }
-  return Status::Ok();
-}
-
 Session::~Session() {
   if (open_) {
     // Best effort: the server ends the session with CANCELLED.
@@ -401,34 +374,66 @@ Session::~Session() {
   }
 }
 
-Status Session::AbsorbCredit(bool wait) {
-  for (;;) {
-    // Take what has arrived without blocking, then block only if needed.
-    auto& kept = client_->kept_[id_];
-    for (auto it = kept.begin(); it != kept.end();) {
-      if (it->header.type == FrameType::kCredit) {
-        SPK_ASSIGN_OR_RETURN(uint32_t n, protocol::DecodeCredit(it->payload));
-        credit_ += n;
-        it = kept.erase(it);
-      } else {
-        ++it;
-      }
+Status Session::Take(protocol::Frame frame) {
+  switch (frame.header.type) {
+    case FrameType::kCredit: {
+      SPK_ASSIGN_OR_RETURN(uint32_t n, protocol::DecodeCredit(frame.payload));
+      credit_ += n;
+      return Status::Ok();
     }
-    if (kept.empty()) client_->kept_.erase(id_);
-    if (!wait || credit_ > 0) return Status::Ok();
-    SPK_ASSIGN_OR_RETURN(protocol::Frame frame, client_->ReadFrameFor(id_, client_->timeout_));
-    if (frame.header.type == FrameType::kError) {
+    case FrameType::kStreamOutput: {
+      SPK_ASSIGN_OR_RETURN(protocol::StreamChunk chunk, protocol::DecodeStreamChunk(frame.payload));
+      // Acknowledged on arrival, not on Receive: the input CREDIT a pusher
+      // waits for comes behind these outputs (see the class comment).
+      SPK_RETURN_IF_ERROR(
+          client_->Send(protocol::MakeFrame(FrameType::kCredit, id_, protocol::EncodeCredit(1))));
+      buffered_bytes_ += frame.payload.size();
+      outputs_.push_back({std::move(chunk), frame.payload.size()});
+      return Status::Ok();
+    }
+    case FrameType::kError:
       open_ = false;
+      client_->kept_.erase(id_);
       return client_->ErrorFrom(frame);
-    }
-    client_->kept_[id_].push_back(std::move(frame));
+    case FrameType::kProgress:
+      return Status::Ok();  // failover notices
+    default:
+      return DataLossError("session " + std::to_string(id_) + ": unexpected " +
+                           std::string(protocol::FrameTypeName(frame.header.type)));
   }
 }
+
+Status Session::TakeKept() {
+  auto it = client_->kept_.find(id_);
+  if (it == client_->kept_.end()) return Status::Ok();
+  std::deque<protocol::Frame> kept = std::move(it->second);
+  client_->kept_.erase(it);
+  for (protocol::Frame& frame : kept) SPK_RETURN_IF_ERROR(Take(std::move(frame)));
+  return Status::Ok();
+}
+
+Status Session::ReadUntilCredit(uint32_t want) {
+  SPK_RETURN_IF_ERROR(TakeKept());
+  while (credit_ < want) {
+    if (!open_) return FailedPreconditionError("session " + std::to_string(id_) + " is closed");
+    if (buffered_bytes_ >= output_buffer_bytes_) {
+      return ResourceExhaustedError(
+          "session " + std::to_string(id_) + ": " + std::to_string(outputs_.size()) +
+          " output chunks (" + std::to_string(buffered_bytes_) +
+          " bytes) wait to be received; Receive or TakeArrived them before pushing more");
+    }
+    SPK_ASSIGN_OR_RETURN(protocol::Frame frame, client_->ReadFrameFor(id_, client_->timeout_));
+    SPK_RETURN_IF_ERROR(Take(std::move(frame)));
+  }
+  return Status::Ok();
+}
+
+Status Session::WaitConsumed() { return ReadUntilCredit(window_); }
 
 Status Session::Push(uint16_t port, uint32_t steps,
                      std::variant<protocol::Tensor, protocol::SpikeEvents> body) {
   if (!open_) return FailedPreconditionError("session " + std::to_string(id_) + " is closed");
-  SPK_RETURN_IF_ERROR(AbsorbCredit(/*wait=*/true));
+  SPK_RETURN_IF_ERROR(ReadUntilCredit(1));
   protocol::StreamChunk chunk;
   chunk.first_step = next_step_[port];
   chunk.steps = steps;
@@ -447,66 +452,25 @@ Status Session::Push(uint16_t port, uint32_t steps,
 }
 
 StatusOr<protocol::StreamChunk> Session::Receive(std::chrono::milliseconds timeout) {
-  if (!outputs_.empty()) {
-    protocol::StreamChunk chunk = std::move(outputs_.front());
-    outputs_.pop_front();
-    return chunk;
+  SPK_RETURN_IF_ERROR(TakeKept());
+  while (outputs_.empty()) {
+    if (!open_) return FailedPreconditionError("session " + std::to_string(id_) + " is closed");
+    SPK_ASSIGN_OR_RETURN(protocol::Frame frame, client_->ReadFrameFor(id_, timeout));
+    SPK_RETURN_IF_ERROR(Take(std::move(frame)));
   }
-  for (;;) {
-    SPK_ASSIGN_OR_RETURN(protocol::Frame frame, client_->NextFrameFor(id_, timeout));
-    switch (frame.header.type) {
-      case FrameType::kCredit: {
-        SPK_ASSIGN_OR_RETURN(uint32_t n, protocol::DecodeCredit(frame.payload));
-        credit_ += n;
-        continue;
-      }
-      case FrameType::kStreamOutput: {
-        SPK_ASSIGN_OR_RETURN(protocol::StreamChunk chunk,
-                             protocol::DecodeStreamChunk(frame.payload));
-        // Acknowledge it so the server keeps running steps.
-        SPK_RETURN_IF_ERROR(
-            client_->Send(protocol::MakeFrame(FrameType::kCredit, id_, protocol::EncodeCredit(1))));
-        return chunk;
-      }
-      case FrameType::kError:
-        open_ = false;
-        return client_->ErrorFrom(frame);
-      case FrameType::kProgress:
-        continue;  // failover notices
-      default:
-        return DataLossError("session " + std::to_string(id_) + ": unexpected " +
-                             std::string(protocol::FrameTypeName(frame.header.type)));
-    }
-  }
+  Buffered next = std::move(outputs_.front());
+  outputs_.pop_front();
+  buffered_bytes_ -= next.bytes;
+  return std::move(next.chunk);
 }
 
 StatusOr<std::vector<protocol::StreamChunk>> Session::TakeArrived() {
+  SPK_RETURN_IF_ERROR(TakeKept());
   std::vector<protocol::StreamChunk> arrived;
-  while (!outputs_.empty()) {
-    arrived.push_back(std::move(outputs_.front()));
-    outputs_.pop_front();
-  }
-  auto it = client_->kept_.find(id_);
-  if (it == client_->kept_.end()) return arrived;
-  std::deque<protocol::Frame> rest;
-  for (protocol::Frame& frame : it->second) {
-    if (frame.header.type == FrameType::kStreamOutput) {
-      SPK_ASSIGN_OR_RETURN(protocol::StreamChunk chunk, protocol::DecodeStreamChunk(frame.payload));
-      SPK_RETURN_IF_ERROR(
-          client_->Send(protocol::MakeFrame(FrameType::kCredit, id_, protocol::EncodeCredit(1))));
-      arrived.push_back(std::move(chunk));
-    } else if (frame.header.type == FrameType::kCredit) {
-      SPK_ASSIGN_OR_RETURN(uint32_t n, protocol::DecodeCredit(frame.payload));
-      credit_ += n;
-    } else {
-      rest.push_back(std::move(frame));
-    }
-  }
-  if (rest.empty()) {
-    client_->kept_.erase(it);
-  } else {
-    it->second = std::move(rest);
-  }
+  arrived.reserve(outputs_.size());
+  for (Buffered& b : outputs_) arrived.push_back(std::move(b.chunk));
+  outputs_.clear();
+  buffered_bytes_ = 0;
   return arrived;
 }
 

@@ -150,9 +150,18 @@ class Client {
 
 // A streaming session (docs/protocol.md, "Streaming sessions"). Push sends
 // STREAM_INPUT within the server's input window, waiting for CREDIT when the
-// window is full; Receive returns the next STREAM_OUTPUT chunk and grants the
-// server a credit for it. Close drains and returns the session's totals.
-// Borrows its Client, which must outlive it.
+// window is full; Receive returns the next STREAM_OUTPUT chunk. Close drains
+// and returns the session's totals. Borrows its Client, which must outlive it.
+//
+// Every output chunk is acknowledged with a CREDIT as soon as it is read off
+// the connection, also while Push or WaitConsumed wait for input credit: the
+// server sends an input frame's CREDIT only after that frame's outputs, and
+// sends no more than output_window unacknowledged outputs, so a client that
+// kept them unacknowledged while waiting would wait forever. Chunks read that
+// way are buffered for Receive, up to output_buffer_bytes of payload; beyond
+// that Push and WaitConsumed stop reading and return RESOURCE_EXHAUSTED
+// instead of growing the buffer, and work again once the application has
+// received some of them. The session stays open.
 class Session {
  public:
   ~Session();  // cancels a session that was not closed
@@ -162,8 +171,15 @@ class Session {
   const nlohmann::json& info() const { return info_; }  // the session.open response
   uint64_t id() const { return id_; }
 
+  // Payload bytes of output chunks the session buffers while it waits for
+  // input credit; a session starts with kDefaultOutputBufferBytes.
+  static constexpr size_t kDefaultOutputBufferBytes = size_t{64} << 20;
+  void set_output_buffer_bytes(size_t bytes) { output_buffer_bytes_ = bytes; }
+  size_t buffered_outputs() const { return outputs_.size(); }
+
   // Sends a chunk of `steps` timesteps for input port `port`; first_step is
-  // kept per port by the session.
+  // kept per port by the session. RESOURCE_EXHAUSTED when it would have to
+  // wait for credit while output_buffer_bytes of outputs wait to be received.
   Status Push(uint16_t port, uint32_t steps,
               std::variant<protocol::Tensor, protocol::SpikeEvents> body);
   // The next output chunk; DEADLINE_EXCEEDED after `timeout`, or the
@@ -171,9 +187,9 @@ class Session {
   StatusOr<protocol::StreamChunk> Receive(std::chrono::milliseconds timeout);
   // Waits until the server has consumed every pushed chunk (its credits
   // are back); the outputs those chunks produced are then in TakeArrived.
+  // RESOURCE_EXHAUSTED as Push.
   Status WaitConsumed();
-  // Output chunks that have already arrived (while Push waited for credit),
-  // without blocking; each is acknowledged with a credit as Receive does.
+  // Output chunks that have already arrived, without blocking.
   StatusOr<std::vector<protocol::StreamChunk>> TakeArrived();
   // session.close; with `drain`, outputs still due are collected into
   // `remaining` (may be null) before the totals are returned.
@@ -183,9 +199,13 @@ class Session {
  private:
   friend class Client;
   Session(Client* client, uint64_t id, nlohmann::json info);
-  // Takes CREDIT frames that are already kept, and waits for one when the
-  // window is exhausted.
-  Status AbsorbCredit(bool wait);
+  // Handles one frame of the session: credit counted, output acknowledged
+  // and buffered, ERROR returned (ending the session).
+  Status Take(protocol::Frame frame);
+  // Takes the session's frames the Client kept while serving other calls.
+  Status TakeKept();
+  // Reads session frames until `credit_ >= want`.
+  Status ReadUntilCredit(uint32_t want);
 
   Client* client_;  // not owned
   uint64_t id_;
@@ -193,7 +213,13 @@ class Session {
   uint32_t credit_ = 0;
   uint32_t window_ = 0;  // the granted input window: credit_ when nothing is in flight
   std::map<uint16_t, uint64_t> next_step_;
-  std::deque<protocol::StreamChunk> outputs_;  // received while waiting for credit
+  struct Buffered {
+    protocol::StreamChunk chunk;
+    size_t bytes;
+  };
+  std::deque<Buffered> outputs_;  // acknowledged, not yet received, in arrival order
+  size_t buffered_bytes_ = 0;
+  size_t output_buffer_bytes_ = kDefaultOutputBufferBytes;
   bool open_ = true;
 };
 

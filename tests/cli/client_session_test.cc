@@ -1,0 +1,170 @@
+// spk::client streaming sessions and `spikectl stream` against the real
+// spiked, on the small hand-made board image (no compiler, no LibTorch),
+// whose model emits an output every step. The point is the output window
+// (docs/protocol.md, "Streaming sessions"): a client that pushes far more
+// steps than output_window without receiving must neither deadlock nor
+// lose or reorder outputs.
+#include <fstream>
+#include <sstream>
+
+#include "cli/client/client.h"
+#include "tests/cli/process.h"
+#include "tests/daemon/daemon_fixture.h"
+
+namespace spk::testing {
+namespace {
+
+using ClientLib = spk::client::Client;
+
+class ClientSessionTest : public DaemonFixture {
+ protected:
+  void SetUp() override {
+    DaemonFixture::SetUp();
+    StartDaemon();
+    client::ConnectOptions options;
+    options.socket = socket_;
+    // Only a guard: were the client to deadlock, Push fails here instead of
+    // hanging the test.
+    options.timeout = std::chrono::seconds(30);
+    auto connected = ClientLib::Connect(options);
+    ASSERT_TRUE(connected.ok()) << connected.status();
+    client_ = std::move(connected).value();
+    protocol::DeployRequest deploy;
+    deploy.name = "small";
+    deploy.model.path = image_path_;
+    auto deployed = client_->Deploy(deploy);
+    ASSERT_TRUE(deployed.ok()) << deployed.status();
+  }
+
+  std::unique_ptr<client::Session> Open(uint32_t input_window, uint32_t output_window) {
+    protocol::SessionOpenRequest request;
+    request.deployment = "small";
+    request.input_window = input_window;
+    request.output_window = output_window;
+    auto session = client_->OpenSession(request);
+    EXPECT_TRUE(session.ok()) << session.status();
+    if (!session.ok()) return nullptr;
+    EXPECT_EQ((*session)->info()["output_window"], output_window);
+    return std::move(session).value();
+  }
+
+  // The chunks by step, checking they came one step each, in step order.
+  static std::map<int64_t, std::vector<float>> ByStep(
+      const std::vector<protocol::StreamChunk>& chunks) {
+    std::map<int64_t, std::vector<float>> got;
+    int64_t last = -1;
+    for (const auto& chunk : chunks) {
+      EXPECT_EQ(chunk.steps, 1u);
+      EXPECT_EQ(chunk.port, 0);
+      EXPECT_GT(static_cast<int64_t>(chunk.first_step), last) << "outputs out of order";
+      last = static_cast<int64_t>(chunk.first_step);
+      got[last] = std::get<protocol::Tensor>(chunk.body).ToFloat();
+    }
+    return got;
+  }
+
+  std::unique_ptr<ClientLib> client_;
+};
+
+// The bug: Push kept the outputs that arrived while it waited for input
+// credit without acknowledging them. With 8-step chunks and an output window
+// of 2, the server stops after two outputs of the first chunk, so its CREDIT
+// never came and the ninth Push waited forever.
+TEST_F(ClientSessionTest, PushFarBeyondTheOutputWindowThenReceiveEverything) {
+  constexpr uint32_t kChunk = 8, kChunks = 60, kSteps = kChunk * kChunks;
+  auto session = Open(/*input_window=*/4, /*output_window=*/2);
+  ASSERT_NE(session, nullptr);
+  for (uint32_t i = 0; i < kChunks; ++i) {
+    Status pushed = session->Push(0, kChunk, Chunk(uint64_t{i} * kChunk, kChunk).body);
+    ASSERT_TRUE(pushed.ok()) << "chunk " << i << ": " << pushed;
+  }
+  // Far more than the window arrived and was acknowledged while pushing.
+  EXPECT_GT(session->buffered_outputs(), 2u);
+
+  const auto expected = ExpectedStream(kSteps);
+  ASSERT_GT(expected.size(), kSteps / 2);
+  std::vector<protocol::StreamChunk> received;
+  while (received.size() < expected.size()) {
+    auto chunk = session->Receive(std::chrono::seconds(30));
+    ASSERT_TRUE(chunk.ok()) << "after " << received.size() << " outputs: " << chunk.status();
+    received.push_back(std::move(chunk).value());
+  }
+  std::vector<protocol::StreamChunk> rest;
+  auto totals = session->Close(/*drain=*/true, &rest);
+  ASSERT_TRUE(totals.ok()) << totals.status();
+  EXPECT_TRUE(rest.empty()) << rest.size() << " outputs beyond the emulator's";
+  EXPECT_EQ((*totals)["steps"], kSteps);
+  EXPECT_EQ(ByStep(received), expected);
+}
+
+// The client's own buffer is bounded: past it Push refuses instead of
+// reading (and acknowledging) more, and the session goes on once the
+// application receives.
+TEST_F(ClientSessionTest, FullOutputBufferRefusesPushUntilReceived) {
+  constexpr uint32_t kChunk = 8, kChunks = 12, kSteps = kChunk * kChunks;
+  auto session = Open(/*input_window=*/1, /*output_window=*/1);
+  ASSERT_NE(session, nullptr);
+  session->set_output_buffer_bytes(1);  // one chunk at most
+  std::vector<protocol::StreamChunk> received;
+  int refused = 0;
+  for (uint32_t i = 0; i < kChunks; ++i) {
+    for (;;) {
+      Status pushed = session->Push(0, kChunk, Chunk(uint64_t{i} * kChunk, kChunk).body);
+      if (pushed.ok()) break;
+      ASSERT_EQ(pushed.code(), StatusCode::kResourceExhausted) << pushed;
+      ++refused;
+      EXPECT_EQ(session->buffered_outputs(), 1u);
+      auto chunk = session->Receive(std::chrono::seconds(30));
+      ASSERT_TRUE(chunk.ok()) << chunk.status();
+      received.push_back(std::move(chunk).value());
+    }
+    EXPECT_LE(session->buffered_outputs(), 1u);
+  }
+  EXPECT_GT(refused, 0);
+  std::vector<protocol::StreamChunk> rest;
+  auto totals = session->Close(/*drain=*/true, &rest);
+  ASSERT_TRUE(totals.ok()) << totals.status();
+  received.insert(received.end(), rest.begin(), rest.end());
+  EXPECT_EQ(ByStep(received), ExpectedStream(kSteps));
+}
+
+// spikectl stream pushes chunk after chunk and prints what has arrived; with
+// more steps per chunk than the output window and more chunks than the input
+// window it hung on the same bug.
+TEST_F(ClientSessionTest, SpikectlStreamsChunksLargerThanTheOutputWindow) {
+  constexpr uint64_t kSteps = 600;  // 19 chunks of 32 steps; windows 8 and 16
+  const std::string events = dir_.path() + "/events.txt";
+  {
+    std::ofstream out(events);
+    for (uint64_t t = 0; t < kSteps; ++t) {
+      const auto in = StepInput(t);
+      for (size_t i = 0; i < in.size(); ++i) {
+        if (in[i] != 0) out << t << " " << i << "\n";
+      }
+    }
+  }
+  ProcessResult r = RunProcess({SPIKECTL_BINARY, "stream", "small", events, "--steps-per-chunk",
+                                "32", "--json", "--timeout=30", "--socket=" + socket_});
+  ASSERT_EQ(r.exit_code, 0) << r.err << r.out;
+  std::map<int64_t, std::vector<float>> got;
+  int64_t last = -1;
+  nlohmann::json closed;
+  std::istringstream lines(r.out);
+  for (std::string line; std::getline(lines, line);) {
+    const auto j = nlohmann::json::parse(line, nullptr, false);
+    ASSERT_FALSE(j.is_discarded()) << line;
+    if (j.contains("closed")) {
+      closed = j["closed"];
+      continue;
+    }
+    const auto step = j["first_step"].get<int64_t>();
+    EXPECT_GT(step, last) << "outputs out of order";
+    last = step;
+    got[step] = j["values"].get<std::vector<float>>();
+  }
+  EXPECT_EQ(got, ExpectedStream(kSteps));
+  EXPECT_EQ(closed["steps"], kSteps);
+}
+
+}  // namespace
+}  // namespace spk::testing
