@@ -130,7 +130,13 @@ int RunDeploy(Context& ctx, const Args& args) {
       progress.Update(p);
     } else {
       // Not a terminal: one plain line per update keeps logs readable.
-      *ctx.err << "deploy: " << Field(p, "stage") << " " << Field(p, "pass") << "\n";
+      *ctx.err << "deploy: " << Field(p, "stage");
+      if (p.contains("pass")) *ctx.err << " " << Field(p, "pass");
+      if (p.contains("message")) *ctx.err << ": " << Field(p, "message");
+      if (p.contains("elapsed_seconds") && p["elapsed_seconds"].is_number()) {
+        *ctx.err << " (" << FormatFixed(p["elapsed_seconds"].get<double>(), 2) << " s)";
+      }
+      *ctx.err << "\n";
     }
   });
   if (live) progress.Stop();

@@ -307,7 +307,13 @@ TEST_F(SpikectlTest, MeasureTelemetryDoctor) {
   EXPECT_GT(e["total"].get<double>(), 0);
   EXPECT_NEAR(e["total"].get<double>(), e["static"].get<double>() + e["dynamic"].get<double>(),
               1e-9 * std::max(1.0, e["total"].get<double>()) + 1e-15);
-  EXPECT_TRUE(m["layers"].is_array());
+  ASSERT_TRUE(m["layers"].is_array());
+  EXPECT_FALSE(m["layers"].empty()) << m.dump();
+  for (const json& layer : m["layers"]) {
+    EXPECT_FALSE(layer["name"].get<std::string>().empty());
+    EXPECT_GE(layer["energy_joules"].get<double>(), 0) << layer.dump();
+  }
+  EXPECT_GT(m["spikes_per_inference"].get<double>(), 0);
 
   json t = SpikectlJson({"telemetry"});
   ASSERT_FALSE(t["boards"].empty());
