@@ -11,9 +11,16 @@
 //
 // Thread safety: implementations must allow Enumerate and Open to be called
 // from several threads at once (the daemon's hotplug and request threads).
+//
+// Hotplug: a driver whose bus reports arrivals and removals tells the
+// listener set with SetHotplugListener. The listener runs on the driver's own
+// thread and must not call back into the driver; a board's removal is
+// reported after its open Device has turned gone. Drivers of boards that
+// cannot come and go (the emulator) keep the default, which never calls it.
 #ifndef SPK_HAL_DRIVER_H_
 #define SPK_HAL_DRIVER_H_
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -38,6 +45,12 @@ struct DeviceDescriptor {
   friend bool operator==(const DeviceDescriptor&, const DeviceDescriptor&) = default;
 };
 
+enum class HotplugEvent { kArrived, kLeft };
+
+// Told about a board of the driver coming or going (through a registry,
+// with descriptor.driver set to the driver's name).
+using HotplugListener = std::function<void(const DeviceDescriptor& board, HotplugEvent event)>;
+
 class Driver {
  public:
   virtual ~Driver() = default;
@@ -53,6 +66,10 @@ class Driver {
   // not know (or no longer sees), UNAVAILABLE when it is busy or gone,
   // FAILED_PRECONDITION for a firmware or protocol mismatch.
   virtual StatusOr<std::unique_ptr<Device>> Open(std::string_view id) = 0;
+
+  // Replaces the listener told about arrivals and removals; an empty one
+  // stops the calls. When it returns, the previous listener is not running.
+  virtual void SetHotplugListener(HotplugListener listener) { (void)listener; }
 };
 
 }  // namespace spk::hal

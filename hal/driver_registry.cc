@@ -69,4 +69,24 @@ StatusOr<std::unique_ptr<Device>> DriverRegistry::OpenUri(std::string_view uri) 
   return Open(uri.substr(0, colon), uri.substr(colon + 1));
 }
 
+void DriverRegistry::SetHotplugListener(const HotplugListener& listener) const {
+  std::vector<std::pair<std::string, Driver*>> drivers;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (const auto& [name, driver] : drivers_) drivers.emplace_back(name, driver.get());
+  }
+  for (const auto& [name, driver] : drivers) {
+    if (!listener) {
+      driver->SetHotplugListener(nullptr);
+      continue;
+    }
+    // The registry, not the driver, owns the naming of drivers.
+    driver->SetHotplugListener([listener, name](const DeviceDescriptor& board, HotplugEvent event) {
+      DeviceDescriptor named = board;
+      named.driver = name;
+      listener(named, event);
+    });
+  }
+}
+
 }  // namespace spk::hal

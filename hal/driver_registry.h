@@ -58,6 +58,10 @@ class DriverRegistry {
   // Opens "driver:id". INVALID_ARGUMENT when there is no ':'.
   StatusOr<std::unique_ptr<Device>> OpenUri(std::string_view uri) const;
 
+  // Sets `listener` on every registered driver (see Driver::SetHotplugListener);
+  // an empty one stops the calls. Drivers registered later do not get it.
+  void SetHotplugListener(const HotplugListener& listener) const;
+
  private:
   mutable std::mutex mu_;
   std::map<std::string, std::unique_ptr<Driver>, std::less<>> drivers_;  // guarded by mu_

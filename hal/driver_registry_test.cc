@@ -1,6 +1,7 @@
 #include "hal/driver_registry.h"
 
 #include <atomic>
+#include <mutex>
 #include <thread>
 
 #include <gmock/gmock.h>
@@ -60,12 +61,35 @@ class FakeDriver final : public Driver {
     }
     return NotFoundError("no device " + std::string(id));
   }
+  void SetHotplugListener(HotplugListener listener) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    listener_ = std::move(listener);
+  }
+  // What the driver's bus thread would do on an arrival or a removal.
+  void Fire(const std::string& id, HotplugEvent event) {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (listener_) listener_({.id = id}, event);
+  }
   std::atomic<int> enumerations{0};
 
  private:
   std::string name_;
   std::vector<std::string> ids_;
   Status scan_;
+  std::mutex mu_;
+  HotplugListener listener_;  // guarded by mu_
+};
+
+// A driver of boards that never come or go: it keeps Driver's default.
+class FixedDriver final : public Driver {
+ public:
+  std::string_view name() const override { return "fixed"; }
+  StatusOr<std::vector<DeviceDescriptor>> Enumerate() override {
+    return std::vector<DeviceDescriptor>{};
+  }
+  StatusOr<std::unique_ptr<Device>> Open(std::string_view) override {
+    return NotFoundError("none");
+  }
 };
 
 TEST(DriverRegistryTest, RegistersAndFindsDrivers) {
@@ -143,6 +167,28 @@ TEST(DriverRegistryTest, OpensByNameAndByUri) {
   for (const char* bad : {"sim0", ":sim0", "sim:", ""}) {
     EXPECT_EQ(registry.OpenUri(bad).status().code(), StatusCode::kInvalidArgument) << bad;
   }
+}
+
+TEST(DriverRegistryTest, HotplugEventsReachTheListenerNamedByDriver) {
+  DriverRegistry registry;
+  auto owned = std::make_unique<FakeDriver>("loihi3", std::vector<std::string>{});
+  FakeDriver* usb = owned.get();
+  ASSERT_TRUE(registry.Register(std::move(owned)).ok());
+  ASSERT_TRUE(registry.Register(std::make_unique<FixedDriver>()).ok());
+  std::vector<std::pair<DeviceDescriptor, HotplugEvent>> seen;
+  registry.SetHotplugListener(
+      [&](const DeviceDescriptor& board, HotplugEvent event) { seen.emplace_back(board, event); });
+  usb->Fire("usb-1-4", HotplugEvent::kLeft);
+  usb->Fire("usb-1-4", HotplugEvent::kArrived);
+  ASSERT_EQ(seen.size(), 2u);
+  EXPECT_EQ(seen[0].first.id, "usb-1-4");
+  EXPECT_EQ(seen[0].first.driver, "loihi3");
+  EXPECT_EQ(seen[0].second, HotplugEvent::kLeft);
+  EXPECT_EQ(seen[1].second, HotplugEvent::kArrived);
+  // An empty listener stops the calls.
+  registry.SetHotplugListener(nullptr);
+  usb->Fire("usb-1-4", HotplugEvent::kLeft);
+  EXPECT_EQ(seen.size(), 2u);
 }
 
 TEST(DriverRegistryTest, ConcurrentUseIsSafe) {

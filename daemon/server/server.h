@@ -23,9 +23,9 @@
 // STREAM_OUTPUT frames and the CREDIT that returns the input frame are sent
 // while the client has output credit, and the next frame runs only when they
 // are all sent. A session ends on session.close (drained, with totals),
-// CANCEL, its idle timeout, a forced undeploy (through the Service's
-// session-ended callback) or Shutdown; closing the connection closes its
-// sessions.
+// CANCEL, its idle timeout, a forced undeploy or its board's removal
+// (through the Service's session-ended callback) or Shutdown; closing the
+// connection closes its sessions.
 //
 // Requests on workers share a stop flag with the I/O thread, set by CANCEL,
 // timeout_ms or the connection closing (docs/protocol.md, "Requests,

@@ -11,6 +11,7 @@
 #include <fstream>
 #include <iterator>
 #include <map>
+#include <utility>
 
 #include <spdlog/spdlog.h>
 
@@ -90,6 +91,38 @@ Status WriteFileAtomically(const std::string& path, std::span<const uint8_t> byt
   fs::rename(tmp, path, ec);
   if (ec) return UnavailableError("cannot rename " + tmp + ": " + ec.message());
   return Status::Ok();
+}
+
+// Stands in for a board that left and could not be opened again, so that
+// the board stays listed (gone) and every use of it is refused.
+class GoneDevice final : public hal::Device {
+ public:
+  GoneDevice(hal::DeviceInfo info, std::string why)
+      : info_(std::move(info)), why_(std::move(why)) {}
+  const hal::DeviceInfo& info() const override { return info_; }
+  Status Reset() override { return Gone(); }
+  StatusOr<hal::ProgramId> Load(const hal::format::BoardImage&, const hal::Partition&) override {
+    return Gone();
+  }
+  Status Unload(hal::ProgramId) override { return Gone(); }
+  Status ResetState(hal::ProgramId) override { return Gone(); }
+  Status WriteInputs(hal::ProgramId, uint32_t, uint32_t, std::span<const int32_t>) override {
+    return Gone();
+  }
+  StatusOr<hal::RunStats> Run(hal::ProgramId, uint32_t) override { return Gone(); }
+  StatusOr<std::vector<int32_t>> ReadOutputs(hal::ProgramId, uint32_t) override { return Gone(); }
+  StatusOr<hal::Telemetry> ReadTelemetry() override { return Gone(); }
+  hal::Health CheckHealth() override { return {hal::HealthState::kGone, why_}; }
+
+ private:
+  Status Gone() const { return UnavailableError("board " + info_.id + " is gone: " + why_); }
+
+  const hal::DeviceInfo info_;
+  const std::string why_;
+};
+
+bool IsUp(hal::HealthState state) {
+  return state == hal::HealthState::kOk || state == hal::HealthState::kDegraded;
 }
 
 std::string StemOf(const std::string& file) {
@@ -173,6 +206,7 @@ void Service::OpenBoards() {
     spdlog::info("boards: {} ({} {}, {} cores)", info.id, info.driver, info.board_profile,
                  info.total_cores());
     auto board = std::make_unique<Board>();
+    board->id = info.id;
     board->descriptor = descriptor;
     board->device = std::move(device).value();
     board->allocator = std::move(allocator).value();
@@ -182,6 +216,17 @@ void Service::OpenBoards() {
 
 void Service::Start() {
   Restore();
+  hotplug_thread_ = std::thread([this] { HotplugLoop(); });
+  // Events come on a driver's thread, which must not be held up (or called
+  // back into): they are only queued there.
+  registry_->SetHotplugListener(
+      [this](const hal::DeviceDescriptor& board, hal::HotplugEvent event) {
+        {
+          std::lock_guard<std::mutex> lock(hotplug_mu_);
+          hotplug_queue_.push_back({board, event});
+        }
+        hotplug_cv_.notify_all();
+      });
   sampler_ = std::thread([this] {
     std::unique_lock<std::mutex> lock(sampler_mu_);
     while (!stopping_) {
@@ -199,6 +244,13 @@ void Service::Start() {
 }
 
 void Service::Stop() {
+  registry_->SetHotplugListener(nullptr);
+  {
+    std::lock_guard<std::mutex> lock(hotplug_mu_);
+    hotplug_stopping_ = true;
+  }
+  hotplug_cv_.notify_all();
+  if (hotplug_thread_.joinable()) hotplug_thread_.join();
   {
     std::lock_guard<std::mutex> lock(sampler_mu_);
     stopping_ = true;
@@ -247,17 +299,10 @@ void Service::Restore() {
       fail(s);
       continue;
     }
-    auto program = board->device->Load(*image, partition);
-    if (!program.ok()) {
+    auto loaded = LoadOnto(*board->device, *image, partition);
+    if (!loaded.ok()) {
       board->allocator->Free(partition).IgnoreError();
-      fail(program.status());
-      continue;
-    }
-    auto executor = executor::Executor::Create(*image, board->device.get(), *program);
-    if (!executor.ok()) {
-      board->device->Unload(*program).IgnoreError();
-      board->allocator->Free(partition).IgnoreError();
-      fail(executor.status());
+      fail(loaded.status());
       continue;
     }
     auto dep = std::make_shared<Deployment>();
@@ -270,8 +315,8 @@ void Service::Restore() {
     dep->created_s = static_cast<double>(d.created_ms) / 1000.0;
     dep->image = std::move(image).value();
     dep->partition = partition;
-    dep->program = *program;
-    dep->executor = std::move(executor).value();
+    dep->program = loaded->program;
+    dep->executor = std::move(loaded->executor);
     spdlog::info("recovery: deployment {} ('{}') restored on {} cores {}", d.id, d.name, d.board_id,
                  d.cores.size());
     std::lock_guard<std::mutex> lock(mu_);
@@ -280,9 +325,184 @@ void Service::Restore() {
   restored_ = true;
 }
 
+StatusOr<Service::Loaded> Service::LoadOnto(hal::Device& device,
+                                            const hal::format::BoardImage& image,
+                                            const hal::Partition& partition) {
+  Loaded out;
+  SPK_ASSIGN_OR_RETURN(out.program, device.Load(image, partition));
+  auto executor = executor::Executor::Create(image, &device, out.program);
+  if (!executor.ok()) {
+    device.Unload(out.program).IgnoreError();
+    return executor.status();
+  }
+  out.executor = std::move(executor).value();
+  return out;
+}
+
+Status Service::NoExecutor(const Deployment& d, const std::string& label) {
+  if (!d.no_executor.ok()) return d.no_executor;
+  return FailedPreconditionError("deployment '" + label + "' is undeploying");
+}
+
+void Service::SessionEnded(const SessionHandle& session, const Status& status) {
+  std::function<void(const SessionHandle&, const Status&)> callback;
+  {
+    std::lock_guard<std::mutex> lock(session_ended_mu_);
+    callback = session_ended_;
+  }
+  if (callback) callback(session, status);
+}
+
+void Service::EndSessionsOn(const std::string& board, const Status& status) {
+  std::vector<std::shared_ptr<Deployment>> on;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (auto& [id, d] : deployments_) {
+      if (d->board == board) on.push_back(d);
+    }
+  }
+  for (auto& dep : on) {
+    std::optional<SessionHandle> ended;
+    {
+      // Waits for a step in progress, which fails fast on a gone board.
+      std::lock_guard<std::mutex> lock(dep->mu);
+      if (dep->sessions.exchange(0) > 0) {
+        ended = SessionHandle{.deployment_id = dep->id,
+                              .deployment = dep->name.empty() ? dep->id : dep->name,
+                              .board = dep->board,
+                              .generation = dep->session_generation};
+        if (metrics_) metrics_->SessionsActive(--sessions_open_);
+      }
+    }
+    if (ended) SessionEnded(*ended, status);
+  }
+}
+
+void Service::HotplugLoop() {
+  std::unique_lock<std::mutex> lock(hotplug_mu_);
+  for (;;) {
+    hotplug_cv_.wait(lock, [this] { return hotplug_stopping_ || !hotplug_queue_.empty(); });
+    if (hotplug_stopping_) return;
+    std::vector<HotplugQueued> events;
+    events.swap(hotplug_queue_);
+    lock.unlock();
+    for (const HotplugQueued& e : events) {
+      if (e.event == hal::HotplugEvent::kLeft) {
+        BoardLeft(e.board.id);
+      } else {
+        BoardArrived(e.board);
+      }
+    }
+    lock.lock();
+  }
+}
+
+void Service::BoardLeft(const std::string& id) {
+  if (FindBoard(id) == nullptr) return;  // not one of ours
+  // No deploy_mu_ here: a long compile must not delay telling the sessions.
+  spdlog::warn("boards: {} was unplugged; its sessions end, its deployments wait for it", id);
+  if (metrics_) metrics_->Board(id, BoardReading{.up = false});
+  EndSessionsOn(id, UnavailableError("board " + id + " was unplugged"));
+}
+
+void Service::BoardArrived(const hal::DeviceDescriptor& descriptor) {
+  Board* board = FindBoard(descriptor.id);
+  if (board == nullptr) {
+    spdlog::info("boards: {}:{} was plugged in; spiked takes up new boards only at start",
+                 descriptor.driver, descriptor.id);
+    return;
+  }
+  std::lock_guard<std::mutex> deploy_lock(deploy_mu_);
+  if (IsUp(board->device->CheckHealth().state)) return;  // the device we hold still answers
+  const std::string& id = board->id;
+  spdlog::info("boards: {} was plugged in again; reopening it", id);
+
+  // Executors borrow the old device, which must close before the driver
+  // opens the board again.
+  std::vector<std::shared_ptr<Deployment>> on;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (auto& [dep_id, d] : deployments_) {
+      if (d->board == id) on.push_back(d);
+    }
+  }
+  EndSessionsOn(id, UnavailableError("board " + id + " was unplugged"));
+  for (auto& dep : on) {
+    std::lock_guard<std::mutex> lock(dep->mu);
+    dep->executor.reset();
+    dep->no_executor = UnavailableError("board " + id + " is being reopened");
+  }
+  const hal::DeviceInfo old_info = board->device->info();
+  std::unique_ptr<hal::Device> old;
+  {
+    std::unique_lock<std::shared_mutex> lock(devices_mu_);
+    old = std::exchange(board->device, std::make_unique<GoneDevice>(old_info, "reopening"));
+  }
+  old.reset();
+
+  auto leave_gone = [&](const Status& why) {
+    spdlog::error("boards: {} came back but cannot be used: {}", id, why.ToString());
+    {
+      std::unique_lock<std::shared_mutex> lock(devices_mu_);
+      board->device = std::make_unique<GoneDevice>(old_info, why.ToString());
+    }
+    for (auto& dep : on) {
+      std::lock_guard<std::mutex> lock(dep->mu);
+      dep->no_executor = UnavailableError(
+          "board " + id + " came back but cannot be used: " + std::string(why.message()));
+    }
+  };
+  auto device = registry_->Open(board->descriptor.driver, board->descriptor.id);
+  if (!device.ok()) return leave_gone(device.status());
+  const hal::DeviceInfo& info = (*device)->info();
+  // Partitions were allocated for the old board's cores.
+  if (info.board_profile != old_info.board_profile || info.chip_profile != old_info.chip_profile ||
+      info.total_cores() != old_info.total_cores()) {
+    return leave_gone(FailedPreconditionError("it is now a " + info.board_profile + " (" +
+                                              info.chip_profile + "), it was a " +
+                                              old_info.board_profile));
+  }
+  if (info.serial != old_info.serial) {
+    spdlog::warn("boards: {} has serial {} now, {} before; its deployments go onto it", id,
+                 info.serial, old_info.serial);
+  }
+  // The board may still hold the programs loaded before it left.
+  if (Status s = (*device)->Reset(); !s.ok()) return leave_gone(s);
+
+  // Loaded before the device is put in place, so that the board shows up
+  // only with its deployments serving again.
+  size_t restored = 0;
+  for (auto& dep : on) {
+    auto loaded = LoadOnto(**device, dep->image, dep->partition);
+    if (!loaded.ok()) {
+      spdlog::error("boards: deployment {} ('{}') cannot be loaded onto {} again: {}", dep->id,
+                    dep->name, id, loaded.status().ToString());
+      store_->MarkFailed(dep->id, "not restored after a replug: " + loaded.status().ToString())
+          .status()
+          .IgnoreError();
+      board->allocator->Free(dep->partition).IgnoreError();
+      std::lock_guard<std::mutex> lock(mu_);
+      deployments_.erase(dep->id);
+      continue;
+    }
+    std::lock_guard<std::mutex> lock(dep->mu);
+    dep->program = loaded->program;
+    dep->executor = std::move(loaded->executor);
+    dep->no_executor = Status::Ok();
+    ++restored;
+  }
+  {
+    std::unique_lock<std::shared_mutex> lock(devices_mu_);
+    board->device = std::move(device).value();
+  }
+  if (metrics_) metrics_->Board(id, BoardReading{.up = true});
+  spdlog::info("boards: {} is back (serial {}); {} of {} deployments loaded again", id, info.serial,
+               restored, on.size());
+}
+
 Service::Board* Service::FindBoard(const std::string& id) {
   for (auto& board : boards_) {
-    if (board->device->info().id == id) return board.get();
+    if (board->id == id) return board.get();
   }
   return nullptr;
 }
@@ -333,6 +553,7 @@ StatusOr<nlohmann::json> Service::Health(const std::string& deployment) {
   bool any_ok = false;
   // A deployment is only as ready as the board it runs on.
   std::map<std::string, hal::Health> board_health;
+  std::shared_lock<std::shared_mutex> devices_lock(devices_mu_);
   for (auto& board : boards_) {
     const hal::Health health = board->device->CheckHealth();
     any_ok = any_ok || health.state == hal::HealthState::kOk ||
@@ -342,6 +563,7 @@ StatusOr<nlohmann::json> Service::Health(const std::string& deployment) {
                       {"state", HealthName(health.state)},
                       {"detail", health.detail}});
   }
+  devices_lock.unlock();
   nlohmann::json reasons = nlohmann::json::array();
   if (!restored_) reasons.push_back("restoring deployments");
   if (!restore_note_.empty()) reasons.push_back(restore_note_);
@@ -390,6 +612,7 @@ nlohmann::json Service::Boards() {
     }
   }
   nlohmann::json out = nlohmann::json::array();
+  std::shared_lock<std::shared_mutex> devices_lock(devices_mu_);
   for (auto& board : boards_) {
     const hal::DeviceInfo& info = board->device->info();
     const hal::Health health = board->device->CheckHealth();
@@ -770,9 +993,9 @@ StatusOr<nlohmann::json> Service::UndeployLocked(const std::string& deployment, 
   }
   spdlog::info("undeploy: {} ('{}') freed {} cores", dep->id, dep->name,
                dep->partition.cores.size());
-  if (ended && session_ended_) {
-    session_ended_(
-        *ended, FailedPreconditionError("deployment '" + ended->deployment + "' was undeployed"));
+  if (ended) {
+    SessionEnded(*ended,
+                 FailedPreconditionError("deployment '" + ended->deployment + "' was undeployed"));
   }
   return nlohmann::json{{"deployment", dep->name.empty() ? dep->id : dep->name},
                         {"id", dep->id},
@@ -806,9 +1029,7 @@ StatusOr<nlohmann::json> Service::DescribeDeployment(const std::string& deployme
   nlohmann::json out = Summary(*dep);
   {
     std::lock_guard<std::mutex> lock(dep->mu);
-    if (!dep->executor) {
-      return FailedPreconditionError("deployment '" + deployment + "' is undeploying");
-    }
+    if (!dep->executor) return NoExecutor(*dep, deployment);
     out.update(Ports(*dep->executor));
   }
   out["timesteps"] = dep->image.meta.timesteps;
@@ -832,8 +1053,7 @@ StatusOr<std::map<std::string, std::vector<int64_t>>> Service::InputShapes(
     const std::string& deployment) {
   SPK_ASSIGN_OR_RETURN(std::shared_ptr<Deployment> dep, Find(deployment));
   std::lock_guard<std::mutex> lock(dep->mu);
-  if (!dep->executor)
-    return FailedPreconditionError("deployment '" + deployment + "' is undeploying");
+  if (!dep->executor) return NoExecutor(*dep, deployment);
   return dep->executor->inputs();
 }
 
@@ -901,6 +1121,7 @@ StatusOr<InferOutcome> Service::Infer(const std::string& deployment,
   std::set<std::string> spike_ports;
   {
     std::lock_guard<std::mutex> lock(dep->mu);
+    if (!dep->executor && !dep->no_executor.ok()) result = dep->no_executor;
     if (dep->executor) {
       result = dep->executor->Infer(inputs);
       if (result.ok()) {
@@ -931,8 +1152,7 @@ StatusOr<InferOutcome> Service::Infer(const std::string& deployment,
 StatusOr<SessionHandle> Service::OpenSession(const std::string& deployment) {
   SPK_ASSIGN_OR_RETURN(std::shared_ptr<Deployment> dep, Find(deployment));
   std::lock_guard<std::mutex> lock(dep->mu);
-  if (!dep->executor)
-    return FailedPreconditionError("deployment '" + deployment + "' is undeploying");
+  if (!dep->executor) return NoExecutor(*dep, deployment);
   if (dep->sessions.load() > 0) {
     return ResourceExhaustedError("deployment '" + deployment +
                                   "' has an open session already; it holds the deployment's "
@@ -961,7 +1181,7 @@ StatusOr<std::vector<executor::StreamStep>> Service::SessionPush(
       FailedPreconditionError("deployment '" + session.deployment + "' was undeployed");
   if (!dep) return gone;
   std::lock_guard<std::mutex> lock(dep->mu);
-  if (!dep->executor) return gone;
+  if (!dep->executor) return dep->no_executor.ok() ? gone : dep->no_executor;
   if (dep->sessions.load() == 0 || dep->session_generation != session.generation) {
     return FailedPreconditionError("the session on deployment '" + session.deployment +
                                    "' has ended");
@@ -987,13 +1207,14 @@ StatusOr<std::pair<std::vector<Service::PortInfo>, std::vector<Service::PortInfo
 Service::SessionPorts(const SessionHandle& session) {
   SPK_ASSIGN_OR_RETURN(std::shared_ptr<Deployment> dep, Find(session.deployment_id));
   std::lock_guard<std::mutex> lock(dep->mu);
-  if (!dep->executor) return FailedPreconditionError("deployment was undeployed");
+  if (!dep->executor) return NoExecutor(*dep, session.deployment);
   return std::make_pair(dep->executor->InputPorts(), dep->executor->OutputPorts());
 }
 
 void Service::SampleTelemetry() {
   std::vector<state::TelemetrySample> samples;
   const auto now_ms = static_cast<int64_t>(NowSeconds() * 1000);
+  std::shared_lock<std::shared_mutex> devices_lock(devices_mu_);
   for (auto& board : boards_) {
     const std::string& id = board->device->info().id;
     const hal::Health health = board->device->CheckHealth();
@@ -1025,6 +1246,7 @@ void Service::SampleTelemetry() {
     if (metrics_) metrics_->Board(id, reading);
     samples.push_back(std::move(sample));
   }
+  devices_lock.unlock();
   if (samples.empty()) return;
   if (Status s = store_->InsertTelemetry(samples); !s.ok()) {
     spdlog::warn("telemetry: {}", s.ToString());
@@ -1051,6 +1273,7 @@ nlohmann::json SampleJson(const state::TelemetrySample& s) {
 
 StatusOr<nlohmann::json> Service::TelemetryLatest(const std::string& board) {
   nlohmann::json out = nlohmann::json::array();
+  std::shared_lock<std::shared_mutex> devices_lock(devices_mu_);
   for (auto& b : boards_) {
     const hal::DeviceInfo& info = b->device->info();
     if (!board.empty() && info.id != board) continue;

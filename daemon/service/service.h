@@ -18,12 +18,25 @@
 // Start() recovers from the store: ready deployments are loaded again on
 // their partitions; interrupted ones were rolled back by StateStore::Recover.
 //
+// Hotplug: from Start to Stop the service follows the drivers' hotplug
+// events on a thread of its own (never the driver's). When a board leaves,
+// its sessions end with UNAVAILABLE naming it (through the session-ended
+// callback) and spiked_board_up goes to 0; its deployments stay, refusing
+// work with UNAVAILABLE. When a board of the same id arrives again, it is
+// opened (replacing the gone device), reset, and each of its deployments is
+// loaded again onto its own partition; a deployment that does not load is
+// marked failed. Boards the daemon did not have at start are not taken up.
+//
 // Operations return JSON bodies as docs/protocol.md describes them; the
 // server adds the protocol fields. Error codes follow base/status.h.
 //
 // Thread safety: every public method may be called from any thread. The
 // deployment table is guarded by mu_; each deployment's executor by its own
-// mutex; the store and allocators are thread-safe themselves.
+// mutex; the store and allocators are thread-safe themselves. The board list
+// is fixed after Create, but a board's device is replaced when it comes back:
+// devices are guarded by devices_mu_ (shared to use, exclusive to replace),
+// and replaced only under deploy_mu_, so deploy and undeploy need only that.
+// Lock order: deploy_mu_, a deployment's mu, devices_mu_, mu_.
 #ifndef SPK_DAEMON_SERVICE_SERVICE_H_
 #define SPK_DAEMON_SERVICE_SERVICE_H_
 
@@ -37,6 +50,7 @@
 #include <mutex>
 #include <optional>
 #include <set>
+#include <shared_mutex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -131,7 +145,8 @@ class Service {
   // Restores the deployments the store had ready and starts the telemetry
   // sampler. Deployments that cannot be restored are marked failed (logged).
   void Start();
-  // Stops the sampler; deployments stay recorded for the next start.
+  // Stops the sampler and hotplug handling; deployments stay recorded for
+  // the next start.
   void Stop();
 
   nlohmann::json Version() const;
@@ -159,10 +174,11 @@ class Service {
       hal::RunStats* stats = nullptr);
   // Idempotent; a handle of an ended session is ignored.
   void CloseSession(const SessionHandle& session);
-  // Called (from the undeploying thread) for each session that a forced
-  // undeploy or a replace ended, with the status the session should end
-  // with. Set once, before Start.
+  // Called (from the undeploying or hotplug thread) for each session that a
+  // forced undeploy, a replace or its board's removal ended, with the status
+  // the session should end with. Set before Start, cleared after Stop.
   void SetSessionEndedCallback(std::function<void(const SessionHandle&, const Status&)> callback) {
+    std::lock_guard<std::mutex> lock(session_ended_mu_);
     session_ended_ = std::move(callback);
   }
   // Input and output port names and per-step shapes, in port order.
@@ -193,6 +209,7 @@ class Service {
 
  private:
   struct Board {
+    std::string id;  // the device's, kept across replugs
     hal::DeviceDescriptor descriptor;
     std::unique_ptr<hal::Device> device;
     std::unique_ptr<hal::PartitionAllocator> allocator;
@@ -210,6 +227,9 @@ class Service {
     hal::ProgramId program = 0;
     std::mutex mu;                                 // serialises use of the executor and program
     std::unique_ptr<executor::Executor> executor;  // guarded by mu
+    // Why there is no executor while the deployment is still listed (its
+    // board is being reopened); OK: it is being undeployed. Guarded by mu.
+    Status no_executor;
     std::atomic<uint64_t> inferences{0};
     std::atomic<int> sessions{0};
     uint64_t session_generation = 0;  // guarded by mu; the open session's
@@ -220,6 +240,23 @@ class Service {
 
   void OpenBoards();
   void Restore();
+  // A program and its executor on a board; what Restore and a replug share.
+  struct Loaded {
+    hal::ProgramId program = 0;
+    std::unique_ptr<executor::Executor> executor;
+  };
+  // Loads `image` onto `partition` (already held in the board's allocator).
+  static StatusOr<Loaded> LoadOnto(hal::Device& device, const hal::format::BoardImage& image,
+                                   const hal::Partition& partition);
+  // The status of a deployment without an executor. Requires d.mu.
+  static Status NoExecutor(const Deployment& d, const std::string& label);
+  // Hotplug, on hotplug_thread_.
+  void HotplugLoop();
+  void BoardLeft(const std::string& id);
+  void BoardArrived(const hal::DeviceDescriptor& descriptor);
+  // Ends the open sessions of the deployments on `board` with `status`.
+  void EndSessionsOn(const std::string& board, const Status& status);
+  void SessionEnded(const SessionHandle& session, const Status& status);
   StatusOr<std::shared_ptr<Deployment>> Find(const std::string& id_or_name);
   Board* FindBoard(const std::string& id);
   // The image's bytes and identity, from a board image or a compile.
@@ -245,7 +282,8 @@ class Service {
   ServiceOptions options_;  // compile limits guarded by mu_
   Metrics* const metrics_;  // borrowed; may be null
   std::unique_ptr<state::StateStore> store_;
-  std::vector<std::unique_ptr<Board>> boards_;  // fixed after Create
+  std::vector<std::unique_ptr<Board>> boards_;  // fixed after Create; devices: devices_mu_
+  std::shared_mutex devices_mu_;
   std::atomic<bool> restored_{false};
   std::string restore_note_;  // set before restored_
 
@@ -255,12 +293,23 @@ class Service {
 
   std::atomic<int64_t> sessions_open_{0};
   std::atomic<uint64_t> next_session_generation_{1};
-  std::function<void(const SessionHandle&, const Status&)> session_ended_;
+  std::mutex session_ended_mu_;
+  std::function<void(const SessionHandle&, const Status&)> session_ended_;  // session_ended_mu_
 
   std::mutex sampler_mu_;
   std::condition_variable sampler_cv_;
   bool stopping_ = false;  // guarded by sampler_mu_
   std::thread sampler_;
+
+  struct HotplugQueued {
+    hal::DeviceDescriptor board;
+    hal::HotplugEvent event;
+  };
+  std::mutex hotplug_mu_;
+  std::condition_variable hotplug_cv_;
+  std::vector<HotplugQueued> hotplug_queue_;  // guarded by hotplug_mu_
+  bool hotplug_stopping_ = false;             // guarded by hotplug_mu_
+  std::thread hotplug_thread_;
 };
 
 }  // namespace spk::daemon

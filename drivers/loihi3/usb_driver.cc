@@ -77,10 +77,10 @@ void UsbDriver::OnHotplug(libusb_device* device, bool arrived) {
     if (it != open_->devices.end() && it->second != nullptr) it->second->MarkGone();
   }
   std::lock_guard<std::mutex> lock(listener_mu_);
-  if (listener_) listener_(board, arrived);
+  if (listener_) listener_(board, arrived ? hal::HotplugEvent::kArrived : hal::HotplugEvent::kLeft);
 }
 
-void UsbDriver::SetHotplugListener(HotplugListener listener) {
+void UsbDriver::SetHotplugListener(hal::HotplugListener listener) {
   std::lock_guard<std::mutex> lock(listener_mu_);
   listener_ = std::move(listener);
 }

@@ -57,8 +57,6 @@ struct UsbDriverOptions {
 
 class UsbDriver final : public hal::Driver {
  public:
-  using HotplugListener = std::function<void(const hal::DeviceDescriptor& board, bool arrived)>;
-
   // UNAVAILABLE when libusb cannot be initialised (no USB access at all).
   static StatusOr<std::unique_ptr<UsbDriver>> Create(UsbDriverOptions options = {});
   ~UsbDriver() override;
@@ -71,8 +69,9 @@ class UsbDriver final : public hal::Driver {
   // incompatible board.
   StatusOr<std::unique_ptr<hal::Device>> Open(std::string_view id) override;
 
-  // Replaces the listener told about arrivals and removals.
-  void SetHotplugListener(HotplugListener listener);
+  // Replaces the listener told about arrivals and removals; waits for a
+  // call of the previous one in progress.
+  void SetHotplugListener(hal::HotplugListener listener) override;
   // Whether hotplug events are being followed.
   bool hotplug_active() const { return hotplug_handle_ != 0; }
 
@@ -96,7 +95,7 @@ class UsbDriver final : public hal::Driver {
   std::thread events_;  // runs libusb's event loop while hotplug is on
 
   std::mutex listener_mu_;
-  HotplugListener listener_;  // guarded by listener_mu_
+  hal::HotplugListener listener_;  // guarded by listener_mu_
 };
 
 // Registers the "loihi3" driver. Errors of Create and of Register pass through.

@@ -146,11 +146,12 @@ TEST_F(UsbFaultTest, HotplugRemovalAndArrival) {
     std::vector<std::pair<std::string, bool>> seen;
   };
   auto shared = std::make_shared<Events>();
-  driver_->SetHotplugListener([shared](const hal::DeviceDescriptor& board, bool arrived) {
-    std::lock_guard<std::mutex> lock(shared->mu);
-    shared->seen.emplace_back(board.id, arrived);
-    shared->cv.notify_all();
-  });
+  driver_->SetHotplugListener(
+      [shared](const hal::DeviceDescriptor& board, hal::HotplugEvent event) {
+        std::lock_guard<std::mutex> lock(shared->mu);
+        shared->seen.emplace_back(board.id, event == hal::HotplugEvent::kArrived);
+        shared->cv.notify_all();
+      });
   std::mutex& mu = shared->mu;
   std::condition_variable& cv = shared->cv;
   std::vector<std::pair<std::string, bool>>& events = shared->seen;
