@@ -25,6 +25,7 @@
 #include "hal/format/chip_profile.h"
 #include "hal/format/test_images.h"
 #include "sim/sim_device.h"
+#include "tests/daemon/daemon_fixture.h"
 #include "tests/daemon/daemon_harness.h"
 
 namespace spk::testing {
@@ -33,16 +34,6 @@ namespace {
 using protocol::Frame;
 using protocol::FrameType;
 using protocol::Tensor;
-
-std::string ReadText(const std::string& path) {
-  std::ifstream in(path);
-  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-}
-
-void WriteText(const std::string& path, const std::string& text, mode_t mode = 0644) {
-  std::ofstream(path) << text;
-  ::chmod(path.c_str(), mode);
-}
 
 // The small image's expected outputs, computed in-process by the emulator
 // and executor that the daemon runs.
@@ -69,42 +60,8 @@ std::map<std::string, std::vector<float>> ExpectedOutputs(const hal::format::Boa
   return out;
 }
 
-class DaemonTest : public ::testing::Test {
+class DaemonTest : public DaemonFixture {
  protected:
-  void SetUp() override {
-    ASSERT_FALSE(dir_.path().empty());
-    socket_ = dir_.path() + "/spiked.sock";
-    state_ = dir_.path() + "/state";
-    log_ = dir_.path() + "/spiked.log";
-    image_path_ = dir_.path() + "/small.spkimg";
-    image_ = hal::format::testing::MakeSmallImage();
-    ASSERT_TRUE(hal::format::WriteBoardImageFile(image_, image_path_).ok());
-    ::chmod(image_path_.c_str(), 0644);
-  }
-
-  void TearDown() override {
-    if (HasFailure()) std::cerr << "--- spiked log ---\n" << ReadText(log_) << "\n";
-  }
-
-  DaemonOptions Options(std::vector<std::string> extra = {}) {
-    DaemonOptions options;
-    options.socket = socket_;
-    options.env = {{"HOME", dir_.path()}, {"SPK_PROFILE_DIR", SPK_SOURCE_DIR "/hal/profiles"}};
-    options.args = {"--socket=" + socket_, "--state-dir=" + state_, "--metrics.enabled=false",
-                    "--log-level=debug"};
-    options.args.insert(options.args.end(), extra.begin(), extra.end());
-    return options;
-  }
-
-  void StartDaemon(std::vector<std::string> extra = {},
-                   std::map<std::string, std::string> env = {}) {
-    DaemonOptions options = Options(std::move(extra));
-    for (auto& [k, v] : env) options.env[k] = v;
-    ASSERT_TRUE(daemon_.Start(options, log_).ok()) << ReadText(log_);
-  }
-
-  void Connect(Client& client) { ASSERT_TRUE(client.Connect(socket_).ok()); }
-
   StatusOr<Response> Deploy(Client& client, const std::string& name, const std::string& path) {
     return client.Call({{"op", "deploy"}, {"name", name}, {"model", {{"path", path}}}});
   }
@@ -139,11 +96,6 @@ class DaemonTest : public ::testing::Test {
     EXPECT_TRUE(boards.ok() && boards->status.ok());
     return boards->body["boards"][0]["cores_free"].get<uint64_t>();
   }
-
-  TempDir dir_;
-  std::string socket_, state_, log_, image_path_;
-  hal::format::BoardImage image_;
-  Daemon daemon_;
 };
 
 // Priority 1: no configuration at all, as an ordinary user.
