@@ -19,6 +19,7 @@
 #include "cli/spikectl/input.h"
 #include "tests/cli/process.h"
 #include "tests/daemon/daemon_harness.h"
+#include "tests/support/digits.h"
 
 namespace spk::testing {
 namespace {
@@ -30,32 +31,6 @@ std::string Slurp(const std::string& path) {
   std::stringstream s;
   s << in.rdbuf();
   return s.str();
-}
-
-// The digits test split as python/gen_fixtures.py writes it.
-struct Digits {
-  uint32_t count = 0, rows = 0, cols = 0;
-  std::vector<float> pixels;
-  std::vector<int32_t> labels;
-  std::vector<float> Image(uint32_t i) const {
-    const size_t n = size_t{rows} * cols;
-    return {pixels.begin() + i * n, pixels.begin() + (i + 1) * n};
-  }
-};
-
-bool LoadDigits(const std::string& path, Digits& d) {
-  const std::string b = Slurp(path);
-  if (b.size() < 24 || b.compare(0, 8, "SPKDIGIT") != 0) return false;
-  std::memcpy(&d.count, b.data() + 12, 4);
-  std::memcpy(&d.rows, b.data() + 16, 4);
-  std::memcpy(&d.cols, b.data() + 20, 4);
-  const size_t n = size_t{d.count} * d.rows * d.cols;
-  if (b.size() != 24 + 4 * (n + d.count)) return false;
-  d.pixels.resize(n);
-  std::memcpy(d.pixels.data(), b.data() + 24, 4 * n);
-  d.labels.resize(d.count);
-  std::memcpy(d.labels.data(), b.data() + 24 + 4 * n, 4 * size_t{d.count});
-  return true;
 }
 
 const std::string kFixtures = SPK_FIXTURE_DIR;
@@ -85,7 +60,9 @@ class SpikectlTest : public ::testing::Test {
 
   void SetUp() override {
     ASSERT_TRUE(start_.ok()) << start_ << "\n" << Slurp(log_);
-    ASSERT_TRUE(LoadDigits(kFixtures + "/data/digits_test.bin", digits_));
+    auto digits = ReadDigits(kFixtures + "/data/digits_test.bin");
+    ASSERT_TRUE(digits.ok()) << digits.status();
+    digits_ = std::move(digits).value();
     meta_ = json::parse(Slurp(kFixtures + "/models/" + kModel + ".json"));
   }
 

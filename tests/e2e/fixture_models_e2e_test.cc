@@ -20,6 +20,7 @@
 #include "daemon/executor/executor.h"
 #include "hal/format/chip_profile.h"
 #include "sim/sim_device.h"
+#include "tests/support/digits.h"
 
 namespace spk {
 namespace {
@@ -29,32 +30,6 @@ std::string Slurp(const std::string& path) {
   std::ostringstream s;
   s << f.rdbuf();
   return s.str();
-}
-
-struct Digits {
-  uint32_t count = 0, rows = 0, cols = 0;
-  std::vector<float> pixels;
-  std::vector<int32_t> labels;
-};
-
-bool ReadDigits(const std::string& path, Digits& d) {
-  const std::string b = Slurp(path);
-  if (b.size() < 24 || b.compare(0, 8, "SPKDIGIT") != 0) return false;
-  auto u32 = [&](size_t off) {
-    uint32_t v;
-    std::memcpy(&v, b.data() + off, 4);
-    return v;
-  };
-  d.count = u32(12);
-  d.rows = u32(16);
-  d.cols = u32(20);
-  const size_t n = size_t{d.count} * d.rows * d.cols;
-  if (b.size() != 24 + 4 * (n + d.count)) return false;
-  d.pixels.resize(n);
-  std::memcpy(d.pixels.data(), b.data() + 24, 4 * n);
-  d.labels.resize(d.count);
-  std::memcpy(d.labels.data(), b.data() + 24 + 4 * n, 4 * size_t{d.count});
-  return true;
 }
 
 compiler::driver::Importer TorchImporter() {
@@ -83,11 +58,12 @@ Outcome RunFixture(const std::string& name) {
   const std::string dir = SPK_FIXTURE_DIR;
   const std::string pt = dir + "/models/" + name + ".pt";
   const nlohmann::json meta = nlohmann::json::parse(Slurp(dir + "/models/" + name + ".json"));
-  Digits digits;
-  if (!ReadDigits(dir + "/data/digits_test.bin", digits)) {
-    ADD_FAILURE() << "cannot read the digits test split";
+  auto read = testing::ReadDigits(dir + "/data/digits_test.bin");
+  if (!read.ok()) {
+    ADD_FAILURE() << read.status();
     return outcome;
   }
+  const testing::Digits& digits = *read;
   const std::string bytes_text = Slurp(pt);
   const std::vector<uint8_t> bytes(bytes_text.begin(), bytes_text.end());
 

@@ -19,6 +19,7 @@
 #include "drivers/loihi3/testing/usb_testbed.h"
 #include "drivers/loihi3/virtual/virtual_board.h"
 #include "tests/daemon/daemon_fixture.h"
+#include "tests/support/digits.h"
 
 namespace spk::testing {
 namespace {
@@ -39,19 +40,12 @@ std::string Slurp(const std::string& path) {
   return s.str();
 }
 
-// The digits test split (python/gen_fixtures.py's SPKDIGIT file): the first
-// `count` images.
+// The first `count` images of the digits test split; empty if unreadable.
 std::vector<std::vector<float>> ReadDigits(uint32_t count) {
-  const std::string b = Slurp(SPK_FIXTURE_DIR "/data/digits_test.bin");
-  if (b.size() < 24 || b.compare(0, 8, "SPKDIGIT") != 0) return {};
-  uint32_t header[3];
-  std::memcpy(header, b.data() + 12, sizeof(header));
-  const size_t pixels = size_t{header[1]} * header[2];
-  if (header[0] < count || b.size() < 24 + 4 * pixels * count) return {};
-  std::vector<std::vector<float>> images(count, std::vector<float>(pixels));
-  for (uint32_t i = 0; i < count; ++i) {
-    std::memcpy(images[i].data(), b.data() + 24 + 4 * pixels * i, 4 * pixels);
-  }
+  auto digits = testing::ReadDigits(SPK_FIXTURE_DIR "/data/digits_test.bin");
+  if (!digits.ok() || digits->count < count) return {};
+  std::vector<std::vector<float>> images;
+  for (uint32_t i = 0; i < count; ++i) images.push_back(digits->Image(i));
   return images;
 }
 
