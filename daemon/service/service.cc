@@ -366,13 +366,7 @@ void Service::EndSessionsOn(const std::string& board, const Status& status) {
     {
       // Waits for a step in progress, which fails fast on a gone board.
       std::lock_guard<std::mutex> lock(dep->mu);
-      if (dep->sessions.exchange(0) > 0) {
-        ended = SessionHandle{.deployment_id = dep->id,
-                              .deployment = dep->name.empty() ? dep->id : dep->name,
-                              .board = dep->board,
-                              .generation = dep->session_generation};
-        if (metrics_) metrics_->SessionsActive(--sessions_open_);
-      }
+      ended = TakeSession(*dep);
     }
     if (ended) SessionEnded(*ended, status);
   }
@@ -556,8 +550,7 @@ StatusOr<nlohmann::json> Service::Health(const std::string& deployment) {
   std::shared_lock<std::shared_mutex> devices_lock(devices_mu_);
   for (auto& board : boards_) {
     const hal::Health health = board->device->CheckHealth();
-    any_ok = any_ok || health.state == hal::HealthState::kOk ||
-             health.state == hal::HealthState::kDegraded;
+    any_ok = any_ok || IsUp(health.state);
     board_health[board->device->info().id] = health;
     boards.push_back({{"board", board->device->info().id},
                       {"state", HealthName(health.state)},
@@ -579,9 +572,7 @@ StatusOr<nlohmann::json> Service::Health(const std::string& deployment) {
   for (auto& d : live) {
     if (!deployment.empty() && d->id != deployment && d->name != deployment) continue;
     auto it = board_health.find(d->board);
-    const bool board_ok =
-        it != board_health.end() && (it->second.state == hal::HealthState::kOk ||
-                                     it->second.state == hal::HealthState::kDegraded);
+    const bool board_ok = it != board_health.end() && IsUp(it->second.state);
     std::string detail;
     if (!board_ok) {
       detail = it == board_health.end()
@@ -971,13 +962,7 @@ StatusOr<nlohmann::json> Service::UndeployLocked(const std::string& deployment, 
   {
     // Waits for an inference in progress to finish.
     std::lock_guard<std::mutex> lock(dep->mu);
-    if (dep->sessions.exchange(0) > 0) {
-      ended = SessionHandle{.deployment_id = dep->id,
-                            .deployment = dep->name.empty() ? dep->id : dep->name,
-                            .board = dep->board,
-                            .generation = dep->session_generation};
-      if (metrics_) metrics_->SessionsActive(--sessions_open_);
-    }
+    ended = TakeSession(*dep);
     dep->executor.reset();
     if (board != nullptr) {
       if (Status s = board->device->Unload(dep->program); !s.ok()) {
@@ -1162,10 +1147,20 @@ StatusOr<SessionHandle> Service::OpenSession(const std::string& deployment) {
   dep->sessions = 1;
   dep->session_generation = next_session_generation_.fetch_add(1);
   if (metrics_) metrics_->SessionsActive(++sessions_open_);
-  return SessionHandle{.deployment_id = dep->id,
-                       .deployment = dep->name.empty() ? dep->id : dep->name,
-                       .board = dep->board,
-                       .generation = dep->session_generation};
+  return HandleOf(*dep);
+}
+
+std::optional<SessionHandle> Service::TakeSession(Deployment& dep) {
+  if (dep.sessions.exchange(0) == 0) return std::nullopt;
+  if (metrics_) metrics_->SessionsActive(--sessions_open_);
+  return HandleOf(dep);
+}
+
+SessionHandle Service::HandleOf(const Deployment& dep) {
+  return SessionHandle{.deployment_id = dep.id,
+                       .deployment = dep.name.empty() ? dep.id : dep.name,
+                       .board = dep.board,
+                       .generation = dep.session_generation};
 }
 
 StatusOr<std::vector<executor::StreamStep>> Service::SessionPush(
@@ -1219,8 +1214,7 @@ void Service::SampleTelemetry() {
     const std::string& id = board->device->info().id;
     const hal::Health health = board->device->CheckHealth();
     BoardReading reading;
-    reading.up =
-        health.state == hal::HealthState::kOk || health.state == hal::HealthState::kDegraded;
+    reading.up = IsUp(health.state);
     auto telemetry = board->device->ReadTelemetry();
     state::TelemetrySample sample{.board_id = id, .timestamp_ms = now_ms};
     if (telemetry.ok()) {

@@ -257,6 +257,9 @@ class Service {
   // Ends the open sessions of the deployments on `board` with `status`.
   void EndSessionsOn(const std::string& board, const Status& status);
   void SessionEnded(const SessionHandle& session, const Status& status);
+  // The open session of `dep`, which it ends, if any; the caller holds dep.mu.
+  std::optional<SessionHandle> TakeSession(Deployment& dep);
+  static SessionHandle HandleOf(const Deployment& dep);
   StatusOr<std::shared_ptr<Deployment>> Find(const std::string& id_or_name);
   Board* FindBoard(const std::string& id);
   // The image's bytes and identity, from a board image or a compile.
