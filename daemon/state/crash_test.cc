@@ -16,14 +16,17 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <map>
+#include <optional>
 #include <random>
 #include <set>
 #include <sstream>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "daemon/state/core_list.h"
@@ -52,7 +55,9 @@ enum ChildExit {
 
 // One acknowledgement per committed step, one write() each (atomic on a
 // pipe): "B <id> <board> <cores>" after BeginDeploy, "S <id> <state>" after
-// a transition.
+// a transition, "M <id> <board> <cores>" after a move (announced before it
+// starts by "P <id> <from board> <from cores> <to board> <to cores>", since
+// a kill may land after its commit).
 void Ack(int fd, const std::string& line) {
   std::string text = line + "\n";
   ssize_t written = write(fd, text.data(), text.size());
@@ -142,11 +147,34 @@ void Ack(int fd, const std::string& line) {
       case S::kLoading:
         moved = chance(10) ? store.MarkFailed(d.id, "load error") : store.MarkReady(d.id);
         break;
-      case S::kReady:
+      case S::kReady: {
         // Ready deployments are long-lived: most of the time they just serve.
         if (chance(70)) continue;
+        if (chance(40)) {
+          // A failover to the other board, or back.
+          const int b = d.board_id == kBoards[0] ? 1 : 0;
+          auto used = store.UsedCores(kBoards[b]);
+          if (!used.ok()) _exit(kChildStepFailed);
+          std::set<uint32_t> taken(used->begin(), used->end());
+          std::vector<uint32_t> free;
+          for (uint32_t c = 0; c < kBoardCores[b]; ++c) {
+            if (!taken.contains(c)) free.push_back(c);
+          }
+          if (free.size() < d.cores.size()) continue;
+          std::shuffle(free.begin(), free.end(), rng);
+          free.resize(d.cores.size());
+          std::sort(free.begin(), free.end());
+          const std::string where = std::string(kBoards[b]) + " " + FormatCoreList(free);
+          Ack(ack_fd, "P " + d.id + " " + d.board_id + " " + FormatCoreList(d.cores) + " " + where);
+          auto to = store.MoveDeployment(d.id, kBoards[b], free,
+                                         d.home_board_id.empty() ? d.board_id : "");
+          if (!to.ok()) _exit(kChildStepFailed);  // cores were free: a refusal is a bug
+          Ack(ack_fd, "M " + d.id + " " + where);
+          continue;
+        }
         moved = chance(30) ? store.MarkFailed(d.id, "board lost") : store.BeginUndeploy(d.id);
         break;
+      }
       case S::kUndeploying:
         moved = store.FinishUndeploy(d.id);
         break;
@@ -164,6 +192,8 @@ struct Acked {
   std::string board;
   std::vector<uint32_t> cores;
   S state = S::kPending;
+  // A move begun but not acknowledged: where it would have put the deployment.
+  std::optional<std::pair<std::string, std::vector<uint32_t>>> moving;
 };
 
 std::map<std::string, Acked> ParseAcks(const std::string& text) {
@@ -176,6 +206,24 @@ std::map<std::string, Acked> ParseAcks(const std::string& text) {
       std::string cores;
       in >> acked[id].board >> cores;
       acked[id].cores = ParseCoreList(cores).value();
+    } else if (kind == "M" || kind == "P") {
+      // Only ready deployments move; "P" also says where it is, since the
+      // seeded ones were never acknowledged with "B".
+      Acked& a = acked[id];
+      a.state = S::kReady;
+      std::string board, cores;
+      if (kind == "P") {
+        in >> a.board >> cores;
+        a.cores = ParseCoreList(cores).value();
+      }
+      in >> board >> cores;
+      if (kind == "M") {
+        a.board = board;
+        a.cores = ParseCoreList(cores).value();
+        a.moving.reset();
+      } else {
+        a.moving.emplace(board, ParseCoreList(cores).value());
+      }
     } else {
       std::string state;
       in >> state;
@@ -277,8 +325,17 @@ void CheckAfterCrash(const std::string& path, const std::map<std::string, Acked>
     EXPECT_FALSE(d.cores.empty()) << d.id;
     auto ack = acked.find(d.id);
     if (ack != acked.end()) {
-      EXPECT_EQ(d.cores, ack->second.cores) << d.id;
-      EXPECT_EQ(d.board_id, ack->second.board) << d.id;
+      // Where it was acknowledged, or where the move in flight took it:
+      // never anywhere else, and never half-moved.
+      const bool at_acked = d.cores == ack->second.cores && d.board_id == ack->second.board;
+      const bool at_moving = ack->second.moving && d.board_id == ack->second.moving->first &&
+                             d.cores == ack->second.moving->second;
+      EXPECT_TRUE(at_acked || at_moving)
+          << d.id << " restored on " << d.board_id << " " << FormatCoreList(d.cores)
+          << ", acknowledged on " << ack->second.board << " " << FormatCoreList(ack->second.cores);
+      if (strict) {
+        EXPECT_TRUE(at_acked) << d.id << ": a move committed after the kill point";
+      }
     }
   }
   for (const auto& [id, state] : found) {
@@ -388,8 +445,11 @@ TEST(CrashTest, KillAtFixedPointsInsideTransactions) {
       "begin_deploy:after_deployment_row",  // the deployment row, no partition yet
       "begin_deploy:mid_cores",             // half the cores booked
       "begin_deploy:before_commit",
-      "transition:before_commit",  // a state change (and maybe a freed partition)
-      "recover:before_commit",     // start-up recovery itself
+      "transition:before_commit",     // a state change (and maybe a freed partition)
+      "move_deployment:after_board",  // a failover: moved, old cores freed, none booked
+      "move_deployment:mid_cores",
+      "move_deployment:before_commit",
+      "recover:before_commit",  // start-up recovery itself
   };
   for (const char* point : points) {
     for (int round = 0; round < 2; ++round) {

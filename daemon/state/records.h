@@ -106,6 +106,9 @@ struct Deployment {
   std::vector<uint32_t> cores;  // ascending; empty once inactive
   DeploymentState state = DeploymentState::kPending;
   FailoverPolicy failover = FailoverPolicy::kNone;
+  // The board it was deployed on while it runs elsewhere after a failover;
+  // empty when it runs on its own board.
+  std::string home_board_id;
   std::string options_json = "{}";
   std::string error;  // why it failed, or what a restart did to it
   int64_t created_ms = 0;

@@ -136,8 +136,16 @@ CREATE TABLE audit_log (
 CREATE INDEX audit_by_time ON audit_log(time_ms);
 )sql";
 
-constexpr std::array<Migration, 1> kMigrations = {{
+// Version 2: where a deployment that failed over to an emulated board came
+// from, so that it can go home when its board returns, even across restarts.
+// NULL: it runs on its own board.
+constexpr std::string_view kSchemaV2 = R"sql(
+ALTER TABLE deployments ADD COLUMN home_board_id TEXT REFERENCES boards(id);
+)sql";
+
+constexpr std::array<Migration, 2> kMigrations = {{
     {1, "create the initial schema", kSchemaV1},
+    {2, "record the home board of a failed-over deployment", kSchemaV2},
 }};
 
 void CheckNumbering(std::span<const Migration> migrations) {

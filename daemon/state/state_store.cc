@@ -26,7 +26,7 @@ constexpr std::string_view kBoardColumns =
     "state";
 constexpr std::string_view kDeploymentColumns =
     "id, name, model_sha256, artifact_key, board_id, state, failover, options_json, error, "
-    "created_ms, updated_ms";
+    "created_ms, updated_ms, home_board_id";
 // The states that hold no partition, as an SQL list.
 constexpr std::string_view kInactiveStatesSql = "('failed', 'undeployed')";
 
@@ -115,6 +115,16 @@ StatusOr<BoardRecord> BoardFromRow(const Statement& row, std::string_view where)
   return b;
 }
 
+// A partition's cores, ascending; INVALID_ARGUMENT for none or a repeat.
+StatusOr<std::vector<uint32_t>> SortedCores(std::vector<uint32_t> cores) {
+  if (cores.empty()) return InvalidArgumentError("a deployment needs at least one core");
+  std::sort(cores.begin(), cores.end());
+  if (auto dup = std::adjacent_find(cores.begin(), cores.end()); dup != cores.end()) {
+    return InvalidArgumentError("core " + std::to_string(*dup) + " is requested twice");
+  }
+  return cores;
+}
+
 StatusOr<Deployment> DeploymentFromRow(const Statement& row, std::string_view where) {
   Deployment d;
   d.id = row.ColumnText(0);
@@ -128,6 +138,7 @@ StatusOr<Deployment> DeploymentFromRow(const Statement& row, std::string_view wh
   d.error = row.ColumnText(8);
   d.created_ms = row.ColumnInt64(9);
   d.updated_ms = row.ColumnInt64(10);
+  d.home_board_id = row.ColumnText(11);
   auto parsed_state = DeploymentStateFromName(state);
   auto parsed_failover = FailoverPolicyFromName(failover);
   if (!parsed_state || !parsed_failover) {
@@ -528,12 +539,7 @@ StatusOr<Deployment> StateStore::BeginDeploy(const DeployRequest& request) {
         " must be 1-64 letters, digits, '.', '_' or '-', start with a letter or digit, and not "
         "look like a deployment id (d-<hex>)");
   }
-  if (request.cores.empty()) return InvalidArgumentError("a deployment needs at least one core");
-  std::vector<uint32_t> cores = request.cores;
-  std::sort(cores.begin(), cores.end());
-  if (auto dup = std::adjacent_find(cores.begin(), cores.end()); dup != cores.end()) {
-    return InvalidArgumentError("core " + std::to_string(*dup) + " is requested twice");
-  }
+  SPK_ASSIGN_OR_RETURN(std::vector<uint32_t> cores, SortedCores(request.cores));
   const std::string core_text = FormatCoreList(cores);
 
   std::lock_guard lock(mu_);
@@ -562,16 +568,6 @@ StatusOr<Deployment> StateStore::BeginDeploy(const DeployRequest& request) {
 
   BoardRecord board;
   SPK_RETURN_IF_ERROR(RequireBoardLocked(request.board_id, &board));
-  std::vector<uint32_t> beyond;
-  for (uint32_t core : cores) {
-    if (core >= board.total_cores) beyond.push_back(core);
-  }
-  if (!beyond.empty()) {
-    return InvalidArgumentError("board " + board.id + " has cores 0-" +
-                                std::to_string(board.total_cores - 1) + "; cores " +
-                                FormatCoreList(beyond) + " do not exist");
-  }
-
   if (!request.name.empty()) {
     SPK_ASSIGN_OR_RETURN(
         Statement named,
@@ -586,6 +582,53 @@ StatusOr<Deployment> StateStore::BeginDeploy(const DeployRequest& request) {
     }
   }
 
+  SPK_RETURN_IF_ERROR(CheckCoresFreeLocked(board, cores));
+
+  SPK_ASSIGN_OR_RETURN(std::string id, NewDeploymentIdLocked());
+  const int64_t now = NowMs();
+  SPK_ASSIGN_OR_RETURN(
+      Statement insert,
+      db_->Prepare(
+          "insert deployment",
+          Sql({"INSERT INTO deployments (", kDeploymentColumns,
+               ") VALUES (?1, ?2, ?3, NULLIF(?4, ''), ?5, 'pending', ?6, ?7, '', ?8, ?8, NULL)"})));
+  SPK_RETURN_IF_ERROR(insert
+                          .BindAll(id, request.name, request.model_sha256, request.artifact_key,
+                                   board.id, FailoverPolicyName(request.failover),
+                                   request.options_json, now)
+                          .Run());
+  Fault("begin_deploy:after_deployment_row");
+
+  SPK_RETURN_IF_ERROR(BookPartitionLocked(id, board.id, cores, now, "begin_deploy"));
+  Fault("begin_deploy:before_commit");
+  SPK_RETURN_IF_ERROR(txn.Commit());
+
+  Deployment d;
+  d.id = id;
+  d.name = request.name;
+  d.model_sha256 = request.model_sha256;
+  d.artifact_key = request.artifact_key;
+  d.board_id = board.id;
+  d.cores = std::move(cores);
+  d.state = DeploymentState::kPending;
+  d.failover = request.failover;
+  d.options_json = request.options_json;
+  d.created_ms = now;
+  d.updated_ms = now;
+  return d;
+}
+
+Status StateStore::CheckCoresFreeLocked(const BoardRecord& board,
+                                        const std::vector<uint32_t>& cores) {
+  std::vector<uint32_t> beyond;
+  for (uint32_t core : cores) {
+    if (core >= board.total_cores) beyond.push_back(core);
+  }
+  if (!beyond.empty()) {
+    return InvalidArgumentError("board " + board.id + " has cores 0-" +
+                                std::to_string(board.total_cores - 1) + "; cores " +
+                                FormatCoreList(beyond) + " do not exist");
+  }
   // Names every holder of a requested core, so the caller sees the whole
   // conflict at once.
   SPK_ASSIGN_OR_RETURN(Statement used, db_->Prepare("read booked cores",
@@ -611,49 +654,59 @@ StatusOr<Deployment> StateStore::BeginDeploy(const DeployRequest& request) {
     }
     return ResourceExhaustedError(message);
   }
+  return Status::Ok();
+}
 
-  SPK_ASSIGN_OR_RETURN(std::string id, NewDeploymentIdLocked());
-  const int64_t now = NowMs();
-  SPK_ASSIGN_OR_RETURN(
-      Statement insert,
-      db_->Prepare(
-          "insert deployment",
-          Sql({"INSERT INTO deployments (", kDeploymentColumns,
-               ") VALUES (?1, ?2, ?3, NULLIF(?4, ''), ?5, 'pending', ?6, ?7, '', ?8, ?8)"})));
-  SPK_RETURN_IF_ERROR(insert
-                          .BindAll(id, request.name, request.model_sha256, request.artifact_key,
-                                   board.id, FailoverPolicyName(request.failover),
-                                   request.options_json, now)
-                          .Run());
-  Fault("begin_deploy:after_deployment_row");
-
+Status StateStore::BookPartitionLocked(std::string_view id, std::string_view board_id,
+                                       const std::vector<uint32_t>& cores, int64_t now,
+                                       std::string_view fault_prefix) {
   SPK_ASSIGN_OR_RETURN(Statement partition,
                        db_->Prepare("insert partition",
                                     "INSERT INTO partitions (deployment_id, board_id, cores, "
                                     "created_ms) VALUES (?1, ?2, ?3, ?4)"));
-  SPK_RETURN_IF_ERROR(partition.BindAll(id, board.id, core_text, now).Run());
+  SPK_RETURN_IF_ERROR(partition.BindAll(id, board_id, FormatCoreList(cores), now).Run());
   SPK_ASSIGN_OR_RETURN(Statement book, db_->Prepare("book core",
                                                     "INSERT INTO partition_cores (board_id, "
                                                     "core, deployment_id) VALUES (?1, ?2, ?3)"));
   for (uint32_t core : cores) {
     book.Reset();
-    SPK_RETURN_IF_ERROR(book.BindAll(board.id, core, id).Run());
-    if (core == cores[cores.size() / 2]) Fault("begin_deploy:mid_cores");
+    SPK_RETURN_IF_ERROR(book.BindAll(board_id, core, id).Run());
+    if (core == cores[cores.size() / 2]) Fault(std::string(fault_prefix) + ":mid_cores");
   }
-  Fault("begin_deploy:before_commit");
-  SPK_RETURN_IF_ERROR(txn.Commit());
+  return Status::Ok();
+}
 
-  Deployment d;
-  d.id = id;
-  d.name = request.name;
-  d.model_sha256 = request.model_sha256;
-  d.artifact_key = request.artifact_key;
+StatusOr<Deployment> StateStore::MoveDeployment(std::string_view id, std::string_view board_id,
+                                                const std::vector<uint32_t>& cores,
+                                                std::string_view home_board_id) {
+  SPK_ASSIGN_OR_RETURN(std::vector<uint32_t> sorted, SortedCores(cores));
+  std::lock_guard lock(mu_);
+  SPK_ASSIGN_OR_RETURN(Transaction txn, Transaction::Begin(*db_, Transaction::Kind::kWrite));
+  SPK_ASSIGN_OR_RETURN(Deployment d, ReadDeploymentLocked(id));
+  if (d.state != DeploymentState::kReady) {
+    return FailedPreconditionError("deployment " + d.id + " is " +
+                                   std::string(DeploymentStateName(d.state)) +
+                                   "; only a ready deployment moves to another board");
+  }
+  BoardRecord board;
+  SPK_RETURN_IF_ERROR(RequireBoardLocked(board_id, &board));
+  if (!home_board_id.empty()) SPK_RETURN_IF_ERROR(RequireBoardLocked(home_board_id, nullptr));
+  // Its own cores are released first: it may move onto cores it holds.
+  SPK_RETURN_IF_ERROR(FreePartitionLocked(d.id));
+  SPK_RETURN_IF_ERROR(CheckCoresFreeLocked(board, sorted));
+  const int64_t now = NowMs();
+  SPK_ASSIGN_OR_RETURN(Statement update,
+                       db_->Prepare("move deployment",
+                                    "UPDATE deployments SET board_id = ?2, home_board_id = "
+                                    "NULLIF(?3, ''), updated_ms = ?4 WHERE id = ?1"));
+  SPK_RETURN_IF_ERROR(update.BindAll(d.id, board.id, home_board_id, now).Run());
+  Fault("move_deployment:after_board");
+  SPK_RETURN_IF_ERROR(BookPartitionLocked(d.id, board.id, sorted, now, "move_deployment"));
+  Fault("move_deployment:before_commit");
+  SPK_RETURN_IF_ERROR(txn.Commit());
   d.board_id = board.id;
-  d.cores = std::move(cores);
-  d.state = DeploymentState::kPending;
-  d.failover = request.failover;
-  d.options_json = request.options_json;
-  d.created_ms = now;
+  d.home_board_id = std::string(home_board_id);
+  d.cores = std::move(sorted);
   d.updated_ms = now;
   return d;
 }

@@ -132,6 +132,18 @@ class StateStore {
   // Call once the program is unloaded: frees the cores.
   StatusOr<Deployment> FinishUndeploy(std::string_view id);
 
+  // Moves a ready deployment onto `cores` of `board_id` in one transaction:
+  // its old cores are freed, the new ones booked. `home_board_id` records
+  // the board it belongs to while it runs elsewhere (a failover); empty when
+  // it moves home.
+  //   NOT_FOUND            no such deployment or board;
+  //   FAILED_PRECONDITION  it is not ready;
+  //   INVALID_ARGUMENT     no cores, a core twice or beyond the board;
+  //   RESOURCE_EXHAUSTED   a core is held by another deployment (named).
+  StatusOr<Deployment> MoveDeployment(std::string_view id, std::string_view board_id,
+                                      const std::vector<uint32_t>& cores,
+                                      std::string_view home_board_id);
+
   // By id ("d-7f3a"), or by the name of an active deployment. NOT_FOUND.
   StatusOr<Deployment> GetDeployment(std::string_view id_or_name);
   // Oldest first.
@@ -194,6 +206,14 @@ class StateStore {
   StatusOr<Deployment> TransitionLocked(std::string_view id, DeploymentState to,
                                         std::string_view artifact_key, std::string_view message);
   Status FreePartitionLocked(std::string_view deployment_id);
+  // INVALID_ARGUMENT for cores beyond the board, RESOURCE_EXHAUSTED naming
+  // the holders of any that are booked.
+  Status CheckCoresFreeLocked(const BoardRecord& board, const std::vector<uint32_t>& cores);
+  // Inserts the partition and books its cores; fault points
+  // "<fault_prefix>:mid_cores".
+  Status BookPartitionLocked(std::string_view id, std::string_view board_id,
+                             const std::vector<uint32_t>& cores, int64_t now,
+                             std::string_view fault_prefix);
   Status RequireBoardLocked(std::string_view board_id, BoardRecord* board);
 
   const std::string path_;

@@ -366,6 +366,54 @@ TEST_F(StateStoreTest, ConcurrentDeploysForTheSameCoresHaveOneWinner) {
   EXPECT_EQ(std::count(codes.begin(), codes.end(), StatusCode::kResourceExhausted), kThreads - 1);
 }
 
+TEST_F(StateStoreTest, MoveDeploymentRebooksCoresAndRemembersHome) {
+  Deployment d = DeploymentIn(S::kReady);
+  Deployment other = DeploymentIn(S::kReady);
+  // Onto b1 while b0 is away: b0's cores are free again, b1's booked.
+  SPK_ASSERT_OK_AND_ASSIGN(Deployment moved, store_->MoveDeployment(d.id, "b1", {3, 1}, "b0"));
+  EXPECT_EQ(moved.board_id, "b1");
+  EXPECT_EQ(moved.home_board_id, "b0");
+  EXPECT_THAT(moved.cores, ElementsAre(1, 3));
+  EXPECT_THAT(store_->UsedCores("b0").value(), ElementsAre(2, 3));
+  EXPECT_THAT(store_->UsedCores("b1").value(), ElementsAre(1, 3));
+  SPK_ASSERT_OK_AND_ASSIGN(Deployment read, store_->GetDeployment(d.id));
+  EXPECT_EQ(read.board_id, "b1");
+  EXPECT_EQ(read.home_board_id, "b0");
+  SPK_EXPECT_OK(store_->CheckConsistency());
+
+  // Survives a restart: recovery restores it where it runs, home recorded.
+  Open();
+  SPK_ASSERT_OK_AND_ASSIGN(RecoveryReport report, store_->Recover());
+  ASSERT_EQ(report.restore.size(), 2u);
+  const Deployment& restored = report.restore[0].id == d.id ? report.restore[0] : report.restore[1];
+  EXPECT_EQ(restored.board_id, "b1");
+  EXPECT_EQ(restored.home_board_id, "b0");
+
+  // Home again, on other cores than before; home is cleared.
+  SPK_ASSERT_OK_AND_ASSIGN(moved, store_->MoveDeployment(d.id, "b0", {7}, ""));
+  EXPECT_EQ(moved.home_board_id, "");
+  EXPECT_THAT(store_->UsedCores("b0").value(), ElementsAre(2, 3, 7));
+  EXPECT_THAT(store_->UsedCores("b1").value(), IsEmpty());
+  EXPECT_EQ(store_->GetDeployment(d.id).value().home_board_id, "");
+
+  // Onto another deployment's cores: refused, naming it, and nothing moves.
+  auto taken = store_->MoveDeployment(d.id, "b0", {3}, "");
+  EXPECT_EQ(taken.status().code(), StatusCode::kResourceExhausted);
+  EXPECT_THAT(taken.status().message(), HasSubstr(other.id));
+  EXPECT_THAT(store_->UsedCores("b0").value(), ElementsAre(2, 3, 7));
+  EXPECT_EQ(store_->MoveDeployment(d.id, "b1", {8}, "b0").status().code(),
+            StatusCode::kInvalidArgument);
+  EXPECT_EQ(store_->MoveDeployment(d.id, "nowhere", {0}, "b0").status().code(),
+            StatusCode::kNotFound);
+  EXPECT_EQ(store_->MoveDeployment(d.id, "b1", {}, "b0").status().code(),
+            StatusCode::kInvalidArgument);
+  // Only ready deployments move.
+  Deployment loading = DeploymentIn(S::kLoading);
+  EXPECT_EQ(store_->MoveDeployment(loading.id, "b1", {0}, "b0").status().code(),
+            StatusCode::kFailedPrecondition);
+  SPK_EXPECT_OK(store_->CheckConsistency());
+}
+
 TEST_F(StateStoreTest, ListAndPruneHistory) {
   Deployment a = DeploymentIn(S::kReady);
   Deployment b = DeploymentIn(S::kFailed);
