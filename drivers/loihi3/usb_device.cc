@@ -139,7 +139,11 @@ Status UsbDevice::ReadFrame(wire::FrameHeader* header, std::vector<uint8_t>* pay
           transport_->Read(wire::kHeaderSize + wire::kMaxPayload, std::chrono::milliseconds(50));
       if (drained.outcome != TransferOutcome::kOk) break;
     }
-    return decoded.status().WithContext(Name() + ": answer to " + step);
+    // A foreign magic or an absurd length from the board is a damaged
+    // answer like a bad CRC (DATA_LOSS, asked again); another major is not.
+    Status why = decoded.status();
+    if (why.code() == StatusCode::kInvalidArgument) why = DataLossError(std::string(why.message()));
+    return why.WithContext(Name() + ": answer to " + step);
   }
   *header = *decoded;
   payload->clear();

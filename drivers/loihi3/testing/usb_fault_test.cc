@@ -47,11 +47,13 @@ class UsbFaultTest : public ::testing::Test {
     driver_ = std::move(driver).value();
   }
 
+  // Timeouts long enough that a loaded CI machine does not trip them on
+  // healthy traffic; the hung-board test shortens its own.
   static UsbDriverOptions Options() {
     UsbDriverOptions o;
     o.hotplug = false;
-    o.link.timeout = std::chrono::milliseconds(300);
-    o.link.reset_timeout = std::chrono::milliseconds(1000);
+    o.link.timeout = std::chrono::milliseconds(2000);
+    o.link.reset_timeout = std::chrono::milliseconds(4000);
     o.link.retries = 3;
     return o;
   }
@@ -201,7 +203,9 @@ TEST_F(UsbFaultTest, StalledEndpointsAreClearedAndRetried) {
 }
 
 TEST_F(UsbFaultTest, HungBoardTimesOutNamingBoardAndStep) {
-  Open();
+  UsbDriverOptions quick = Options();
+  quick.link.timeout = std::chrono::milliseconds(300);
+  Open({}, quick);
   testbed_->board().SetFaults({.hang = true});
   const Status s = device_->Run(program_, kSteps).status();
   EXPECT_EQ(s.code(), StatusCode::kDeadlineExceeded) << s;
@@ -235,6 +239,49 @@ TEST_F(UsbFaultTest, CorruptAnswerIsAskedAgainAndNotExecutedTwice) {
   EXPECT_THAT(std::string(s.message()), HasSubstr("4 attempts"));
   testbed_->board().SetFaults({});
   EXPECT_TRUE(EchoRun(5).ok());
+}
+
+// A checked reset waits for the board to answer again after its port reset
+// (re-enumeration), within reset_timeout, then identifies and self-tests it.
+TEST_F(UsbFaultTest, ResetWaitsForTheBoardToComeBack) {
+  UsbDriverOptions options = Options();
+  options.link.timeout = std::chrono::milliseconds(300);
+  options.link.reset_timeout = std::chrono::milliseconds(8000);
+  Open({}, options);
+  // More than one IDENTIFY's attempts: the reset must ask again.
+  testbed_->IgnoreRequestsAfterReset(options.link.retries + 2);
+  const uint64_t resets = testbed_->board().counters().resets;
+  ASSERT_TRUE(device_->Reset().ok());
+  EXPECT_EQ(testbed_->board().counters().resets, resets + 1);
+  EXPECT_EQ(device_->CheckHealth().state, hal::HealthState::kOk);
+  auto program = device_->Load(hal::cts::MakeEchoImage("test", 1), hal::Partition{{0}});
+  ASSERT_TRUE(program.ok()) << program.status();
+  program_ = *program;
+  EXPECT_TRUE(EchoRun(3).ok());
+}
+
+TEST_F(UsbFaultTest, ResetOfABoardThatDoesNotComeBackFails) {
+  UsbDriverOptions options = Options();
+  options.link.timeout = std::chrono::milliseconds(200);
+  options.link.reset_timeout = std::chrono::milliseconds(1000);
+  Open({}, options);
+  testbed_->IgnoreRequestsAfterReset(1000);
+  const Status s = device_->Reset();
+  EXPECT_EQ(s.code(), StatusCode::kUnavailable) << s;
+  EXPECT_THAT(std::string(s.message()), HasSubstr("reset of board usb-1-4"));
+  EXPECT_THAT(std::string(s.message()), HasSubstr("IDENTIFY"));
+  EXPECT_EQ(device_->CheckHealth().state, hal::HealthState::kFailed);
+}
+
+TEST_F(UsbFaultTest, ResetThatFindsAnotherBoardFails) {
+  Open();
+  testbed_->board().SetFaults({.identify_serial = "VB-0002"});
+  const Status s = device_->Reset();
+  EXPECT_EQ(s.code(), StatusCode::kUnavailable) << s;
+  EXPECT_THAT(std::string(s.message()), HasSubstr("serial VB-0002"));
+  const hal::Health health = device_->CheckHealth();
+  EXPECT_EQ(health.state, hal::HealthState::kFailed);
+  EXPECT_THAT(health.detail, HasSubstr("VB-0002"));
 }
 
 TEST_F(UsbFaultTest, FailedSelfTestFailsTheReset) {

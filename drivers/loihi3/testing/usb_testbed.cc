@@ -68,6 +68,8 @@ struct UsbTestbed::State {
   bool unplug_on_read = false;
   int stall_in = 0;
   int stall_out = 0;
+  int ignore_after_reset = 0;  // armed by IgnoreRequestsAfterReset
+  int ignoring = 0;            // requests still to ignore
   uint64_t submitted = 0;
 
   void Finish(Urb u, int status, int actual) {  // requires mu
@@ -112,10 +114,15 @@ gboolean HandleIoctl(UMockdevIoctlBase*, UMockdevIoctlClient* client, gpointer u
       umockdev_ioctl_client_complete(client, 0, 0);
       return TRUE;
     }
+    case USBDEVFS_RESET:
+      if (!s->gone) {
+        s->ignoring = s->ignore_after_reset;
+        s->ignore_after_reset = 0;
+      }
+      [[fallthrough]];
     case USBDEVFS_CLAIMINTERFACE:
     case USBDEVFS_RELEASEINTERFACE:
     case USBDEVFS_CLEAR_HALT:
-    case USBDEVFS_RESET:
     case USBDEVFS_RESETEP:
     case USBDEVFS_DISCONNECT_CLAIM:  // libusb re-claims this way after a reset
       if (s->gone) {
@@ -150,8 +157,12 @@ gboolean HandleIoctl(UMockdevIoctlBase*, UMockdevIoctlClient* client, gpointer u
           s->Disconnect();
         }
       } else {
-        s->board->Receive(
-            std::span<const uint8_t>(u.buffer->data, static_cast<size_t>(u.buffer->data_len)));
+        if (s->ignoring > 0) {
+          --s->ignoring;
+        } else {
+          s->board->Receive(
+              std::span<const uint8_t>(u.buffer->data, static_cast<size_t>(u.buffer->data_len)));
+        }
         s->Finish(u, 0, u.buffer->data_len);
       }
       s->ServeReads();
@@ -259,12 +270,14 @@ void UsbTestbed::StallNext(bool in, int count) {
   (in ? state_->stall_in : state_->stall_out) += count;
 }
 
-void UsbTestbed::Unplug() {
+void UsbTestbed::Unplug(bool announce) {
   {
     std::lock_guard<std::mutex> lock(state_->mu);
     state_->Disconnect();
   }
-  umockdev_testbed_uevent(static_cast<UMockdevTestbed*>(testbed_), kSysPath, "remove");
+  if (announce) {
+    umockdev_testbed_uevent(static_cast<UMockdevTestbed*>(testbed_), kSysPath, "remove");
+  }
 }
 
 void UsbTestbed::Replug() {
@@ -273,6 +286,11 @@ void UsbTestbed::Replug() {
     state_->gone = false;
   }
   umockdev_testbed_uevent(static_cast<UMockdevTestbed*>(testbed_), kSysPath, "add");
+}
+
+void UsbTestbed::IgnoreRequestsAfterReset(int count) {
+  std::lock_guard<std::mutex> lock(state_->mu);
+  state_->ignore_after_reset = count;
 }
 
 void UsbTestbed::UnplugDuringNextRead() {

@@ -58,11 +58,16 @@ class UsbTestbed {
 
   // The next `count` URBs on the IN (or OUT) endpoint end with EPIPE.
   void StallNext(bool in, int count = 1);
-  // Unplugs now: fails in-flight URBs, then every ioctl, and sends "remove".
-  void Unplug();
+  // Unplugs now: fails in-flight URBs, then every ioctl, and sends "remove"
+  // unless `announce` is false (a board that dies without a hotplug event).
+  void Unplug(bool announce = true);
   // Plugs the board back in after Unplug: ioctls work again and an "add"
   // uevent tells libusb's hotplug. The board keeps its state.
   void Replug();
+  // After the next port reset, the board ignores this many requests (their
+  // OUT transfers complete, no answer comes), as a board still
+  // re-enumerating would.
+  void IgnoreRequestsAfterReset(int count);
   // Unplugs as soon as the next IN URB is submitted, before it is answered.
   void UnplugDuringNextRead();
   // Ioctls the handler has answered (to see that traffic went through it).

@@ -40,6 +40,7 @@ void VirtualBoard::Receive(std::span<const uint8_t> bytes) {
   in_.insert(in_.end(), bytes.begin(), bytes.end());
   while (in_.size() >= wire::kHeaderSize) {
     auto header = wire::DecodeHeader(in_);
+    if (header.status().code() == StatusCode::kFailedPrecondition && AnswerOtherMajor()) continue;
     if (!header.ok()) {
       // A header that does not decode leaves no way to find the next frame
       // boundary: drop what was received (the host sends whole frames per
@@ -54,6 +55,33 @@ void VirtualBoard::Receive(std::span<const uint8_t> bytes) {
     in_.erase(in_.begin(), in_.begin() + total);
     HandleFrame(*header, payload);
   }
+}
+
+bool VirtualBoard::AnswerOtherMajor() {
+  // DecodeHeader checked the magic and the header CRC before the version:
+  // the frame is intact, only of another major, and its length is known.
+  auto get32 = [&](size_t at) {
+    return static_cast<uint32_t>(in_[at]) | static_cast<uint32_t>(in_[at + 1]) << 8 |
+           static_cast<uint32_t>(in_[at + 2]) << 16 | static_cast<uint32_t>(in_[at + 3]) << 24;
+  };
+  FrameHeader header;
+  header.version_major = in_[4];
+  header.version_minor = in_[5];
+  header.opcode = in_[6];
+  header.sequence = get32(8);
+  const uint32_t payload_size = get32(16);
+  if (payload_size > wire::kMaxPayload) return false;
+  if (in_.size() < wire::kHeaderSize + payload_size) return false;
+  in_.erase(in_.begin(), in_.begin() + wire::kHeaderSize + payload_size);
+  ++counters_.corrupt_requests;
+  Answer(header,
+         FailedPreconditionError("board " + options_.serial + " speaks board protocol " +
+                                 std::to_string(options_.protocol_major) + "." +
+                                 std::to_string(options_.protocol_minor) + ", the host sent " +
+                                 std::to_string(header.version_major) + "." +
+                                 std::to_string(header.version_minor)),
+         {}, /*cache=*/false);
+  return true;
 }
 
 void VirtualBoard::HandleFrame(const FrameHeader& header, std::span<const uint8_t> payload) {
@@ -96,7 +124,7 @@ StatusOr<std::vector<uint8_t>> VirtualBoard::Execute(const FrameHeader& header,
     case Opcode::kIdentify: {
       const hal::DeviceInfo& info = sim_->info();
       wire::IdentifyResponse m;
-      m.serial = options_.serial;
+      m.serial = faults_.identify_serial.empty() ? options_.serial : faults_.identify_serial;
       m.firmware_version = options_.firmware_version;
       m.protocol_major = options_.protocol_major;
       m.protocol_minor = options_.protocol_minor;

@@ -49,6 +49,9 @@ struct VirtualBoardFaults {
   int corrupt_responses = 0;
   // SELF_TEST fails (and so does every reset).
   bool fail_self_test = false;
+  // Non-empty: IDENTIFY answers this serial, as another board plugged into
+  // the same port would.
+  std::string identify_serial;
 };
 
 class VirtualBoard {
@@ -95,6 +98,10 @@ class VirtualBoard {
   VirtualBoard(VirtualBoardOptions options, std::unique_ptr<sim::SimDevice> sim);
 
   // All require mu_.
+  // Answers a whole frame of another protocol major at the front of in_
+  // with FAILED_PRECONDITION and drops it; false when it is not complete yet
+  // or declares an absurd length (then it is dropped as corrupt). Requires mu_.
+  bool AnswerOtherMajor();
   void HandleFrame(const wire::FrameHeader& header, std::span<const uint8_t> payload);
   StatusOr<std::vector<uint8_t>> Execute(const wire::FrameHeader& header,
                                          std::span<const uint8_t> payload);

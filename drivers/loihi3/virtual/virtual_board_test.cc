@@ -277,6 +277,42 @@ TEST(VirtualBoardVersionTest, TooOldHostIsFailedPrecondition) {
   EXPECT_EQ(header->version_minor, 5);
 }
 
+// docs/board-protocol.md, "Versions and compatibility": a frame of another
+// major is refused with FAILED_PRECONDITION naming both versions, not
+// dropped (which would leave the host waiting for its timeout).
+TEST(VirtualBoardVersionTest, FrameOfAnotherMajorIsFailedPrecondition) {
+  auto board = VirtualBoard::Create(sim::testing::TestChip(), sim::testing::TestBoard(1), {});
+  ASSERT_TRUE(board.ok());
+  FrameHeader h;
+  h.version_major = wire::kProtocolMajor + 1;
+  h.opcode = static_cast<uint8_t>(Opcode::kRun);
+  h.sequence = 7;
+  const std::vector<uint8_t> body = {1, 2, 3};
+  auto frame = wire::EncodeFrame(h, body);
+  ASSERT_TRUE(frame.ok());
+  (*board)->Receive(*frame);
+  // The answer comes as the host reads it: a header, then its payload.
+  auto header = wire::DecodeHeader((*board)->Send(wire::kHeaderSize));
+  ASSERT_TRUE(header.ok()) << header.status();
+  EXPECT_EQ(header->status, static_cast<uint16_t>(StatusCode::kFailedPrecondition));
+  EXPECT_EQ(header->sequence, 7u);
+  EXPECT_EQ(header->version_major, wire::kProtocolMajor);
+  const std::vector<uint8_t> payload = (*board)->Send(header->payload_size);
+  const std::string message(payload.begin(), payload.end());
+  EXPECT_NE(message.find(std::to_string(wire::kProtocolMajor + 1) + ".0"), std::string::npos)
+      << message;
+  EXPECT_EQ((*board)->counters().executed, 0u);
+  // The next frame, of the right major, is served as usual.
+  FrameHeader ok;
+  ok.opcode = static_cast<uint8_t>(Opcode::kIdentify);
+  ok.sequence = 8;
+  (*board)->Receive(*wire::EncodeFrame(ok, {}));
+  auto next = wire::DecodeHeader((*board)->Send(wire::kHeaderSize));
+  ASSERT_TRUE(next.ok()) << next.status();
+  EXPECT_EQ(next->status, 0);
+  EXPECT_EQ(next->sequence, 8u);
+}
+
 }  // namespace
 }  // namespace spk::loihi3
 
