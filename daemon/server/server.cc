@@ -291,6 +291,24 @@ class Server::Impl::Connection : public std::enable_shared_from_this<Connection>
     }
   }
 
+  // `handle`'s deployment moved to handle.board (a failover, or back home);
+  // the session goes on there: a PROGRESS on its id says so.
+  void SessionMoved(const SessionHandle& handle, const std::string& stage,
+                    const std::string& message) {
+    for (auto& [id, session] : sessions_) {
+      if (session.handle.deployment_id == handle.deployment_id &&
+          session.handle.generation == handle.generation) {
+        session.handle.board = handle.board;
+        Send({protocol::MakeJsonFrame(FrameType::kProgress, id,
+                                      {{"stage", stage},
+                                       {"session", SessionName(id)},
+                                       {"board", handle.board},
+                                       {"message", message}})});
+        return;
+      }
+    }
+  }
+
   // A forced undeploy ended `handle`'s session.
   void EndSessionOf(const SessionHandle& handle, const Status& status) {
     for (auto& [id, session] : sessions_) {
@@ -1117,6 +1135,9 @@ Reply Server::Impl::Execute(const protocol::RequestEnvelope& envelope,
     args.opt_level = request->opt_level;
     args.timesteps = request->timesteps;
     args.replace = request->replace;
+    args.failover = request->failover == protocol::FailoverPolicy::kEmulator
+                        ? state::FailoverPolicy::kEmulator
+                        : state::FailoverPolicy::kNone;
     args.stop = stop;
     if (request->progress) {
       const auto start = std::chrono::steady_clock::now();
@@ -1315,6 +1336,15 @@ void Server::Reload(const ServerOptions& options) {
 const std::string& Server::socket_path() const { return impl_->options.socket_path; }
 
 void Server::Start() {
+  // A deployment that moved boards tells its session, wherever it is.
+  impl_->service->SetSessionMovedCallback([impl = impl_.get()](const SessionHandle& handle,
+                                                               const std::string& stage,
+                                                               const std::string& message) {
+    asio::post(impl->io, [impl, handle, stage, message] {
+      auto connections = impl->connections;
+      for (auto& c : connections) c->SessionMoved(handle, stage, message);
+    });
+  });
   // A forced undeploy ends its session on whichever connection holds it.
   impl_->service->SetSessionEndedCallback(
       [impl = impl_.get()](const SessionHandle& handle, const Status& status) {
@@ -1370,6 +1400,7 @@ size_t Server::Shutdown(std::chrono::milliseconds drain) {
   impl_->workers->stop();
   impl_->workers->join();
   impl_->service->SetSessionEndedCallback(nullptr);
+  impl_->service->SetSessionMovedCallback(nullptr);
   impl_->work.reset();
   impl_->io.stop();
   impl_->io_thread.join();

@@ -188,6 +188,12 @@ void Service::OpenBoards() {
                     device.status().ToString());
       continue;
     }
+    // The board may still run programs of a daemon before this one (a board
+    // keeps its state across a restart of spiked): they hold its cores.
+    if (Status reset = (*device)->Reset(); !reset.ok()) {
+      spdlog::error("boards: cannot reset {}:{}: {}", descriptor.driver, descriptor.id,
+                    reset.ToString());
+    }
     auto allocator = hal::PartitionAllocator::Create((*device)->info());
     if (!allocator.ok()) {
       spdlog::error("boards: {}: {}", descriptor.id, allocator.status().ToString());
@@ -216,6 +222,13 @@ void Service::OpenBoards() {
 
 void Service::Start() {
   Restore();
+  {
+    // Deployments that failed over before a restart go home if it is here.
+    std::lock_guard<std::mutex> deploy_lock(deploy_mu_);
+    for (auto& board : boards_) {
+      if (IsUp(board->device->CheckHealth().state)) ReturnHome(*board);
+    }
+  }
   hotplug_thread_ = std::thread([this] { HotplugLoop(); });
   // Events come on a driver's thread, which must not be held up (or called
   // back into): they are only queued there.
@@ -309,6 +322,8 @@ void Service::Restore() {
     dep->id = d.id;
     dep->name = d.name;
     dep->board = d.board_id;
+    dep->home_board = d.home_board_id;
+    dep->failover = d.failover;
     dep->model_sha256 = d.model_sha256;
     dep->artifact_key = d.artifact_key;
     dep->image_sha256 = artifact->checksum;
@@ -353,6 +368,125 @@ void Service::SessionEnded(const SessionHandle& session, const Status& status) {
   if (callback) callback(session, status);
 }
 
+void Service::SessionMoved(const SessionHandle& session, const std::string& stage,
+                           const std::string& message) {
+  std::function<void(const SessionHandle&, const std::string&, const std::string&)> callback;
+  {
+    std::lock_guard<std::mutex> lock(session_ended_mu_);
+    callback = session_moved_;
+  }
+  if (callback) callback(session, stage, message);
+}
+
+Status Service::MoveLocked(Deployment& dep, Board& target, std::string home,
+                           const std::string& stage, const std::string& why) {
+  const std::string label = dep.name.empty() ? dep.id : dep.name;
+  const std::string from = dep.board;
+  SPK_ASSIGN_OR_RETURN(
+      hal::Partition partition,
+      target.allocator->Allocate(static_cast<uint32_t>(dep.partition.cores.size())));
+  auto release = [&] { target.allocator->Free(partition).IgnoreError(); };
+  StatusOr<Loaded> loaded = UnavailableError("not loaded");
+  {
+    std::shared_lock<std::shared_mutex> devices_lock(devices_mu_);
+    loaded = LoadOnto(*target.device, dep.image, partition);
+  }
+  if (!loaded.ok()) {
+    release();
+    return loaded.status();
+  }
+  if (auto moved = store_->MoveDeployment(dep.id, target.id, partition.cores, home); !moved.ok()) {
+    {
+      std::shared_lock<std::shared_mutex> devices_lock(devices_mu_);
+      target.device->Unload(loaded->program).IgnoreError();
+    }
+    release();
+    return moved.status();
+  }
+  // The old program goes with the executor that borrowed its device; a gone
+  // board refuses the unload, which costs nothing.
+  Board* old_board = FindBoard(from);
+  if (dep.executor != nullptr && old_board != nullptr) {
+    std::shared_lock<std::shared_mutex> devices_lock(devices_mu_);
+    dep.executor.reset();
+    old_board->device->Unload(dep.program).IgnoreError();
+  }
+  if (old_board != nullptr) old_board->allocator->Free(dep.partition).IgnoreError();
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    dep.board = target.id;
+    dep.home_board = home;
+    dep.partition = partition;
+  }
+  dep.program = loaded->program;
+  dep.executor = std::move(loaded->executor);
+  dep.no_executor = Status::Ok();
+  spdlog::warn("{}: deployment {} ('{}') moved from {} to {} cores {}: {}", stage, dep.id, label,
+               from, target.id, partition.cores.size(), why);
+  if (dep.sessions.load() > 0) {
+    // The new executor starts counting steps at 0; the session's go on.
+    dep.step_offset = dep.session_steps;
+    SessionMoved(HandleOf(dep), stage,
+                 why + "; session continues on " + target.id + " from step " +
+                     std::to_string(dep.session_steps) + " with state reset");
+  }
+  return Status::Ok();
+}
+
+Status Service::FailOverLocked(Deployment& dep, const std::string& why) {
+  Status last = UnavailableError("the daemon has no emulated board to fail over to");
+  for (auto& board : boards_) {
+    if (board->id == dep.board || board->descriptor.driver != "sim") continue;
+    if (board->device->info().chip_profile != dep.image.meta.chip_profile) {
+      last = UnavailableError("emulated board " + board->id + " is a " +
+                              board->device->info().chip_profile + ", the deployment needs " +
+                              dep.image.meta.chip_profile);
+      continue;
+    }
+    Status moved = MoveLocked(dep, *board, dep.home_board.empty() ? dep.board : dep.home_board,
+                              "failover", why);
+    if (moved.ok()) return moved;
+    last = moved.WithContext("failover to " + board->id);
+  }
+  return last;
+}
+
+bool Service::FailOverAfter(Deployment& dep, const Status& error) {
+  if (dep.failover != state::FailoverPolicy::kEmulator || error.code() != StatusCode::kUnavailable)
+    return false;
+  Board* board = FindBoard(dep.board);
+  if (board == nullptr) return false;
+  {
+    std::shared_lock<std::shared_mutex> devices_lock(devices_mu_);
+    if (IsUp(board->device->CheckHealth().state)) return false;
+  }
+  Status moved = FailOverLocked(dep, "board " + dep.board + " is gone");
+  if (!moved.ok()) {
+    spdlog::error("failover: deployment {}: {}", dep.id, moved.ToString());
+    return false;
+  }
+  return true;
+}
+
+void Service::ReturnHome(Board& board) {
+  std::vector<std::shared_ptr<Deployment>> away;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (auto& [id, d] : deployments_) {
+      if (d->home_board == board.id) away.push_back(d);
+    }
+  }
+  for (auto& dep : away) {
+    std::lock_guard<std::mutex> lock(dep->mu);
+    if (dep->home_board != board.id || dep->executor == nullptr) continue;
+    Status moved = MoveLocked(*dep, board, "", "failback", "board " + board.id + " is back");
+    if (!moved.ok()) {
+      spdlog::error("failback: deployment {} stays on {}: {}", dep->id, dep->board,
+                    moved.ToString());
+    }
+  }
+}
+
 void Service::EndSessionsOn(const std::string& board, const Status& status) {
   std::vector<std::shared_ptr<Deployment>> on;
   {
@@ -392,11 +526,45 @@ void Service::HotplugLoop() {
 }
 
 void Service::BoardLeft(const std::string& id) {
-  if (FindBoard(id) == nullptr) return;  // not one of ours
+  Board* board = FindBoard(id);
+  if (board == nullptr) return;  // not one of ours
   // No deploy_mu_ here: a long compile must not delay telling the sessions.
-  spdlog::warn("boards: {} was unplugged; its sessions end, its deployments wait for it", id);
+  std::lock_guard<std::mutex> events_lock(board_events_mu_);
+  {
+    // Told twice (hotplug and the sampler), or about a board that is back.
+    std::shared_lock<std::shared_mutex> devices_lock(devices_mu_);
+    if (board->left || IsUp(board->device->CheckHealth().state)) return;
+  }
+  board->left = true;
+  spdlog::warn(
+      "boards: {} was unplugged; deployments with failover move to an emulated board, "
+      "the others wait for it and their sessions end",
+      id);
   if (metrics_) metrics_->Board(id, BoardReading{.up = false});
-  EndSessionsOn(id, UnavailableError("board " + id + " was unplugged"));
+  const Status gone = UnavailableError("board " + id + " was unplugged");
+  std::vector<std::shared_ptr<Deployment>> on;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (auto& [dep_id, d] : deployments_) {
+      if (d->board == id) on.push_back(d);
+    }
+  }
+  for (auto& dep : on) {
+    std::optional<SessionHandle> ended;
+    {
+      // Waits for a step in progress, which fails fast on a gone board.
+      std::lock_guard<std::mutex> lock(dep->mu);
+      if (dep->board != id) continue;  // moved meanwhile
+      if (dep->failover == state::FailoverPolicy::kEmulator && dep->executor != nullptr) {
+        Status moved = FailOverLocked(*dep, "board " + id + " was unplugged");
+        if (moved.ok()) continue;
+        spdlog::error("failover: deployment {} ('{}') cannot move: {}", dep->id, dep->name,
+                      moved.ToString());
+      }
+      ended = TakeSession(*dep);
+    }
+    if (ended) SessionEnded(*ended, gone);
+  }
 }
 
 void Service::BoardArrived(const hal::DeviceDescriptor& descriptor) {
@@ -489,9 +657,14 @@ void Service::BoardArrived(const hal::DeviceDescriptor& descriptor) {
     std::unique_lock<std::shared_mutex> lock(devices_mu_);
     board->device = std::move(device).value();
   }
+  {
+    std::lock_guard<std::mutex> events_lock(board_events_mu_);
+    board->left = false;
+  }
   if (metrics_) metrics_->Board(id, BoardReading{.up = true});
   spdlog::info("boards: {} is back (serial {}); {} of {} deployments loaded again", id, info.serial,
                restored, on.size());
+  ReturnHome(*board);
 }
 
 Service::Board* Service::FindBoard(const std::string& id) {
@@ -564,27 +737,33 @@ StatusOr<nlohmann::json> Service::Health(const std::string& deployment) {
 
   nlohmann::json deployments = nlohmann::json::array();
   if (!deployment.empty()) SPK_RETURN_IF_ERROR(Find(deployment).status());
-  std::vector<std::shared_ptr<Deployment>> live;
+  struct Live {
+    std::shared_ptr<Deployment> d;
+    std::string board, home;  // copied under mu_: a failover may move it
+  };
+  std::vector<Live> live;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    for (auto& [id, d] : deployments_) live.push_back(d);
+    for (auto& [id, d] : deployments_) live.push_back({d, d->board, d->home_board});
   }
-  for (auto& d : live) {
+  for (auto& [d, board, home] : live) {
     if (!deployment.empty() && d->id != deployment && d->name != deployment) continue;
-    auto it = board_health.find(d->board);
+    auto it = board_health.find(board);
     const bool board_ok = it != board_health.end() && IsUp(it->second.state);
     std::string detail;
     if (!board_ok) {
       detail = it == board_health.end()
-                   ? "board " + d->board + " is not known to this daemon"
-                   : "board " + d->board + " is " + std::string(HealthName(it->second.state)) +
+                   ? "board " + board + " is not known to this daemon"
+                   : "board " + board + " is " + std::string(HealthName(it->second.state)) +
                          (it->second.detail.empty() ? "" : ": " + it->second.detail);
+    } else if (!home.empty()) {
+      detail = "failed over from board " + home;
     }
     deployments.push_back({{"deployment", d->name.empty() ? d->id : d->name},
                            {"id", d->id},
                            {"ready", board_ok},
                            {"state", board_ok ? "ready" : "unavailable"},
-                           {"board", d->board},
+                           {"board", board},
                            {"detail", detail}});
   }
   return nlohmann::json{{"live", true},
@@ -795,7 +974,8 @@ StatusOr<nlohmann::json> Service::Deploy(const DeployArgs& args, const Caller& c
     if (board == nullptr) return NotFoundError("deploy: board '" + args.board + "' does not exist");
   } else {
     for (auto& b : boards_) {
-      if (b->allocator->free_cores() > 0) {
+      std::shared_lock<std::shared_mutex> devices_lock(devices_mu_);
+      if (b->allocator->free_cores() > 0 && IsUp(b->device->CheckHealth().state)) {
         board = b.get();
         break;
       }
@@ -811,6 +991,14 @@ StatusOr<nlohmann::json> Service::Deploy(const DeployArgs& args, const Caller& c
     return FailedPreconditionError("deploy: chip profile '" + chip + "' does not match board " +
                                    board->device->info().id + " ('" +
                                    board->device->info().chip_profile + "')");
+  }
+
+  if (args.failover == state::FailoverPolicy::kEmulator &&
+      std::none_of(boards_.begin(), boards_.end(),
+                   [](const auto& b) { return b->descriptor.driver == "sim"; })) {
+    return FailedPreconditionError(
+        "deploy: failover 'emulator' needs an emulated board and this daemon has none; start "
+        "spiked with boards.emulated >= 1, or deploy with failover 'none'");
   }
 
   const std::string model_sha256 = Sha256Hex(model);
@@ -847,6 +1035,13 @@ StatusOr<nlohmann::json> Service::LoadAndServe(const std::string& name,
     // The first board whose allocator has the cores.
     Status last = ResourceExhaustedError("deploy: the daemon has no boards");
     for (auto& b : boards_) {
+      {
+        std::shared_lock<std::shared_mutex> devices_lock(devices_mu_);
+        if (!IsUp(b->device->CheckHealth().state)) {
+          last = UnavailableError("deploy: board " + b->id + " is not up");
+          continue;
+        }
+      }
       if (b->device->info().chip_profile != artifact.image.meta.chip_profile) {
         last = FailedPreconditionError(
             "deploy: the image is for chip profile '" + artifact.image.meta.chip_profile +
@@ -876,6 +1071,7 @@ StatusOr<nlohmann::json> Service::LoadAndServe(const std::string& name,
                                .model_sha256 = model_sha256,
                                .board_id = board->device->info().id,
                                .cores = partition.cores,
+                               .failover = args.failover,
                                .options_json = options.dump(),
                                .artifact_key = artifact.key};
   auto begun = store_->BeginDeploy(request);
@@ -910,6 +1106,7 @@ StatusOr<nlohmann::json> Service::LoadAndServe(const std::string& name,
   dep->id = id;
   dep->name = name;
   dep->board = request.board_id;
+  dep->failover = args.failover;
   dep->model_sha256 = model_sha256;
   dep->artifact_key = artifact.key;
   dep->image_sha256 = artifact.image_sha256;
@@ -957,11 +1154,15 @@ StatusOr<nlohmann::json> Service::UndeployLocked(const std::string& deployment, 
                                    " open sessions; close them or use force");
   }
   SPK_RETURN_IF_ERROR(store_->BeginUndeploy(dep->id).status());
-  Board* board = FindBoard(dep->board);
+  Board* board = nullptr;
+  hal::Partition partition;
   std::optional<SessionHandle> ended;
   {
-    // Waits for an inference in progress to finish.
+    // Waits for an inference in progress to finish. A failover cannot move
+    // it from here on: the store refuses to move an undeploying deployment.
     std::lock_guard<std::mutex> lock(dep->mu);
+    board = FindBoard(dep->board);
+    partition = dep->partition;
     ended = TakeSession(*dep);
     dep->executor.reset();
     if (board != nullptr) {
@@ -971,13 +1172,12 @@ StatusOr<nlohmann::json> Service::UndeployLocked(const std::string& deployment, 
     }
   }
   SPK_RETURN_IF_ERROR(store_->FinishUndeploy(dep->id).status());
-  if (board != nullptr) board->allocator->Free(dep->partition).IgnoreError();
+  if (board != nullptr) board->allocator->Free(partition).IgnoreError();
   {
     std::lock_guard<std::mutex> lock(mu_);
     deployments_.erase(dep->id);
   }
-  spdlog::info("undeploy: {} ('{}') freed {} cores", dep->id, dep->name,
-               dep->partition.cores.size());
+  spdlog::info("undeploy: {} ('{}') freed {} cores", dep->id, dep->name, partition.cores.size());
   if (ended) {
     SessionEnded(*ended,
                  FailedPreconditionError("deployment '" + ended->deployment + "' was undeployed"));
@@ -985,7 +1185,7 @@ StatusOr<nlohmann::json> Service::UndeployLocked(const std::string& deployment, 
   return nlohmann::json{{"deployment", dep->name.empty() ? dep->id : dep->name},
                         {"id", dep->id},
                         {"sessions_closed", sessions},
-                        {"cores_freed", dep->partition.cores.size()}};
+                        {"cores_freed", partition.cores.size()}};
 }
 
 nlohmann::json Service::Summary(const Deployment& d) const {
@@ -995,7 +1195,8 @@ nlohmann::json Service::Summary(const Deployment& d) const {
           {"board", d.board},
           {"chip_profile", d.image.meta.chip_profile},
           {"cores", d.partition.cores.size()},
-          {"failover", "none"},
+          {"failover", state::FailoverPolicyName(d.failover)},
+          {"home_board", d.home_board.empty() ? nlohmann::json() : nlohmann::json(d.home_board)},
           {"created", d.created_s},
           {"model_sha256", d.model_sha256},
           {"sessions", d.sessions.load()},
@@ -1011,14 +1212,15 @@ StatusOr<nlohmann::json> Service::ListDeployments() {
 
 StatusOr<nlohmann::json> Service::DescribeDeployment(const std::string& deployment) {
   SPK_ASSIGN_OR_RETURN(std::shared_ptr<Deployment> dep, Find(deployment));
-  nlohmann::json out = Summary(*dep);
+  nlohmann::json out;
   {
     std::lock_guard<std::mutex> lock(dep->mu);
     if (!dep->executor) return NoExecutor(*dep, deployment);
+    out = Summary(*dep);
     out.update(Ports(*dep->executor));
+    out["partition"] = {{"board", dep->board}, {"cores", dep->partition.cores}};
   }
   out["timesteps"] = dep->image.meta.timesteps;
-  out["partition"] = {{"board", dep->board}, {"cores", dep->partition.cores}};
   out["image_sha256"] = dep->image_sha256;
   nlohmann::json layers = nlohmann::json::array();
   for (const auto& g : dep->image.groups) {
@@ -1104,11 +1306,20 @@ StatusOr<InferOutcome> Service::Infer(const std::string& deployment,
   StatusOr<executor::InferenceResult> result =
       FailedPreconditionError("deployment '" + label + "' is being undeployed");
   std::set<std::string> spike_ports;
+  std::string board;
+  std::vector<uint32_t> cores;
   {
     std::lock_guard<std::mutex> lock(dep->mu);
     if (!dep->executor && !dep->no_executor.ok()) result = dep->no_executor;
     if (dep->executor) {
       result = dep->executor->Infer(inputs);
+      // One inference is independent of the last: run it again where the
+      // deployment failed over to.
+      if (!result.ok() && FailOverAfter(*dep, result.status())) {
+        result = dep->executor->Infer(inputs);
+      }
+      board = dep->board;
+      cores = dep->partition.cores;
       if (result.ok()) {
         for (const auto& [name, value] : result->ports) {
           if (dep->executor->SpikePort(name)) spike_ports.insert(name);
@@ -1123,13 +1334,13 @@ StatusOr<InferOutcome> Service::Infer(const std::string& deployment,
   dep->inferences.fetch_add(1);
   InferOutcome outcome;
   outcome.deployment = label;
-  outcome.board = dep->board;
+  outcome.board = board;
   outcome.timesteps = dep->image.meta.timesteps;
   outcome.result = std::move(result).value();
   outcome.spike_ports = std::move(spike_ports);
   outcome.wall_s = wall;
   if (detailed) {
-    outcome.report = DetailedReport(dep->image, dep->partition.cores, outcome.result.chip);
+    outcome.report = DetailedReport(dep->image, cores, outcome.result.chip);
   }
   return outcome;
 }
@@ -1144,6 +1355,8 @@ StatusOr<SessionHandle> Service::OpenSession(const std::string& deployment) {
                                   "state, so only one is served at a time");
   }
   SPK_RETURN_IF_ERROR(dep->executor->StreamReset());
+  dep->session_steps = 0;
+  dep->step_offset = 0;
   dep->sessions = 1;
   dep->session_generation = next_session_generation_.fetch_add(1);
   if (metrics_) metrics_->SessionsActive(++sessions_open_);
@@ -1181,7 +1394,16 @@ StatusOr<std::vector<executor::StreamStep>> Service::SessionPush(
     return FailedPreconditionError("the session on deployment '" + session.deployment +
                                    "' has ended");
   }
-  return dep->executor->StreamPush(inputs, stats);
+  auto steps = dep->executor->StreamPush(inputs, stats);
+  // The step lost with the board is run again on the emulator, from a reset
+  // state (MoveLocked told the session).
+  if (!steps.ok() && FailOverAfter(*dep, steps.status())) {
+    steps = dep->executor->StreamPush(inputs, stats);
+  }
+  if (!steps.ok()) return steps.status();
+  ++dep->session_steps;
+  for (executor::StreamStep& step : *steps) step.step += dep->step_offset;
+  return steps;
 }
 
 void Service::CloseSession(const SessionHandle& session) {
@@ -1208,11 +1430,13 @@ Service::SessionPorts(const SessionHandle& session) {
 
 void Service::SampleTelemetry() {
   std::vector<state::TelemetrySample> samples;
+  std::vector<std::string> gone;
   const auto now_ms = static_cast<int64_t>(NowSeconds() * 1000);
   std::shared_lock<std::shared_mutex> devices_lock(devices_mu_);
   for (auto& board : boards_) {
     const std::string& id = board->device->info().id;
     const hal::Health health = board->device->CheckHealth();
+    if (health.state == hal::HealthState::kGone) gone.push_back(id);
     BoardReading reading;
     reading.up = IsUp(health.state);
     auto telemetry = board->device->ReadTelemetry();
@@ -1241,6 +1465,9 @@ void Service::SampleTelemetry() {
     samples.push_back(std::move(sample));
   }
   devices_lock.unlock();
+  // A board can go without a hotplug event (a driver without hotplug, a
+  // board that stops answering): its removal is handled all the same.
+  for (const std::string& id : gone) BoardLeft(id);
   if (samples.empty()) return;
   if (Status s = store_->InsertTelemetry(samples); !s.ok()) {
     spdlog::warn("telemetry: {}", s.ToString());

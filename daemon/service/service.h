@@ -26,6 +26,16 @@
 // opened (replacing the gone device), reset, and each of its deployments is
 // loaded again onto its own partition; a deployment that does not load is
 // marked failed. Boards the daemon did not have at start are not taken up.
+// A board is also found gone by the telemetry sampler's health check, so a
+// board whose removal raises no hotplug event is noticed within one period.
+//
+// Failover: a deployment deployed with failover "emulator" does not wait for
+// its board. When the board goes (hotplug, the sampler, or a device error in
+// the middle of an inference or step), the deployment is loaded onto an
+// emulated board of the same chip profile and recorded there with its home
+// board; an open session continues on it with its state reset and is told so
+// (the session-moved callback). When the home board comes back, or at start
+// when it is present, the deployment returns home the same way.
 //
 // Operations return JSON bodies as docs/protocol.md describes them; the
 // server adds the protocol fields. Error codes follow base/status.h.
@@ -36,7 +46,8 @@
 // is fixed after Create, but a board's device is replaced when it comes back:
 // devices are guarded by devices_mu_ (shared to use, exclusive to replace),
 // and replaced only under deploy_mu_, so deploy and undeploy need only that.
-// Lock order: deploy_mu_, a deployment's mu, devices_mu_, mu_.
+// Lock order: deploy_mu_, board_events_mu_, a deployment's mu, devices_mu_,
+// mu_.
 #ifndef SPK_DAEMON_SERVICE_SERVICE_H_
 #define SPK_DAEMON_SERVICE_SERVICE_H_
 
@@ -98,6 +109,8 @@ struct DeployArgs {
   uint32_t opt_level = 2;
   uint32_t timesteps = 0;
   bool replace = false;
+  // kEmulator: when the board goes, move to an emulated board (see above).
+  state::FailoverPolicy failover = state::FailoverPolicy::kNone;
   // Polled during the compile and before loading: non-zero (kStopCancelled,
   // kStopDeadline) ends the deploy with CANCELLED or DEADLINE_EXCEEDED and
   // kills the compiler. Borrowed; may be null.
@@ -181,6 +194,15 @@ class Service {
     std::lock_guard<std::mutex> lock(session_ended_mu_);
     session_ended_ = std::move(callback);
   }
+  // Called (from whichever thread moved it) when a deployment with an open
+  // session moved to another board and the session goes on there: the
+  // handle (with its new board) and a message for the client.
+  void SetSessionMovedCallback(
+      std::function<void(const SessionHandle&, const std::string& stage, const std::string&)>
+          callback) {
+    std::lock_guard<std::mutex> lock(session_ended_mu_);
+    session_moved_ = std::move(callback);
+  }
   // Input and output port names and per-step shapes, in port order.
   using PortInfo = executor::PortDesc;
   // A port as deploy, deployments.describe and session.open give it
@@ -213,11 +235,16 @@ class Service {
     hal::DeviceDescriptor descriptor;
     std::unique_ptr<hal::Device> device;
     std::unique_ptr<hal::PartitionAllocator> allocator;
+    bool left = false;  // its removal was handled; guarded by board_events_mu_
   };
+  // Where a deployment runs: written with both its mu and the service's mu_
+  // held (a failover or a return home), read under either.
   struct Deployment {
     std::string id;
     std::string name;
-    std::string board;
+    std::string board;       // where it runs now
+    std::string home_board;  // after a failover: the board it belongs to; else empty
+    state::FailoverPolicy failover = state::FailoverPolicy::kNone;
     std::string model_sha256;
     std::string artifact_key;
     std::string image_sha256;
@@ -233,6 +260,10 @@ class Service {
     std::atomic<uint64_t> inferences{0};
     std::atomic<int> sessions{0};
     uint64_t session_generation = 0;  // guarded by mu; the open session's
+    // Steps the open session pushed, and what its step numbers add to the
+    // executor's after a move started the executor's count again. Guarded by mu.
+    int64_t session_steps = 0;
+    int64_t step_offset = 0;
   };
 
   Service(std::unique_ptr<hal::DriverRegistry> registry, ServiceOptions options, Metrics* metrics,
@@ -257,6 +288,23 @@ class Service {
   // Ends the open sessions of the deployments on `board` with `status`.
   void EndSessionsOn(const std::string& board, const Status& status);
   void SessionEnded(const SessionHandle& session, const Status& status);
+  void SessionMoved(const SessionHandle& session, const std::string& stage,
+                    const std::string& message);
+  // Failover. Both require dep.mu. MoveLocked loads `dep` onto `target`
+  // (which must be up), records the move with `home` as its home board
+  // (empty: it is home), swaps its program and executor, frees the cores it
+  // had and tells its open session; on any error it leaves `dep` as it was.
+  // `home` is a copy: it is often one of dep's own fields, which this changes.
+  Status MoveLocked(Deployment& dep, Board& target, std::string home, const std::string& stage,
+                    const std::string& why);
+  // Moves `dep` (which asked for failover) off its gone board onto the first
+  // emulated board with room. UNAVAILABLE when there is none.
+  Status FailOverLocked(Deployment& dep, const std::string& why);
+  // After `error` from the device under `dep`: true when dep asked for
+  // failover, its board is gone and it has moved (the call may be retried).
+  bool FailOverAfter(Deployment& dep, const Status& error);
+  // Brings the failed-over deployments whose home is `board` back to it.
+  void ReturnHome(Board& board);
   // The open session of `dep`, which it ends, if any; the caller holds dep.mu.
   std::optional<SessionHandle> TakeSession(Deployment& dep);
   static SessionHandle HandleOf(const Deployment& dep);
@@ -298,6 +346,12 @@ class Service {
   std::atomic<uint64_t> next_session_generation_{1};
   std::mutex session_ended_mu_;
   std::function<void(const SessionHandle&, const Status&)> session_ended_;  // session_ended_mu_
+  std::function<void(const SessionHandle&, const std::string&, const std::string&)>
+      session_moved_;  // session_ended_mu_
+
+  // Serialises a board's removal with its return; after deploy_mu_ and
+  // before any deployment's mu in the lock order.
+  std::mutex board_events_mu_;
 
   std::mutex sampler_mu_;
   std::condition_variable sampler_cv_;

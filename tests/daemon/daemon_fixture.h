@@ -150,9 +150,10 @@ class DaemonFixture : public ::testing::Test {
                                 std::chrono::seconds(10));
   }
 
-  // The outputs of steps 0..steps-1 of StepInput, streamed in-process
-  // through the emulator and executor the daemon runs: by step.
-  std::map<int64_t, std::vector<float>> ExpectedStream(uint64_t steps) {
+  // The outputs of steps first..first+steps-1 of StepInput, streamed
+  // in-process from a reset state through the emulator and executor the
+  // daemon runs: by step.
+  std::map<int64_t, std::vector<float>> ExpectedStream(uint64_t steps, uint64_t first = 0) {
     std::map<int64_t, std::vector<float>> expected;
     auto chip = hal::format::LoadChipProfile("loihi2");
     auto board = hal::format::LoadBoardProfile("kapoho-point-8");
@@ -168,7 +169,7 @@ class DaemonFixture : public ::testing::Test {
     EXPECT_TRUE(executor.ok()) << executor.status();
     if (!executor.ok()) return expected;
     EXPECT_TRUE((*executor)->StreamReset().ok());
-    for (uint64_t t = 0; t < steps; ++t) {
+    for (uint64_t t = first; t < first + steps; ++t) {
       auto in = StepInput(t);
       executor::HostValue value;
       value.shape = {2};
@@ -176,7 +177,9 @@ class DaemonFixture : public ::testing::Test {
       auto out = (*executor)->StreamPush({{"in", value}});
       EXPECT_TRUE(out.ok()) << out.status();
       if (!out.ok()) break;
-      for (const auto& step : *out) expected[step.step] = step.outputs.at("out").data;
+      for (const auto& step : *out) {
+        expected[step.step + static_cast<int64_t>(first)] = step.outputs.at("out").data;
+      }
     }
     return expected;
   }

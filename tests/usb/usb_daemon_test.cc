@@ -79,12 +79,55 @@ class UsbDaemonTest : public DaemonFixture {
     DaemonFixture::TearDown();
   }
 
-  // spiked with the USB board as its only board.
-  void StartUsbDaemon() {
+  // spiked with the USB board and `emulated` emulated boards (sim0, ...).
+  void StartUsbDaemon(int emulated = 0) {
     StartDaemon(
-        {"--boards.emulated=0", "--usb.enabled=true",
+        {"--boards.emulated=" + std::to_string(emulated), "--usb.enabled=true",
          "--compile.command=" + std::string(SPK_COMPILE)},
         {{"LD_PRELOAD", "libumockdev-preload.so.0"}, {"UMOCKDEV_DIR", testbed_->root_dir()}});
+  }
+
+  // The small image on the USB board, failing over to the emulator.
+  void DeployWithFailover(Client& client) {
+    auto r = client.Call({{"op", "deploy"},
+                          {"name", "small"},
+                          {"board", kBoardId},
+                          {"failover", "emulator"},
+                          {"model", {{"path", image_path_}}}});
+    ASSERT_TRUE(r.ok()) << r.status();
+    ASSERT_TRUE(r->status.ok()) << r->status;
+    ASSERT_EQ(r->body["board"], kBoardId);
+  }
+
+  static nlohmann::json Describe(Client& client) {
+    auto r = client.Call({{"op", "deployments.describe"}, {"deployment", "small"}});
+    EXPECT_TRUE(r.ok() && r->status.ok());
+    return r.ok() && r->status.ok() ? r->body : nlohmann::json();
+  }
+
+  // Reads `session`'s frames, keeping its outputs by step, up to the first
+  // frame that is neither an output nor a CREDIT (returned), or with
+  // `credits` > 0 up to that many CREDITs (returns the last).
+  static StatusOr<Frame> ReadSession(Client& client, uint64_t session,
+                                     std::map<int64_t, std::vector<float>>* outputs,
+                                     int credits = 0) {
+    for (;;) {
+      SPK_ASSIGN_OR_RETURN(Frame frame, client.Next(std::chrono::seconds(30)));
+      if (frame.header.request_id != session) {
+        return InternalError("a frame on id " + std::to_string(frame.header.request_id));
+      }
+      if (frame.header.type == FrameType::kStreamOutput) {
+        SPK_ASSIGN_OR_RETURN(protocol::StreamChunk chunk,
+                             protocol::DecodeStreamChunk(frame.payload));
+        (*outputs)[static_cast<int64_t>(chunk.first_step)] = std::get<Tensor>(chunk.body).ToFloat();
+        continue;
+      }
+      if (frame.header.type == FrameType::kCredit) {
+        if (credits > 0 && --credits == 0) return frame;
+        continue;
+      }
+      return frame;
+    }
   }
 
   // Deploys the trained fixture model; its deploy response.
@@ -434,6 +477,169 @@ TEST_F(UsbDaemonTest, ReplugBringsTheBoardBack) {
   auto infer = infer_small();
   ASSERT_TRUE(infer.ok()) << infer.status();
   EXPECT_TRUE(infer->status.ok()) << infer->status;
+}
+
+// docs/protocol.md, "Endings": with failover "emulator", a session whose
+// board goes continues on the emulator, told by a PROGRESS, with its state
+// reset; when the board returns, the deployment goes home the same way.
+TEST_F(UsbDaemonTest, FailoverMovesTheSessionToTheEmulatorAndBackHome) {
+  StartUsbDaemon(/*emulated=*/1);
+  Client client;
+  Connect(client);
+  DeployWithFailover(client);
+  const uint64_t session = OpenSession(client, {{"output_window", 1024}});
+  ASSERT_NE(session, 0u);
+  std::map<int64_t, std::vector<float>> outputs;
+  ASSERT_TRUE(Push(client, session, Chunk(0, 4)).ok());
+  ASSERT_TRUE(ReadSession(client, session, &outputs, /*credits=*/1).ok());
+  const uint64_t executed_before = testbed_->board().counters().executed;
+
+  // Nothing is pushed: the daemon notices the board going by itself.
+  const auto unplugged = std::chrono::steady_clock::now();
+  testbed_->Unplug();
+  auto notice = ReadSession(client, session, &outputs);
+  ASSERT_TRUE(notice.ok()) << notice.status();
+  std::printf(
+      "failover notice %.1f ms after the unplug\n",
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - unplugged)
+          .count());
+  ASSERT_EQ(notice->header.type, FrameType::kProgress) << notice->payload_text();
+  const auto moved = nlohmann::json::parse(notice->payload_text());
+  EXPECT_EQ(moved["stage"], "failover");
+  EXPECT_EQ(moved["board"], "sim0");
+  EXPECT_NE(moved["message"].get<std::string>().find(kBoardId), std::string::npos) << moved;
+
+  nlohmann::json described = Describe(client);
+  EXPECT_EQ(described["board"], "sim0") << described;
+  EXPECT_EQ(described["home_board"], kBoardId) << described;
+  EXPECT_EQ(described["failover"], "emulator") << described;
+  auto health = client.Call({{"op", "health"}, {"deployment", "small"}});
+  ASSERT_TRUE(health.ok() && health->status.ok());
+  EXPECT_EQ(health->body["deployments"][0]["ready"], true) << health->body.dump();
+  EXPECT_EQ(BoardHealth(client)["state"], "gone");
+
+  // The session goes on, on the emulator, from a reset state.
+  ASSERT_TRUE(Push(client, session, Chunk(4, 4)).ok());
+  ASSERT_TRUE(ReadSession(client, session, &outputs, /*credits=*/1).ok());
+  EXPECT_EQ(testbed_->board().counters().executed, executed_before);
+
+  testbed_->Replug();
+  auto back = ReadSession(client, session, &outputs);
+  ASSERT_TRUE(back.ok()) << back.status();
+  ASSERT_EQ(back->header.type, FrameType::kProgress) << back->payload_text();
+  const auto home = nlohmann::json::parse(back->payload_text());
+  EXPECT_EQ(home["stage"], "failback");
+  EXPECT_EQ(home["board"], kBoardId);
+  described = Describe(client);
+  EXPECT_EQ(described["board"], kBoardId) << described;
+  EXPECT_TRUE(described["home_board"].is_null()) << described;
+
+  ASSERT_TRUE(Push(client, session, Chunk(8, 4)).ok());
+  ASSERT_TRUE(ReadSession(client, session, &outputs, /*credits=*/1).ok());
+  EXPECT_GT(testbed_->board().counters().executed, executed_before);
+  ASSERT_TRUE(SendJson(client, FrameType::kRequest, session, {{"op", "session.close"}}).ok());
+  auto closed = ReadSession(client, session, &outputs);
+  ASSERT_TRUE(closed.ok()) << closed.status();
+  EXPECT_EQ(closed->header.type, FrameType::kResponse) << closed->payload_text();
+
+  // Each stretch gives what a fresh stream of its inputs gives: steps are
+  // numbered on across the moves, only the state starts again.
+  const auto first = ExpectedStream(4), second = ExpectedStream(4, 4), third = ExpectedStream(4, 8);
+  ASSERT_TRUE(outputs.count(0) && outputs.count(4) && outputs.count(8)) << outputs.size();
+  for (const auto& [step, values] : outputs) {
+    const auto& expected = step < 4 ? first : step < 8 ? second : third;
+    ASSERT_TRUE(expected.count(step)) << "step " << step;
+    EXPECT_EQ(values, expected.at(step)) << "step " << step;
+  }
+}
+
+// The board goes in the middle of a step: the step is run again on the
+// emulator, and the client sees the notice, not an error.
+TEST_F(UsbDaemonTest, FailoverInTheMiddleOfAStep) {
+  StartUsbDaemon(/*emulated=*/1);
+  Client client;
+  Connect(client);
+  DeployWithFailover(client);
+  const uint64_t session = OpenSession(client, {{"output_window", 1024}});
+  ASSERT_NE(session, 0u);
+  std::map<int64_t, std::vector<float>> outputs;
+  ASSERT_TRUE(Push(client, session, Chunk(0, 4)).ok());
+  ASSERT_TRUE(ReadSession(client, session, &outputs, /*credits=*/1).ok());
+  testbed_->UnplugDuringNextRead();
+  ASSERT_TRUE(Push(client, session, Chunk(4, 4)).ok());
+  auto notice = ReadSession(client, session, &outputs);
+  ASSERT_TRUE(notice.ok()) << notice.status();
+  ASSERT_EQ(notice->header.type, FrameType::kProgress) << notice->payload_text();
+  EXPECT_EQ(nlohmann::json::parse(notice->payload_text())["stage"], "failover");
+  ASSERT_TRUE(ReadSession(client, session, &outputs, /*credits=*/1).ok());
+  ASSERT_TRUE(SendJson(client, FrameType::kRequest, session, {{"op", "session.close"}}).ok());
+  auto closed = ReadSession(client, session, &outputs);
+  ASSERT_TRUE(closed.ok()) << closed.status();
+  EXPECT_EQ(closed->header.type, FrameType::kResponse) << closed->payload_text();
+  EXPECT_EQ(nlohmann::json::parse(closed->payload_text())["steps"], 8);
+  EXPECT_EQ(Describe(client)["board"], "sim0");
+  // Steps 4.. ran on the emulator from a reset state.
+  const auto after = ExpectedStream(4, 4);
+  ASSERT_TRUE(outputs.count(4)) << outputs.size();
+  for (const auto& [step, values] : outputs) {
+    if (step >= 4) {
+      EXPECT_EQ(values, after.at(step)) << "step " << step;
+    }
+  }
+}
+
+// A board that dies without a hotplug event is found by the health checks.
+TEST_F(UsbDaemonTest, FailoverWithoutAHotplugEvent) {
+  StartUsbDaemon(/*emulated=*/1);
+  Client client;
+  Connect(client);
+  DeployWithFailover(client);
+  testbed_->Unplug(/*announce=*/false);
+  ASSERT_TRUE(WaitFor([&] { return Describe(client)["board"] == "sim0"; }, 30))
+      << Describe(client).dump();
+  auto r =
+      client.Call({{"op", "infer"}, {"deployment", "small"}, {"inputs", {{{"attachment", 0}}}}},
+                  {TensorFrame(Tensor::FromValues<int32_t>({2}, std::vector<int32_t>{1, 1}))});
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_TRUE(r->status.ok()) << r->status;
+  EXPECT_EQ(r->body["board"], "sim0") << r->body.dump();
+}
+
+TEST_F(UsbDaemonTest, FailoverNeedsAnEmulatedBoard) {
+  StartUsbDaemon(/*emulated=*/0);
+  Client client;
+  Connect(client);
+  auto r = client.Call({{"op", "deploy"},
+                        {"name", "small"},
+                        {"failover", "emulator"},
+                        {"model", {{"path", image_path_}}}});
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->status.code(), StatusCode::kFailedPrecondition) << r->status;
+  EXPECT_TRUE(Mentions(r->status, "boards.emulated")) << r->status;
+}
+
+// The move is in the state file: a daemon restarted while the deployment
+// runs on the emulator brings it home when its board is there.
+TEST_F(UsbDaemonTest, AFailedOverDeploymentGoesHomeAfterARestart) {
+  StartUsbDaemon(/*emulated=*/1);
+  {
+    Client client;
+    Connect(client);
+    DeployWithFailover(client);
+    testbed_->Unplug();
+    ASSERT_TRUE(WaitFor([&] { return Describe(client)["board"] == "sim0"; }, 30));
+  }
+  const int status = daemon_.Stop();
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
+
+  testbed_->Replug();
+  StartUsbDaemon(/*emulated=*/1);
+  Client client;
+  Connect(client);
+  const nlohmann::json described = Describe(client);
+  EXPECT_EQ(described["board"], kBoardId) << described;
+  EXPECT_TRUE(described["home_board"].is_null()) << described;
+  EXPECT_EQ(described["failover"], "emulator") << described;
 }
 
 }  // namespace
