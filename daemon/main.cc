@@ -40,6 +40,16 @@ CompileOptions CompileFrom(const DaemonConfig& config) {
       .timeout = config.compile.timeout};
 }
 
+ServiceOptions ServiceFrom(const DaemonConfig& config) {
+  ServiceOptions options;
+  options.state_dir = config.state.dir;
+  options.compile = CompileFrom(config);
+  options.cache_max_size = config.cache.max_size;
+  options.telemetry_period = config.telemetry.period;
+  options.telemetry_retention = config.telemetry.retention;
+  return options;
+}
+
 ServerOptions ServerFrom(const DaemonConfig& config) {
   ServerOptions options;
   options.socket_path = config.server.socket;
@@ -99,12 +109,7 @@ int Run(int argc, char** argv) {
                                                       .bind = config.metrics.bind,
                                                       .port = config.metrics.port});
 
-  ServiceOptions service_options;
-  service_options.state_dir = config.state.dir;
-  service_options.compile = CompileFrom(config);
-  service_options.cache_max_size = config.cache.max_size;
-  service_options.telemetry_period = config.telemetry.period;
-  service_options.telemetry_retention = config.telemetry.retention;
+  ServiceOptions service_options = ServiceFrom(config);
   if (const char* point = std::getenv("SPK_TEST_KILL_AT")) {
     service_options.kill_at_fault_point = point;
   }
@@ -162,7 +167,7 @@ int Run(int argc, char** argv) {
           spdlog::info("{}", DescribeReload(*plan));
           config = plan->config;
           spdlog::set_level(spdlog::level::from_str(config.log.level));
-          (*service)->UpdateCompileOptions(CompileFrom(config));
+          (*service)->UpdateLiveOptions(ServiceFrom(config));
           (*server)->Reload(ServerFrom(config));
         }
         sd_notify(0, "READY=1");

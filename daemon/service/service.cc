@@ -238,7 +238,8 @@ void Service::Start() {
         std::lock_guard<std::mutex> options_lock(mu_);
         period = options_.telemetry_period;
       }
-      sampler_cv_.wait_for(lock, period, [this] { return stopping_; });
+      sampler_cv_.wait_for(lock, period, [this] { return stopping_ || sampler_wake_; });
+      sampler_wake_ = false;
     }
   });
 }
@@ -1327,9 +1328,20 @@ void Service::Audit(const Caller& caller, const std::string& operation, const st
   }
 }
 
-void Service::UpdateCompileOptions(const CompileOptions& options) {
-  std::lock_guard<std::mutex> lock(mu_);
-  options_.compile = options;
+void Service::UpdateLiveOptions(const ServiceOptions& options) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    options_.compile = options.compile;
+    options_.cache_max_size = options.cache_max_size;
+    options_.telemetry_period = options.telemetry_period;
+    options_.telemetry_retention = options.telemetry_retention;
+  }
+  // The sampler may be sleeping out a long old period.
+  {
+    std::lock_guard<std::mutex> lock(sampler_mu_);
+    sampler_wake_ = true;
+  }
+  sampler_cv_.notify_all();
 }
 
 }  // namespace spk::daemon

@@ -201,8 +201,11 @@ class Service {
   void Audit(const Caller& caller, const std::string& operation, const std::string& target,
              const Status& result);
 
-  // Live limits from a reloaded configuration.
-  void UpdateCompileOptions(const CompileOptions& options);
+  // The live keys of a reloaded configuration: compile limits, the cache
+  // bound, the telemetry period (the sampler wakes to use it at once) and
+  // the telemetry retention. The state directory and the test hook are not
+  // changed.
+  void UpdateLiveOptions(const ServiceOptions& options);
 
   bool ready() const { return restored_.load(); }
   state::StateStore& store() { return *store_; }
@@ -282,7 +285,7 @@ class Service {
   static nlohmann::json Ports(const executor::Executor& executor);
 
   const std::unique_ptr<hal::DriverRegistry> registry_;
-  ServiceOptions options_;  // compile limits guarded by mu_
+  ServiceOptions options_;  // the live fields (UpdateLiveOptions) guarded by mu_
   Metrics* const metrics_;  // borrowed; may be null
   std::unique_ptr<state::StateStore> store_;
   std::vector<std::unique_ptr<Board>> boards_;  // fixed after Create; devices: devices_mu_
@@ -301,7 +304,8 @@ class Service {
 
   std::mutex sampler_mu_;
   std::condition_variable sampler_cv_;
-  bool stopping_ = false;  // guarded by sampler_mu_
+  bool stopping_ = false;      // guarded by sampler_mu_
+  bool sampler_wake_ = false;  // guarded by sampler_mu_: the period changed
   std::thread sampler_;
 
   struct HotplugQueued {
