@@ -692,7 +692,8 @@ StatusOr<Service::Artifact> Service::PrepareArtifact(const DeployArgs& args,
   artifact.path = dir + artifact.key + ".spkimg";
 
   auto cached = store_->GetArtifact(artifact.key);
-  if (cached.ok() && fs::exists(cached->path)) {
+  // A bound of 0 means no cache: every deploy compiles.
+  if (CacheMaxSize() > 0 && cached.ok() && fs::exists(cached->path)) {
     auto image = hal::format::ReadBoardImageFile(cached->path);
     if (image.ok()) {
       store_->TouchArtifact(artifact.key).IgnoreError();
@@ -823,6 +824,7 @@ StatusOr<nlohmann::json> Service::Deploy(const DeployArgs& args, const Caller& c
   progress("compile", "compiling for " + chip + " (or taking the cached image)");
   SPK_ASSIGN_OR_RETURN(Artifact artifact,
                        PrepareArtifact(args, model, model_sha256, model_name, chip));
+  TrimCache(artifact.key);
   // The last point where stopping leaves nothing to undo.
   if (args.stop != nullptr && args.stop->load() == kStopCancelled) {
     return CancelledError("deploy '" + name + "' was cancelled before loading");
@@ -1342,6 +1344,34 @@ void Service::UpdateLiveOptions(const ServiceOptions& options) {
     sampler_wake_ = true;
   }
   sampler_cv_.notify_all();
+}
+
+uint64_t Service::CacheMaxSize() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return options_.cache_max_size;
+}
+
+void Service::TrimCache(const std::string& keep) {
+  const uint64_t bound = CacheMaxSize();
+  auto artifacts = store_->ListArtifacts();
+  if (!artifacts.ok()) {
+    spdlog::warn("cache: {}", artifacts.status().ToString());
+    return;
+  }
+  uint64_t total = 0;
+  for (const state::ArtifactRecord& a : *artifacts) total += static_cast<uint64_t>(a.size_bytes);
+  // Least recently used first; images of active deployments stay, as a
+  // restart loads them again.
+  for (const state::ArtifactRecord& a : *artifacts) {
+    if (total <= bound) break;
+    if (a.cache_key == keep) continue;
+    if (!store_->DeleteArtifact(a.cache_key).ok()) continue;
+    std::error_code ec;
+    fs::remove(a.path, ec);
+    total -= static_cast<uint64_t>(a.size_bytes);
+    spdlog::info("cache: evicted {} ({} bytes) to stay within cache.max_size", a.cache_key,
+                 a.size_bytes);
+  }
 }
 
 }  // namespace spk::daemon

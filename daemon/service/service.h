@@ -283,6 +283,10 @@ class Service {
   StatusOr<nlohmann::json> UndeployLocked(const std::string& deployment, bool force);
   nlohmann::json Summary(const Deployment& d) const;
   static nlohmann::json Ports(const executor::Executor& executor);
+  // Evicts least recently used artifacts that no active deployment uses
+  // until the cache fits in cache_max_size; never `keep`, the one just made.
+  void TrimCache(const std::string& keep);
+  uint64_t CacheMaxSize() const;
 
   const std::unique_ptr<hal::DriverRegistry> registry_;
   ServiceOptions options_;  // the live fields (UpdateLiveOptions) guarded by mu_

@@ -574,6 +574,44 @@ TEST_F(DaemonTest, CompilerRunsAsALimitedSubprocess) {
             (std::vector<std::string>{"queued", "load_model", "compile", "place", "load_image"}));
 }
 
+// cache.max_size bounds the compiled images kept: beyond it the least
+// recently used one that no deployment needs is evicted, and deploying its
+// model again compiles again.
+TEST_F(DaemonTest, TheArtifactCacheStaysWithinItsBound) {
+  const std::string compiler = WriteFakeCompiler(dir_.path(), image_path_);
+  const auto image_size = std::filesystem::file_size(image_path_);
+  // Room for one compiled image, not two.
+  StartDaemon({"--compile.command=" + compiler,
+               "--cache.max_size=" + std::to_string(image_size + image_size / 2)});
+  Client client;
+  Connect(client);
+  auto deploy = [&](const std::string& name, const std::string& content) -> std::string {
+    const std::string path = dir_.path() + "/" + name + ".pt";
+    WriteText(path, content);
+    auto r = Deploy(client, name, path);
+    EXPECT_TRUE(r.ok() && r->status.ok()) << (r.ok() ? r->status : r.status());
+    return r.ok() && r->status.ok() ? r->body["cache"].get<std::string>() : "";
+  };
+  auto undeploy = [&](const std::string& name) {
+    auto r = client.Call({{"op", "undeploy"}, {"deployment", name}});
+    EXPECT_TRUE(r.ok() && r->status.ok()) << name;
+  };
+  EXPECT_EQ(deploy("a", "model a"), "miss");
+  undeploy("a");
+  EXPECT_EQ(deploy("a", "model a"), "hit");
+  undeploy("a");
+  // b's image pushes a's out: a is in use by nothing.
+  EXPECT_EQ(deploy("b", "model b"), "miss");
+  EXPECT_EQ(deploy("a", "model a"), "miss");
+  // b is deployed, so its image stays although the cache is over its bound.
+  EXPECT_EQ(deploy("b2", "model b"), "hit");
+  size_t images = 0;
+  for (const auto& entry : std::filesystem::directory_iterator(state_ + "/artifacts")) {
+    images += entry.path().extension() == ".spkimg";
+  }
+  EXPECT_EQ(images, 2u);
+}
+
 TEST_F(DaemonTest, MissingCompilerIsAFailedPrecondition) {
   StartDaemon({"--compile.command=/nonexistent/spk-compile"});
   Client client;
