@@ -47,6 +47,7 @@ ServiceOptions ServiceFrom(const DaemonConfig& config) {
   options.cache_max_size = config.cache.max_size;
   options.telemetry_period = config.telemetry.period;
   options.telemetry_retention = config.telemetry.retention;
+  options.history_retention = config.state.history_retention;
   return options;
 }
 

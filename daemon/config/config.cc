@@ -175,6 +175,11 @@ const std::vector<KeySpec>& Specs() {
           DefaultStateDir,
           [](std::string_view text) { return ParseAbsolutePath(text, kMaxPathBytes); },
           [](auto& c) -> auto& { return c.state.dir; }),
+      DurationKey(
+          {"state.history_retention", "duration", true,
+           "how long the audit log and past deployments are kept"},
+          hours(24 * 90), seconds(1), hours(24 * 3650),
+          [](auto& c) -> auto& { return c.state.history_retention; }),
       // [log]
       TextKey(
           {"log.level", "choice", true, "trace, debug, info, warn, error, critical or off"},

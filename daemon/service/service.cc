@@ -232,6 +232,7 @@ void Service::Start() {
     while (!stopping_) {
       lock.unlock();
       SampleTelemetry();
+      PruneHistory();
       lock.lock();
       std::chrono::milliseconds period;
       {
@@ -1337,6 +1338,7 @@ void Service::UpdateLiveOptions(const ServiceOptions& options) {
     options_.cache_max_size = options.cache_max_size;
     options_.telemetry_period = options.telemetry_period;
     options_.telemetry_retention = options.telemetry_retention;
+    options_.history_retention = options.history_retention;
   }
   // The sampler may be sleeping out a long old period.
   {
@@ -1349,6 +1351,31 @@ void Service::UpdateLiveOptions(const ServiceOptions& options) {
 uint64_t Service::CacheMaxSize() const {
   std::lock_guard<std::mutex> lock(mu_);
   return options_.cache_max_size;
+}
+
+void Service::PruneHistory() {
+  std::chrono::milliseconds retention;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    retention = options_.history_retention;
+  }
+  // Often enough that nothing outlives its retention by more than a tenth
+  // of it (or a minute), rarely enough not to scan the tables every sample.
+  const auto now_ms = static_cast<int64_t>(NowSeconds() * 1000);
+  const int64_t every_ms = std::min<int64_t>(60'000, retention.count() / 10);
+  if (now_ms - history_pruned_ms_ < every_ms) return;
+  history_pruned_ms_ = now_ms;
+  const int64_t before_ms = now_ms - retention.count();
+  auto audit = store_->PruneAudit(before_ms);
+  auto history = store_->PruneDeploymentHistory(before_ms);
+  if (!audit.ok() || !history.ok()) {
+    spdlog::warn("state: pruning history: {}",
+                 (audit.ok() ? history.status() : audit.status()).ToString());
+    return;
+  }
+  if (*audit > 0 || *history > 0) {
+    spdlog::debug("state: pruned {} audit entries and {} past deployments", *audit, *history);
+  }
 }
 
 void Service::TrimCache(const std::string& keep) {

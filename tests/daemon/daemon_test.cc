@@ -612,6 +612,43 @@ TEST_F(DaemonTest, TheArtifactCacheStaysWithinItsBound) {
   EXPECT_EQ(images, 2u);
 }
 
+// The audit log and past deployments are deleted after
+// state.history_retention by the telemetry sampler, also after a reload.
+TEST_F(DaemonTest, AuditLogAndDeploymentHistoryArePruned) {
+  const std::string config = dir_.path() + "/spiked.conf";
+  WriteText(config, "[state]\nhistory_retention = 1h\n[telemetry]\nperiod = 100ms\n");
+  StartDaemon({"--config=" + config});
+  Client client;
+  Connect(client);
+  ASSERT_TRUE(Deploy(client, "small", image_path_)->status.ok());
+  ASSERT_TRUE(client.Call({{"op", "undeploy"}, {"deployment", "small"}})->status.ok());
+  ASSERT_TRUE(Deploy(client, "kept", image_path_)->status.ok());
+
+  auto store = daemon::state::StateStore::Create(state_ + "/spiked.db");
+  ASSERT_TRUE(store.ok()) << store.status();
+  auto audit_entries = [&] {
+    auto audit = (*store)->QueryAudit({});
+    return audit.ok() ? audit->size() : size_t{1000};
+  };
+  auto deployments = [&] {
+    auto all = (*store)->ListDeployments({.include_inactive = true});
+    return all.ok() ? all->size() : size_t{1000};
+  };
+  // deploy, undeploy, deploy; each is logged once answered.
+  EXPECT_TRUE(WaitFor([&] { return audit_entries() == 3; }, 60)) << audit_entries();
+  EXPECT_EQ(deployments(), 2u);
+
+  WriteText(config, "[state]\nhistory_retention = 1s\n[telemetry]\nperiod = 100ms\n");
+  ASSERT_EQ(::kill(daemon_.pid(), SIGHUP), 0);
+  EXPECT_TRUE(WaitFor([&] { return audit_entries() == 0 && deployments() == 1; }, 120))
+      << audit_entries() << " audit entries, " << deployments() << " deployments\n"
+      << ReadText(log_);
+  // The active deployment is never history.
+  auto kept = client.Call({{"op", "deployments.describe"}, {"deployment", "kept"}});
+  ASSERT_TRUE(kept.ok());
+  EXPECT_TRUE(kept->status.ok()) << kept->status;
+}
+
 TEST_F(DaemonTest, MissingCompilerIsAFailedPrecondition) {
   StartDaemon({"--compile.command=/nonexistent/spk-compile"});
   Client client;
