@@ -482,6 +482,8 @@ std::string WriteFakeCompiler(const std::string& dir, const std::string& good_im
                 "/compiling; sleep 30 ;;\n"
                 "  garbage*) echo 'not an image' > \"$3\" ;;\n"
                 "  refuse*) echo 'model.py:42: unsupported op aten::fft' >&2; exit 3 ;;\n"
+                "  spin*) while :; do :; done ;;\n"
+                "  huge*) exec head -c 4194304 /dev/zero > \"$3\" ;;\n"
                 "  *) cp " +
                 good_image +
                 " \"$3\" ;;\n"
@@ -572,6 +574,38 @@ TEST_F(DaemonTest, CompilerRunsAsALimitedSubprocess) {
   }
   EXPECT_EQ(stages,
             (std::vector<std::string>{"queued", "load_model", "compile", "place", "load_image"}));
+}
+
+// CPU time and output size are limits of the compiler process itself
+// (RLIMIT_CPU, RLIMIT_FSIZE); the wall-clock timeout is far away here.
+TEST_F(DaemonTest, CompilerCpuTimeAndOutputSizeAreLimited) {
+  const std::string compiler = WriteFakeCompiler(dir_.path(), image_path_);
+  StartDaemon({"--compile.command=" + compiler, "--compile.timeout=10min", "--compile.cpu_limit=1s",
+               "--compile.output_limit=1MiB"});
+  Client client;
+  Connect(client);
+  auto deploy_model = [&](const std::string& name, const std::string& content) {
+    const std::string path = dir_.path() + "/" + name + ".pt";
+    WriteText(path, content);
+    auto r = Deploy(client, name, path);
+    EXPECT_TRUE(r.ok()) << r.status();
+    return r.ok() ? r->status : r.status();
+  };
+  Status spin = deploy_model("spin", "spin");
+  EXPECT_EQ(spin.code(), StatusCode::kResourceExhausted) << spin;
+  EXPECT_NE(spin.message().find("compile.cpu_limit"), std::string::npos) << spin;
+
+  Status huge = deploy_model("huge", "huge");
+  EXPECT_EQ(huge.code(), StatusCode::kResourceExhausted) << huge;
+  EXPECT_NE(huge.message().find("compile.output_limit"), std::string::npos) << huge;
+
+  // Nothing held, nothing left in the cache's work files.
+  auto boards = client.Call({{"op", "boards"}});
+  ASSERT_TRUE(boards.ok() && boards->status.ok());
+  EXPECT_EQ(boards->body["boards"][0]["cores_free"], boards->body["boards"][0]["cores_total"]);
+  for (const auto& entry : std::filesystem::directory_iterator(state_ + "/artifacts")) {
+    EXPECT_NE(entry.path().filename().string().rfind("tmp-", 0), 0u) << entry.path();
+  }
 }
 
 // cache.max_size bounds the compiled images kept: beyond it the least
