@@ -19,7 +19,9 @@
 #include "daemon/config/config.h"
 #include "daemon/config/reload.h"
 #include "daemon/metrics/metrics.h"
+#include "daemon/protocol/socket_path.h"
 #include "daemon/server/server.h"
+#include "daemon/service/host_dirs.h"
 #include "daemon/service/service.h"
 #include "drivers/init/init.h"
 
@@ -49,6 +51,15 @@ ServiceOptions ServiceFrom(const DaemonConfig& config) {
   options.telemetry_retention = config.telemetry.retention;
   options.history_retention = config.state.history_retention;
   return options;
+}
+
+// The socket's and the state's directory when they fall back to /tmp.
+Status CheckPrivateTmpDir(const DaemonConfig& config, uint32_t uid) {
+  const std::string dir = protocol::PrivateTmpDir(uid);
+  for (const std::string& path : {config.server.socket, config.state.dir}) {
+    if (path.rfind(dir + "/", 0) == 0) return EnsurePrivateDir(dir, ::geteuid());
+  }
+  return Status::Ok();
 }
 
 ServerOptions ServerFrom(const DaemonConfig& config) {
@@ -99,6 +110,16 @@ int Run(int argc, char** argv) {
   if (Status s = InitLogging({.format = config.log.format, .level = config.log.level}); !s.ok()) {
     std::cerr << "spiked: " << s.ToString() << "\n";
     return 2;
+  }
+
+  if (Status s = CheckPrivateTmpDir(config, host.uid); !s.ok()) {
+    spdlog::critical("{}", s.ToString());
+    return 1;
+  }
+  auto state_lock = StateDirLock::Acquire(config.state.dir);
+  if (!state_lock.ok()) {
+    spdlog::critical("state: {}", state_lock.status().ToString());
+    return 1;
   }
 
   auto registry = std::make_unique<hal::DriverRegistry>();

@@ -121,7 +121,7 @@ std::string DefaultStateDir(const HostContext& host) {
   if (!host.home.empty() && host.home.front() == '/' && host.home != "/") {
     return host.home + "/.local/state/spiked";
   }
-  return "/tmp/spiked-" + std::to_string(host.uid) + "/state";
+  return protocol::PrivateTmpDir(host.uid) + "/state";
 }
 
 const std::vector<KeySpec>& Specs() {

@@ -91,6 +91,28 @@ class DaemonTest : public DaemonFixture {
     EXPECT_GT(r.body["steps"].get<uint64_t>(), 0u);
   }
 
+  // Runs the daemon as `uid`. The build tree may sit where the other user
+  // cannot read (a checkout under /root): it gets its own copies of the
+  // binary and the profiles.
+  void RunAsOtherUser(uint32_t uid, DaemonOptions& options) {
+    namespace fs = std::filesystem;
+    options.run_as_uid = uid;
+    const std::string bin = dir_.path() + "/bin";
+    if (!fs::exists(bin)) {
+      fs::create_directories(bin);
+      fs::copy_file(SPIKED_BINARY, bin + "/spiked");
+      fs::copy(SPK_SOURCE_DIR "/hal/profiles", dir_.path() + "/profiles");
+      for (const auto& p : {bin, bin + "/spiked", dir_.path() + "/profiles"}) {
+        ::chmod(p.c_str(), 0755);
+      }
+      for (const auto& f : fs::directory_iterator(dir_.path() + "/profiles")) {
+        ::chmod(f.path().c_str(), 0644);
+      }
+    }
+    options.binary = bin + "/spiked";
+    options.env["SPK_PROFILE_DIR"] = dir_.path() + "/profiles";
+  }
+
   uint64_t FreeCores(Client& client) {
     auto boards = client.Call({{"op", "boards"}});
     EXPECT_TRUE(boards.ok() && boards->status.ok());
@@ -116,24 +138,7 @@ TEST_F(DaemonTest, StartsWithoutConfigurationAsOrdinaryUser) {
   options.env = {{"HOME", home},
                  {"XDG_RUNTIME_DIR", runtime},
                  {"SPK_PROFILE_DIR", SPK_SOURCE_DIR "/hal/profiles"}};
-  if (root) {
-    options.run_as_uid = uid;
-    // The build tree may sit where the other user cannot read (a checkout
-    // under /root): give it its own copies of the binary and the profiles.
-    namespace fs = std::filesystem;
-    const std::string bin = dir_.path() + "/bin";
-    fs::create_directories(bin);
-    fs::copy_file(SPIKED_BINARY, bin + "/spiked");
-    fs::copy(SPK_SOURCE_DIR "/hal/profiles", dir_.path() + "/profiles");
-    for (const auto& p : {bin, bin + "/spiked", dir_.path() + "/profiles"}) {
-      ::chmod(p.c_str(), 0755);
-    }
-    for (const auto& f : fs::directory_iterator(dir_.path() + "/profiles")) {
-      ::chmod(f.path().c_str(), 0644);
-    }
-    options.binary = bin + "/spiked";
-    options.env["SPK_PROFILE_DIR"] = dir_.path() + "/profiles";
-  }
+  if (root) RunAsOtherUser(uid, options);
   options.socket = runtime + "/spiked/spiked.sock";
   socket_ = options.socket;
   ASSERT_TRUE(daemon_.Start(options, log_).ok()) << ReadText(log_);
@@ -173,6 +178,89 @@ TEST_F(DaemonTest, ConfigErrorExitsWithCode2) {
   DaemonOptions options = Options({"--metrics.port=0"});
   ASSERT_FALSE(daemon_.Start(options, log_).ok());
   EXPECT_NE(ReadText(log_).find("metrics.port"), std::string::npos) << ReadText(log_);
+}
+
+// Two daemons on one state directory would both think they own every
+// deployment and core; the second is refused before it touches anything.
+TEST_F(DaemonTest, ASecondDaemonOnTheSameStateDirectoryIsRefused) {
+  StartDaemon();
+  Client client;
+  Connect(client);
+  ASSERT_TRUE(Deploy(client, "small", image_path_)->status.ok());
+
+  Daemon second;
+  DaemonOptions options = Options();
+  options.socket = dir_.path() + "/second.sock";
+  options.args[0] = "--socket=" + options.socket;
+  const std::string second_log = dir_.path() + "/second.log";
+  ASSERT_FALSE(second.Start(options, second_log).ok()) << ReadText(second_log);
+  const std::optional<int> status = second.start_exit_status();
+  ASSERT_TRUE(status.has_value()) << "the second spiked did not exit";
+  EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 1) << *status;
+  EXPECT_NE(ReadText(second_log).find("state.dir " + state_ + " is in use by another spiked"),
+            std::string::npos)
+      << ReadText(second_log);
+
+  // The first one goes on serving its deployment.
+  auto r = Infer(client, "small", {1, 1});
+  ASSERT_TRUE(r.ok()) << r.status();
+  ExpectCorrectInfer(*r, {1, 1});
+  const int stopped = daemon_.Stop();
+  EXPECT_TRUE(WIFEXITED(stopped) && WEXITSTATUS(stopped) == 0) << stopped;
+}
+
+// A user without $XDG_RUNTIME_DIR or home falls back to /tmp/spiked-<uid>,
+// a name anyone may take first: it is used only if it is the user's own.
+TEST_F(DaemonTest, TheTmpFallbackDirectoryMustBelongToTheDaemonsUser) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root to run the daemon as another uid";
+  // A uid with no passwd entry (so no home) that no other test run uses.
+  const uint32_t uid = 60000 + static_cast<uint32_t>(::getpid()) % 5000;
+  const std::string private_dir = "/tmp/spiked-" + std::to_string(uid);
+  std::filesystem::remove_all(private_dir);
+  DaemonOptions options;
+  options.env = {};
+  RunAsOtherUser(uid, options);
+  options.socket = private_dir + "/spiked.sock";
+  options.args = {"--metrics.enabled=false"};
+  auto start = [&](const std::string& log) {
+    Daemon daemon;
+    EXPECT_FALSE(daemon.Start(options, log).ok()) << ReadText(log);
+    const std::optional<int> status = daemon.start_exit_status();
+    EXPECT_TRUE(status && WIFEXITED(*status) && WEXITSTATUS(*status) == 1) << status.value_or(-1);
+    return ReadText(log);
+  };
+
+  // Someone else's directory (root's here).
+  ASSERT_EQ(::mkdir(private_dir.c_str(), 0700), 0);
+  EXPECT_NE(start(dir_.path() + "/other-owner.log")
+                .find(private_dir +
+                      " is refused as spiked's private directory: it belongs to "
+                      "uid 0, not to uid " +
+                      std::to_string(uid)),
+            std::string::npos)
+      << ReadText(dir_.path() + "/other-owner.log");
+
+  // The user's own, but open to everyone.
+  ASSERT_EQ(::chown(private_dir.c_str(), uid, uid), 0);
+  ASSERT_EQ(::chmod(private_dir.c_str(), 0777), 0);
+  EXPECT_NE(start(dir_.path() + "/open.log").find("its mode is 0777, wider than 0700"),
+            std::string::npos)
+      << ReadText(dir_.path() + "/open.log");
+
+  // Missing: created 0700 for the user, and served from.
+  std::filesystem::remove_all(private_dir);
+  socket_ = options.socket;
+  ASSERT_TRUE(daemon_.Start(options, log_).ok()) << ReadText(log_);
+  struct stat st {};
+  ASSERT_EQ(::lstat(private_dir.c_str(), &st), 0);
+  EXPECT_EQ(st.st_uid, uid);
+  EXPECT_EQ(st.st_mode & 07777, 0700u);
+  Client client;
+  Connect(client);
+  EXPECT_TRUE(client.Call({{"op", "version"}})->status.ok());
+  const int stopped = daemon_.Stop();
+  EXPECT_TRUE(WIFEXITED(stopped) && WEXITSTATUS(stopped) == 0) << stopped;
+  std::filesystem::remove_all(private_dir);
 }
 
 // Priority 2: deploy a board image, use it, undeploy it.
