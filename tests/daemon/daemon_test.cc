@@ -12,6 +12,7 @@
 #include <atomic>
 #include <filesystem>
 #include <fstream>
+#include <set>
 #include <thread>
 
 #include <gtest/gtest.h>
@@ -177,6 +178,9 @@ TEST_F(DaemonTest, StartsWithoutConfigurationAsOrdinaryUser) {
 TEST_F(DaemonTest, ConfigErrorExitsWithCode2) {
   DaemonOptions options = Options({"--metrics.port=0"});
   ASSERT_FALSE(daemon_.Start(options, log_).ok());
+  const std::optional<int> status = daemon_.start_exit_status();
+  ASSERT_TRUE(status.has_value()) << "spiked did not exit";
+  EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 2) << *status;
   EXPECT_NE(ReadText(log_).find("metrics.port"), std::string::npos) << ReadText(log_);
 }
 
@@ -734,6 +738,55 @@ TEST_F(DaemonTest, TheArtifactCacheStaysWithinItsBound) {
   EXPECT_EQ(images, 2u);
 }
 
+// Requests on one connection run side by side and are answered by id: a
+// quick one is not held up by a slow one sent before it.
+TEST_F(DaemonTest, RequestsInFlightOnOneConnectionAreAnsweredById) {
+  const std::string compiler = dir_.path() + "/held-compile";
+  WriteText(compiler,
+            "#!/bin/sh\ntouch " + dir_.path() + "/compiling\nwhile [ ! -e " + dir_.path() +
+                "/release ]; do sleep 0.05; done\ncp " + image_path_ + " \"$3\"\n",
+            0755);
+  StartDaemon({"--compile.command=" + compiler, "--server.max_requests_in_flight=2"});
+  Client client;
+  Connect(client);
+  const std::string model = dir_.path() + "/held.pt";
+  WriteText(model, "model");
+  ASSERT_TRUE(SendJson(client, FrameType::kRequest, 10,
+                       {{"op", "deploy"}, {"name", "held"}, {"model", {{"path", model}}}})
+                  .ok());
+  ASSERT_TRUE(WaitFor([&] { return std::filesystem::exists(dir_.path() + "/compiling"); }, 120));
+  ASSERT_TRUE(SendJson(client, FrameType::kRequest, 11, {{"op", "version"}}).ok());
+  auto quick = client.Next(std::chrono::seconds(60));
+  ASSERT_TRUE(quick.ok()) << quick.status();
+  EXPECT_EQ(quick->header.type, FrameType::kResponse) << quick->payload_text();
+  EXPECT_EQ(quick->header.request_id, 11u);
+
+  // Two in flight (the deploy and this one) is the limit; a third is refused
+  // on its own id and the connection goes on.
+  ASSERT_TRUE(SendJson(client, FrameType::kRequest, 12,
+                       {{"op", "deploy"}, {"name", "held2"}, {"model", {{"path", model}}}})
+                  .ok());
+  ASSERT_TRUE(SendJson(client, FrameType::kRequest, 13, {{"op", "version"}}).ok());
+  auto refused = client.Next(std::chrono::seconds(60));
+  ASSERT_TRUE(refused.ok()) << refused.status();
+  ASSERT_EQ(refused->header.type, FrameType::kError) << refused->payload_text();
+  EXPECT_EQ(refused->header.request_id, 13u);
+  const Status status = protocol::StatusFromErrorFrame(*refused);
+  EXPECT_EQ(status.code(), StatusCode::kResourceExhausted) << status;
+  EXPECT_NE(status.message().find("server.max_requests_in_flight (2)"), std::string::npos)
+      << status;
+
+  WriteText(dir_.path() + "/release", "");
+  std::set<uint64_t> answered;
+  for (int i = 0; i < 2; ++i) {
+    auto frame = client.Next(std::chrono::seconds(120));
+    ASSERT_TRUE(frame.ok()) << frame.status();
+    EXPECT_EQ(frame->header.type, FrameType::kResponse) << frame->payload_text();
+    answered.insert(frame->header.request_id);
+  }
+  EXPECT_EQ(answered, (std::set<uint64_t>{10, 12}));
+}
+
 // The audit log and past deployments are deleted after
 // state.history_retention by the telemetry sampler, also after a reload.
 TEST_F(DaemonTest, AuditLogAndDeploymentHistoryArePruned) {
@@ -1045,15 +1098,36 @@ TEST_F(DaemonTest, ConnectionsBeyondTheLimitAreRefusedClearly) {
 }
 
 TEST_F(DaemonTest, SighupReloadsAndKeepsServing) {
-  StartDaemon();
+  const std::string config = dir_.path() + "/spiked.conf";
+  WriteText(config, "[server]\nmax_connections = 8\n");
+  StartDaemon({"--config=" + config});
   Client client;
   Connect(client);
+  ASSERT_TRUE(Deploy(client, "small", image_path_)->status.ok());
+
+  // The new limit is in force once a second connection is turned away.
+  WriteText(config, "[server]\nmax_connections = 1\n");
   ASSERT_EQ(::kill(daemon_.pid(), SIGHUP), 0);
-  for (int i = 0; i < 200 && ReadText(log_).find("reload") == std::string::npos; ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-  EXPECT_NE(ReadText(log_).find("reload"), std::string::npos) << ReadText(log_);
-  EXPECT_TRUE(client.Call({{"op", "version"}})->status.ok());
+  Status refused;
+  EXPECT_TRUE(WaitFor(
+      [&] {
+        // An accepted connection waits for the hello: no frame comes.
+        Client other;
+        if (!other.ConnectRaw(socket_).ok()) return false;
+        auto frame = other.Next(std::chrono::seconds(2));
+        if (!frame.ok() || frame->header.type != FrameType::kError) return false;
+        refused = protocol::StatusFromErrorFrame(*frame);
+        return true;
+      },
+      120))
+      << ReadText(log_);
+  EXPECT_EQ(refused.code(), StatusCode::kResourceExhausted) << refused;
+  EXPECT_NE(refused.message().find("server.max_connections (1)"), std::string::npos) << refused;
+
+  // The connection that was there all along is still served.
+  auto r = Infer(client, "small", {1, 1});
+  ASSERT_TRUE(r.ok()) << r.status();
+  ExpectCorrectInfer(*r, {1, 1});
   const int status = daemon_.Stop();
   EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
 }
