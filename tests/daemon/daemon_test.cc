@@ -824,6 +824,30 @@ TEST_F(DaemonTest, AuditLogAndDeploymentHistoryArePruned) {
   EXPECT_TRUE(kept->status.ok()) << kept->status;
 }
 
+// A hint the server would silently drop is refused instead: the caller
+// asked for a placement it would not get.
+TEST_F(DaemonTest, PartitionHintsTheServerDoesNotPlaceByAreRefused) {
+  StartDaemon();
+  Client client;
+  Connect(client);
+  auto deploy = [&](const std::string& name, const nlohmann::json& partition) {
+    auto r = client.Call({{"op", "deploy"},
+                          {"name", name},
+                          {"model", {{"path", image_path_}}},
+                          {"partition", partition}});
+    EXPECT_TRUE(r.ok()) << r.status();
+    return r.ok() ? r->status : r.status();
+  };
+  const Status chip = deploy("on_chip", {{"chip", 1}});
+  EXPECT_EQ(chip.code(), StatusCode::kUnimplemented) << chip;
+  EXPECT_NE(chip.message().find("partition.chip"), std::string::npos) << chip;
+  const Status exclusive = deploy("alone", {{"exclusive", true}});
+  EXPECT_EQ(exclusive.code(), StatusCode::kUnimplemented) << exclusive;
+  const uint64_t free_before = FreeCores(client);
+  EXPECT_TRUE(deploy("shared", {{"exclusive", false}, {"cores", 2}}).ok());
+  EXPECT_EQ(FreeCores(client), free_before - 2);
+}
+
 TEST_F(DaemonTest, MissingCompilerIsAFailedPrecondition) {
   StartDaemon({"--compile.command=/nonexistent/spk-compile"});
   Client client;
