@@ -19,7 +19,9 @@
 #include "daemon/config/config.h"
 #include "daemon/config/reload.h"
 #include "daemon/metrics/metrics.h"
+#include "daemon/protocol/socket_path.h"
 #include "daemon/server/server.h"
+#include "daemon/service/host_dirs.h"
 #include "daemon/service/service.h"
 #include "drivers/init/init.h"
 
@@ -38,6 +40,26 @@ CompileOptions CompileFrom(const DaemonConfig& config) {
       .cpu_limit = config.compile.cpu_limit,
       .output_limit = config.compile.output_limit,
       .timeout = config.compile.timeout};
+}
+
+ServiceOptions ServiceFrom(const DaemonConfig& config) {
+  ServiceOptions options;
+  options.state_dir = config.state.dir;
+  options.compile = CompileFrom(config);
+  options.cache_max_size = config.cache.max_size;
+  options.telemetry_period = config.telemetry.period;
+  options.telemetry_retention = config.telemetry.retention;
+  options.history_retention = config.state.history_retention;
+  return options;
+}
+
+// The socket's and the state's directory when they fall back to /tmp.
+Status CheckPrivateTmpDir(const DaemonConfig& config, uint32_t uid) {
+  const std::string dir = protocol::PrivateTmpDir(uid);
+  for (const std::string& path : {config.server.socket, config.state.dir}) {
+    if (path.rfind(dir + "/", 0) == 0) return EnsurePrivateDir(dir, ::geteuid());
+  }
+  return Status::Ok();
 }
 
 ServerOptions ServerFrom(const DaemonConfig& config) {
@@ -90,6 +112,16 @@ int Run(int argc, char** argv) {
     return 2;
   }
 
+  if (Status s = CheckPrivateTmpDir(config, host.uid); !s.ok()) {
+    spdlog::critical("{}", s.ToString());
+    return 1;
+  }
+  auto state_lock = StateDirLock::Acquire(config.state.dir);
+  if (!state_lock.ok()) {
+    spdlog::critical("state: {}", state_lock.status().ToString());
+    return 1;
+  }
+
   auto registry = std::make_unique<hal::DriverRegistry>();
   if (Status s = drivers::RegisterAllDrivers(*registry, config); !s.ok()) {
     spdlog::critical("drivers: {}", s.ToString());
@@ -99,12 +131,7 @@ int Run(int argc, char** argv) {
                                                       .bind = config.metrics.bind,
                                                       .port = config.metrics.port});
 
-  ServiceOptions service_options;
-  service_options.state_dir = config.state.dir;
-  service_options.compile = CompileFrom(config);
-  service_options.cache_max_size = config.cache.max_size;
-  service_options.telemetry_period = config.telemetry.period;
-  service_options.telemetry_retention = config.telemetry.retention;
+  ServiceOptions service_options = ServiceFrom(config);
   if (const char* point = std::getenv("SPK_TEST_KILL_AT")) {
     service_options.kill_at_fault_point = point;
   }
@@ -162,7 +189,7 @@ int Run(int argc, char** argv) {
           spdlog::info("{}", DescribeReload(*plan));
           config = plan->config;
           spdlog::set_level(spdlog::level::from_str(config.log.level));
-          (*service)->UpdateCompileOptions(CompileFrom(config));
+          (*service)->UpdateLiveOptions(ServiceFrom(config));
           (*server)->Reload(ServerFrom(config));
         }
         sd_notify(0, "READY=1");

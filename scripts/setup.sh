@@ -11,6 +11,8 @@ packages=(
   prometheus-cpp-dev libsqlite3-dev sqlite3 libsystemd-dev
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev umockdev libumockdev-dev util-linux
+  # systemd-analyze, which checks the units (systemd/verify_units.sh)
+  systemd
   # test models and data: Debian's torch for /usr/bin/python3, sklearn's digits set
   python3 python3-torch python3-sklearn python3-numpy
 )

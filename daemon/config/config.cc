@@ -121,7 +121,7 @@ std::string DefaultStateDir(const HostContext& host) {
   if (!host.home.empty() && host.home.front() == '/' && host.home != "/") {
     return host.home + "/.local/state/spiked";
   }
-  return "/tmp/spiked-" + std::to_string(host.uid) + "/state";
+  return protocol::PrivateTmpDir(host.uid) + "/state";
 }
 
 const std::vector<KeySpec>& Specs() {
@@ -175,6 +175,11 @@ const std::vector<KeySpec>& Specs() {
           DefaultStateDir,
           [](std::string_view text) { return ParseAbsolutePath(text, kMaxPathBytes); },
           [](auto& c) -> auto& { return c.state.dir; }),
+      DurationKey(
+          {"state.history_retention", "duration", true,
+           "how long the audit log and past deployments are kept"},
+          hours(24 * 90), seconds(1), hours(24 * 3650),
+          [](auto& c) -> auto& { return c.state.history_retention; }),
       // [log]
       TextKey(
           {"log.level", "choice", true, "trace, debug, info, warn, error, critical or off"},
@@ -228,7 +233,7 @@ const std::vector<KeySpec>& Specs() {
           {"compile.timeout", "duration", true, "wall-clock time of a compile"}, minutes(15),
           seconds(1), hours(24 * 7), [](auto& c) -> auto& { return c.compile.timeout; }),
       UintKey(
-          {"compile.jobs", "integer", true, "compiles run at once"}, 1, 1, 64,
+          {"compile.jobs", "integer", false, "compiles run at once; only 1 for now"}, 1, 1, 64,
           [](auto& c) -> auto& { return c.compile.jobs; }),
       // [cache]
       SizeKey(
@@ -250,7 +255,7 @@ const std::vector<KeySpec>& Specs() {
           Fixed("kapoho-point-8"), ParseProfileName,
           [](auto& c) -> auto& { return c.boards.emulated_profile; }),
       DurationKey(
-          {"boards.call_timeout", "duration", true,
+          {"boards.call_timeout", "duration", false,
            "longest a single device call may take before the board is marked failed"},
           seconds(10), milliseconds(100), minutes(10),
           [](auto& c) -> auto& { return c.boards.call_timeout; }),
@@ -618,6 +623,14 @@ StatusOr<DaemonConfig> BuildConfig(const HostContext& host,
                      ": telemetry.retention: must be at least telemetry.period (" +
                      FormatDuration(config.telemetry.period) + "), got " +
                      FormatDuration(config.telemetry.retention));
+  }
+
+  // Deploys run one at a time (their compiles included), so a larger value
+  // would promise parallel compiles that do not happen.
+  if (valid["compile.jobs"] && config.compile.jobs != 1) {
+    errors.push_back(config.origins["compile.jobs"] + ": compile.jobs: only 1 is supported (" +
+                     "deploys and their compiles run one at a time), got " +
+                     std::to_string(config.compile.jobs));
   }
 
   if (!errors.empty()) {

@@ -62,6 +62,7 @@ struct DaemonConfig {
   } server;
   struct State {
     std::string dir;
+    std::chrono::milliseconds history_retention{0};  // audit log and past deployments
   } state;
   struct Log {
     std::string level;  // trace, debug, info, warn, error, critical, off

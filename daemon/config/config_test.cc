@@ -280,6 +280,15 @@ TEST(ValidationTest, CrossKeyChecksAndLimits) {
             "/etc/spiked/spiked.conf:2: server.max_frame_size: must be 64KiB..1GiB, got 4K");
 }
 
+// Deploys run one at a time, so parallel compiles cannot be promised.
+TEST(ValidationTest, CompileJobsBeyondOneAreRefused) {
+  auto config = Build(User(), "[compile]\njobs = 4\n");
+  EXPECT_EQ(config.status().message(),
+            "/etc/spiked/spiked.conf:2: compile.jobs: only 1 is supported (deploys and their "
+            "compiles run one at a time), got 4");
+  EXPECT_TRUE(Build(User(), "[compile]\njobs = 1\n").ok());
+}
+
 TEST(UnknownKeyTest, FileKeysGetSuggestions) {
   auto config = Build(User(),
                       "[metrics]\nprot = 1\n[server]\nport = 2\n[metric]\nbind = ::1\n"

@@ -65,6 +65,16 @@ TEST(PlanReloadTest, LiveKeysApplyOthersWaitForARestart) {
             "metrics.port 9477 -> 9500 (running values kept)");
 }
 
+// Keys read only at start must not be reported as applied: the device
+// call timeout is given to the drivers when they are registered.
+TEST(PlanReloadTest, KeysWiredInAtStartNeedARestart) {
+  const DaemonConfig running = Build("[boards]\ncall_timeout = 10s\n");
+  const ReloadPlan plan = PlanReload(running, Build("[boards]\ncall_timeout = 20s\n"));
+  EXPECT_TRUE(plan.applied.empty());
+  EXPECT_EQ(plan.needs_restart, (std::vector<KeyChange>{{"boards.call_timeout", "10s", "20s"}}));
+  EXPECT_EQ(plan.config.boards.call_timeout, milliseconds(10000));
+}
+
 TEST(ReloadConfigTest, RereadsTheFileAndKeepsTheRunningConfigOnError) {
   const std::string dir =
       (std::filesystem::temp_directory_path() / ("spk-reload-" + std::to_string(::getpid())))

@@ -29,8 +29,10 @@ std::string DefaultSocketPath(const EnvironmentMap& env, uint32_t uid) {
   const std::string xdg_runtime = AbsoluteDirFromEnv(env, "XDG_RUNTIME_DIR");
   if (uid == 0 || (UnderSystemd(env) && xdg_runtime.empty())) return kSystemSocketPath;
   if (!xdg_runtime.empty()) return xdg_runtime + "/spiked/spiked.sock";
-  return "/tmp/spiked-" + std::to_string(uid) + "/spiked.sock";
+  return PrivateTmpDir(uid) + "/spiked.sock";
 }
+
+std::string PrivateTmpDir(uint32_t uid) { return "/tmp/spiked-" + std::to_string(uid); }
 
 std::vector<std::string> ClientSocketCandidates(const EnvironmentMap& env, uint32_t uid) {
   auto it = env.find(kSocketEnvVar);

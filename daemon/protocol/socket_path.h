@@ -32,6 +32,11 @@ inline constexpr char kSystemSocketPath[] = "/run/spiked/spiked.sock";
 //   /tmp/spiked-<uid>/spiked.sock
 std::string DefaultSocketPath(const EnvironmentMap& env, uint32_t uid);
 
+// The last resort of a user without $XDG_RUNTIME_DIR (or home, for the
+// state): /tmp/spiked-<uid>. The daemon creates it 0700 and refuses one
+// that another user owns or may enter.
+std::string PrivateTmpDir(uint32_t uid);
+
 // Where a client should try to connect, in order: only $SPIKED_SERVER_SOCKET
 // when set; otherwise the caller's own daemon (the default above, if it is
 // not the system path) and then the system daemon's /run/spiked/spiked.sock.

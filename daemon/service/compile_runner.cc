@@ -30,10 +30,17 @@ std::string Tail(const std::string& path, size_t max_bytes) {
   return text;
 }
 
-void SetLimit(int resource, rlim_t value) {
-  struct rlimit limit = {value, value};
+void SetLimit(int resource, rlim_t soft, rlim_t hard) {
+  struct rlimit limit = {soft, hard};
   ::setrlimit(resource, &limit);
 }
+
+void SetLimit(int resource, rlim_t value) { SetLimit(resource, value, value); }
+
+// The hard CPU limit lies beyond the soft one: at the soft limit the kernel
+// sends SIGXCPU, which tells why the compile ended; were both equal, the
+// hard limit's SIGKILL would come first and say nothing.
+constexpr rlim_t kCpuGraceSeconds = 2;
 
 }  // namespace
 
@@ -109,7 +116,8 @@ Status RunCompiler(const CompileOptions& options, const CompileJob& job, double*
     ::close_range(3, ~0U, 0);
     SetLimit(RLIMIT_AS, options.memory_limit);
     const auto cpu_s = std::chrono::duration_cast<std::chrono::seconds>(options.cpu_limit).count();
-    SetLimit(RLIMIT_CPU, static_cast<rlim_t>(cpu_s > 0 ? cpu_s : 1));
+    const auto cpu_soft = static_cast<rlim_t>(cpu_s > 0 ? cpu_s : 1);
+    SetLimit(RLIMIT_CPU, cpu_soft, cpu_soft + kCpuGraceSeconds);
     SetLimit(RLIMIT_FSIZE, options.output_limit);
     SetLimit(RLIMIT_CORE, 0);
     sigset_t none;
@@ -122,10 +130,11 @@ Status RunCompiler(const CompileOptions& options, const CompileJob& job, double*
   ::setpgid(pid, pid);  // also from here: no race with the child's own call
 
   int status = 0;
+  struct rusage usage {};
   bool timed_out = false;
   int stopped = kStopNone;
   for (;;) {
-    const pid_t done = ::waitpid(pid, &status, WNOHANG);
+    const pid_t done = ::wait4(pid, &status, WNOHANG, &usage);
     if (done == pid) break;
     if (done < 0 && errno != EINTR)
       return InternalError("waitpid: " + std::string(std::strerror(errno)));
@@ -163,7 +172,14 @@ Status RunCompiler(const CompileOptions& options, const CompileJob& job, double*
     const int sig = WTERMSIG(status);
     const std::string how =
         who + " was killed by signal " + std::to_string(sig) + " (" + strsignal(sig) + ")";
-    if (sig == SIGXCPU) return ResourceExhaustedError(how + ": compile.cpu_limit reached" + said);
+    // A compiler that handles SIGXCPU is killed at the hard limit instead.
+    const double cpu_used =
+        static_cast<double>(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) +
+        1e-6 * static_cast<double>(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec);
+    const bool cpu_spent = cpu_used >= std::chrono::duration<double>(options.cpu_limit).count();
+    if (sig == SIGXCPU || (sig == SIGKILL && cpu_spent)) {
+      return ResourceExhaustedError(how + ": compile.cpu_limit reached" + said);
+    }
     if (sig == SIGXFSZ) {
       return ResourceExhaustedError(how + ": compile.output_limit reached" + said);
     }

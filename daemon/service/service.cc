@@ -245,13 +245,15 @@ void Service::Start() {
     while (!stopping_) {
       lock.unlock();
       SampleTelemetry();
+      PruneHistory();
       lock.lock();
       std::chrono::milliseconds period;
       {
         std::lock_guard<std::mutex> options_lock(mu_);
         period = options_.telemetry_period;
       }
-      sampler_cv_.wait_for(lock, period, [this] { return stopping_; });
+      sampler_cv_.wait_for(lock, period, [this] { return stopping_ || sampler_wake_; });
+      sampler_wake_ = false;
     }
   });
 }
@@ -870,7 +872,8 @@ StatusOr<Service::Artifact> Service::PrepareArtifact(const DeployArgs& args,
   artifact.path = dir + artifact.key + ".spkimg";
 
   auto cached = store_->GetArtifact(artifact.key);
-  if (cached.ok() && fs::exists(cached->path)) {
+  // A bound of 0 means no cache: every deploy compiles.
+  if (CacheMaxSize() > 0 && cached.ok() && fs::exists(cached->path)) {
     auto image = hal::format::ReadBoardImageFile(cached->path);
     if (image.ok()) {
       store_->TouchArtifact(artifact.key).IgnoreError();
@@ -1010,6 +1013,7 @@ StatusOr<nlohmann::json> Service::Deploy(const DeployArgs& args, const Caller& c
   progress("compile", "compiling for " + chip + " (or taking the cached image)");
   SPK_ASSIGN_OR_RETURN(Artifact artifact,
                        PrepareArtifact(args, model, model_sha256, model_name, chip));
+  TrimCache(artifact.key);
   // The last point where stopping leaves nothing to undo.
   if (args.stop != nullptr && args.stop->load() == kStopCancelled) {
     return CancelledError("deploy '" + name + "' was cancelled before loading");
@@ -1554,9 +1558,74 @@ void Service::Audit(const Caller& caller, const std::string& operation, const st
   }
 }
 
-void Service::UpdateCompileOptions(const CompileOptions& options) {
+void Service::UpdateLiveOptions(const ServiceOptions& options) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    options_.compile = options.compile;
+    options_.cache_max_size = options.cache_max_size;
+    options_.telemetry_period = options.telemetry_period;
+    options_.telemetry_retention = options.telemetry_retention;
+    options_.history_retention = options.history_retention;
+  }
+  // The sampler may be sleeping out a long old period.
+  {
+    std::lock_guard<std::mutex> lock(sampler_mu_);
+    sampler_wake_ = true;
+  }
+  sampler_cv_.notify_all();
+}
+
+uint64_t Service::CacheMaxSize() const {
   std::lock_guard<std::mutex> lock(mu_);
-  options_.compile = options;
+  return options_.cache_max_size;
+}
+
+void Service::PruneHistory() {
+  std::chrono::milliseconds retention;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    retention = options_.history_retention;
+  }
+  // Often enough that nothing outlives its retention by more than a tenth
+  // of it (or a minute), rarely enough not to scan the tables every sample.
+  const auto now_ms = static_cast<int64_t>(NowSeconds() * 1000);
+  const int64_t every_ms = std::min<int64_t>(60'000, retention.count() / 10);
+  if (now_ms - history_pruned_ms_ < every_ms) return;
+  history_pruned_ms_ = now_ms;
+  const int64_t before_ms = now_ms - retention.count();
+  auto audit = store_->PruneAudit(before_ms);
+  auto history = store_->PruneDeploymentHistory(before_ms);
+  if (!audit.ok() || !history.ok()) {
+    spdlog::warn("state: pruning history: {}",
+                 (audit.ok() ? history.status() : audit.status()).ToString());
+    return;
+  }
+  if (*audit > 0 || *history > 0) {
+    spdlog::debug("state: pruned {} audit entries and {} past deployments", *audit, *history);
+  }
+}
+
+void Service::TrimCache(const std::string& keep) {
+  const uint64_t bound = CacheMaxSize();
+  auto artifacts = store_->ListArtifacts();
+  if (!artifacts.ok()) {
+    spdlog::warn("cache: {}", artifacts.status().ToString());
+    return;
+  }
+  uint64_t total = 0;
+  for (const state::ArtifactRecord& a : *artifacts) total += static_cast<uint64_t>(a.size_bytes);
+  // Least recently used first; images of active deployments stay, as a
+  // restart loads them again.
+  for (const state::ArtifactRecord& a : *artifacts) {
+    if (total <= bound) break;
+    if (a.cache_key == keep) continue;
+    if (!store_->DeleteArtifact(a.cache_key).ok()) continue;
+    std::error_code ec;
+    fs::remove(a.path, ec);
+    total -= static_cast<uint64_t>(a.size_bytes);
+    spdlog::info("cache: evicted {} ({} bytes) to stay within cache.max_size", a.cache_key,
+                 a.size_bytes);
+  }
 }
 
 }  // namespace spk::daemon

@@ -86,6 +86,9 @@ struct ServiceOptions {
   uint64_t cache_max_size = 4ull << 30;  // 0: compiled images are not kept
   std::chrono::milliseconds telemetry_period{1000};
   std::chrono::milliseconds telemetry_retention{24 * 3600 * 1000};
+  // The audit log and the deployment history (failed and undeployed
+  // deployments) older than this are deleted by the telemetry sampler.
+  std::chrono::milliseconds history_retention{std::chrono::hours(24 * 90)};
   // Test hook: the StateStore fault point at which the process kills itself
   // with SIGKILL (e.g. "begin_deploy:after_deployment_row"); empty: none.
   std::string kill_at_fault_point;
@@ -156,7 +159,8 @@ class Service {
   Service& operator=(const Service&) = delete;
 
   // Restores the deployments the store had ready and starts the telemetry
-  // sampler. Deployments that cannot be restored are marked failed (logged).
+  // sampler, which also prunes the audit log and deployment history.
+  // Deployments that cannot be restored are marked failed (logged).
   void Start();
   // Stops the sampler and hotplug handling; deployments stay recorded for
   // the next start.
@@ -223,8 +227,11 @@ class Service {
   void Audit(const Caller& caller, const std::string& operation, const std::string& target,
              const Status& result);
 
-  // Live limits from a reloaded configuration.
-  void UpdateCompileOptions(const CompileOptions& options);
+  // The live keys of a reloaded configuration: compile limits, the cache
+  // bound, the telemetry period (the sampler wakes to use it at once) and
+  // the retention of telemetry, audit log and deployment history. The state
+  // directory and the test hook are not changed.
+  void UpdateLiveOptions(const ServiceOptions& options);
 
   bool ready() const { return restored_.load(); }
   state::StateStore& store() { return *store_; }
@@ -328,9 +335,16 @@ class Service {
   StatusOr<nlohmann::json> UndeployLocked(const std::string& deployment, bool force);
   nlohmann::json Summary(const Deployment& d) const;
   static nlohmann::json Ports(const executor::Executor& executor);
+  // Deletes the audit log entries and the failed or undeployed deployments
+  // older than history_retention; on the sampler thread.
+  void PruneHistory();
+  // Evicts least recently used artifacts that no active deployment uses
+  // until the cache fits in cache_max_size; never `keep`, the one just made.
+  void TrimCache(const std::string& keep);
+  uint64_t CacheMaxSize() const;
 
   const std::unique_ptr<hal::DriverRegistry> registry_;
-  ServiceOptions options_;  // compile limits guarded by mu_
+  ServiceOptions options_;  // the live fields (UpdateLiveOptions) guarded by mu_
   Metrics* const metrics_;  // borrowed; may be null
   std::unique_ptr<state::StateStore> store_;
   std::vector<std::unique_ptr<Board>> boards_;  // fixed after Create; devices: devices_mu_
@@ -355,7 +369,9 @@ class Service {
 
   std::mutex sampler_mu_;
   std::condition_variable sampler_cv_;
-  bool stopping_ = false;  // guarded by sampler_mu_
+  bool stopping_ = false;          // guarded by sampler_mu_
+  bool sampler_wake_ = false;      // guarded by sampler_mu_: the period changed
+  int64_t history_pruned_ms_ = 0;  // used by the sampler thread only
   std::thread sampler_;
 
   struct HotplugQueued {

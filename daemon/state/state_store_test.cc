@@ -429,6 +429,25 @@ TEST_F(StateStoreTest, ListAndPruneHistory) {
   EXPECT_EQ(store_->GetDeployment(a.id).value().state, S::kReady);
 }
 
+// The daemon prunes on a timer with whatever retention it is given: no
+// deployment that still holds cores may go, however old.
+TEST_F(StateStoreTest, PruningHistoryKeepsEveryActiveDeployment) {
+  std::vector<Deployment> active;
+  for (S state : {S::kPending, S::kCompiling, S::kLoading, S::kReady, S::kUndeploying}) {
+    active.push_back(DeploymentIn(state));
+  }
+  Deployment failed = DeploymentIn(S::kFailed);
+  Deployment gone = DeploymentIn(S::kUndeployed);
+  clock_.Advance(1000);
+  EXPECT_EQ(store_->PruneDeploymentHistory(clock_.now()).value(), 2);
+  for (const Deployment& d : active) {
+    EXPECT_TRUE(store_->GetDeployment(d.id).ok()) << d.id;
+  }
+  EXPECT_EQ(store_->GetDeployment(failed.id).status().code(), StatusCode::kNotFound);
+  EXPECT_EQ(store_->GetDeployment(gone.id).status().code(), StatusCode::kNotFound);
+  SPK_EXPECT_OK(store_->CheckConsistency());
+}
+
 // --- Recovery --------------------------------------------------------------
 
 TEST_F(StateStoreTest, RecoverRestoresReadyAndRollsBackTheRest) {

@@ -54,6 +54,7 @@ Status Daemon::Start(const DaemonOptions& options, const std::string& log_path) 
   for (auto& e : env_strings) envp.push_back(e.data());
   envp.push_back(nullptr);
 
+  start_exit_status_.reset();
   pid_ = ::fork();
   if (pid_ < 0) return InternalError("fork failed");
   if (pid_ == 0) {
@@ -71,11 +72,13 @@ Status Daemon::Start(const DaemonOptions& options, const std::string& log_path) 
     ::execve(argv[0], argv.data(), envp.data());
     ::_exit(98);
   }
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  // Generous: CI machines are small and busy.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
   while (std::chrono::steady_clock::now() < deadline) {
     int status = 0;
     if (::waitpid(pid_, &status, WNOHANG) == pid_) {
       pid_ = -1;
+      start_exit_status_ = status;
       return UnavailableError("spiked exited during start-up with status " +
                               std::to_string(status) + "; see " + log_path);
     }
@@ -83,7 +86,7 @@ Status Daemon::Start(const DaemonOptions& options, const std::string& log_path) 
     if (probe.ConnectRaw(options.socket).ok()) return Status::Ok();
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
-  return DeadlineExceededError("spiked did not listen on " + options.socket + " within 10 s");
+  return DeadlineExceededError("spiked did not listen on " + options.socket + " within 30 s");
 }
 
 int Daemon::Stop() {

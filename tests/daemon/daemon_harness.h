@@ -45,8 +45,11 @@ class Daemon {
  public:
   ~Daemon();  // kills a daemon still running
 
-  // Starts spiked and waits until `options.socket` accepts (10 s at most).
+  // Starts spiked and waits until `options.socket` accepts (30 s at most).
+  // When spiked exits instead, the error says so and start_exit_status()
+  // holds its status as waitpid reported it.
   Status Start(const DaemonOptions& options, const std::string& log_path);
+  std::optional<int> start_exit_status() const { return start_exit_status_; }
   // SIGTERM and wait: the exit status as waitpid reports it.
   int Stop();
   void Kill9();
@@ -54,6 +57,7 @@ class Daemon {
 
  private:
   pid_t pid_ = -1;
+  std::optional<int> start_exit_status_;
 };
 
 struct Response {

@@ -12,6 +12,7 @@
 #include <atomic>
 #include <filesystem>
 #include <fstream>
+#include <set>
 #include <thread>
 
 #include <gtest/gtest.h>
@@ -91,6 +92,28 @@ class DaemonTest : public DaemonFixture {
     EXPECT_GT(r.body["steps"].get<uint64_t>(), 0u);
   }
 
+  // Runs the daemon as `uid`. The build tree may sit where the other user
+  // cannot read (a checkout under /root): it gets its own copies of the
+  // binary and the profiles.
+  void RunAsOtherUser(uint32_t uid, DaemonOptions& options) {
+    namespace fs = std::filesystem;
+    options.run_as_uid = uid;
+    const std::string bin = dir_.path() + "/bin";
+    if (!fs::exists(bin)) {
+      fs::create_directories(bin);
+      fs::copy_file(SPIKED_BINARY, bin + "/spiked");
+      fs::copy(SPK_SOURCE_DIR "/hal/profiles", dir_.path() + "/profiles");
+      for (const auto& p : {bin, bin + "/spiked", dir_.path() + "/profiles"}) {
+        ::chmod(p.c_str(), 0755);
+      }
+      for (const auto& f : fs::directory_iterator(dir_.path() + "/profiles")) {
+        ::chmod(f.path().c_str(), 0644);
+      }
+    }
+    options.binary = bin + "/spiked";
+    options.env["SPK_PROFILE_DIR"] = dir_.path() + "/profiles";
+  }
+
   uint64_t FreeCores(Client& client) {
     auto boards = client.Call({{"op", "boards"}});
     EXPECT_TRUE(boards.ok() && boards->status.ok());
@@ -116,24 +139,7 @@ TEST_F(DaemonTest, StartsWithoutConfigurationAsOrdinaryUser) {
   options.env = {{"HOME", home},
                  {"XDG_RUNTIME_DIR", runtime},
                  {"SPK_PROFILE_DIR", SPK_SOURCE_DIR "/hal/profiles"}};
-  if (root) {
-    options.run_as_uid = uid;
-    // The build tree may sit where the other user cannot read (a checkout
-    // under /root): give it its own copies of the binary and the profiles.
-    namespace fs = std::filesystem;
-    const std::string bin = dir_.path() + "/bin";
-    fs::create_directories(bin);
-    fs::copy_file(SPIKED_BINARY, bin + "/spiked");
-    fs::copy(SPK_SOURCE_DIR "/hal/profiles", dir_.path() + "/profiles");
-    for (const auto& p : {bin, bin + "/spiked", dir_.path() + "/profiles"}) {
-      ::chmod(p.c_str(), 0755);
-    }
-    for (const auto& f : fs::directory_iterator(dir_.path() + "/profiles")) {
-      ::chmod(f.path().c_str(), 0644);
-    }
-    options.binary = bin + "/spiked";
-    options.env["SPK_PROFILE_DIR"] = dir_.path() + "/profiles";
-  }
+  if (root) RunAsOtherUser(uid, options);
   options.socket = runtime + "/spiked/spiked.sock";
   socket_ = options.socket;
   ASSERT_TRUE(daemon_.Start(options, log_).ok()) << ReadText(log_);
@@ -172,7 +178,93 @@ TEST_F(DaemonTest, StartsWithoutConfigurationAsOrdinaryUser) {
 TEST_F(DaemonTest, ConfigErrorExitsWithCode2) {
   DaemonOptions options = Options({"--metrics.port=0"});
   ASSERT_FALSE(daemon_.Start(options, log_).ok());
+  const std::optional<int> status = daemon_.start_exit_status();
+  ASSERT_TRUE(status.has_value()) << "spiked did not exit";
+  EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 2) << *status;
   EXPECT_NE(ReadText(log_).find("metrics.port"), std::string::npos) << ReadText(log_);
+}
+
+// Two daemons on one state directory would both think they own every
+// deployment and core; the second is refused before it touches anything.
+TEST_F(DaemonTest, ASecondDaemonOnTheSameStateDirectoryIsRefused) {
+  StartDaemon();
+  Client client;
+  Connect(client);
+  ASSERT_TRUE(Deploy(client, "small", image_path_)->status.ok());
+
+  Daemon second;
+  DaemonOptions options = Options();
+  options.socket = dir_.path() + "/second.sock";
+  options.args[0] = "--socket=" + options.socket;
+  const std::string second_log = dir_.path() + "/second.log";
+  ASSERT_FALSE(second.Start(options, second_log).ok()) << ReadText(second_log);
+  const std::optional<int> status = second.start_exit_status();
+  ASSERT_TRUE(status.has_value()) << "the second spiked did not exit";
+  EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 1) << *status;
+  EXPECT_NE(ReadText(second_log).find("state.dir " + state_ + " is in use by another spiked"),
+            std::string::npos)
+      << ReadText(second_log);
+
+  // The first one goes on serving its deployment.
+  auto r = Infer(client, "small", {1, 1});
+  ASSERT_TRUE(r.ok()) << r.status();
+  ExpectCorrectInfer(*r, {1, 1});
+  const int stopped = daemon_.Stop();
+  EXPECT_TRUE(WIFEXITED(stopped) && WEXITSTATUS(stopped) == 0) << stopped;
+}
+
+// A user without $XDG_RUNTIME_DIR or home falls back to /tmp/spiked-<uid>,
+// a name anyone may take first: it is used only if it is the user's own.
+TEST_F(DaemonTest, TheTmpFallbackDirectoryMustBelongToTheDaemonsUser) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root to run the daemon as another uid";
+  // A uid with no passwd entry (so no home) that no other test run uses.
+  const uint32_t uid = 60000 + static_cast<uint32_t>(::getpid()) % 5000;
+  const std::string private_dir = "/tmp/spiked-" + std::to_string(uid);
+  std::filesystem::remove_all(private_dir);
+  DaemonOptions options;
+  options.env = {};
+  RunAsOtherUser(uid, options);
+  options.socket = private_dir + "/spiked.sock";
+  options.args = {"--metrics.enabled=false"};
+  auto start = [&](const std::string& log) {
+    Daemon daemon;
+    EXPECT_FALSE(daemon.Start(options, log).ok()) << ReadText(log);
+    const std::optional<int> status = daemon.start_exit_status();
+    EXPECT_TRUE(status && WIFEXITED(*status) && WEXITSTATUS(*status) == 1) << status.value_or(-1);
+    return ReadText(log);
+  };
+
+  // Someone else's directory (root's here).
+  ASSERT_EQ(::mkdir(private_dir.c_str(), 0700), 0);
+  EXPECT_NE(start(dir_.path() + "/other-owner.log")
+                .find(private_dir +
+                      " is refused as spiked's private directory: it belongs to "
+                      "uid 0, not to uid " +
+                      std::to_string(uid)),
+            std::string::npos)
+      << ReadText(dir_.path() + "/other-owner.log");
+
+  // The user's own, but open to everyone.
+  ASSERT_EQ(::chown(private_dir.c_str(), uid, uid), 0);
+  ASSERT_EQ(::chmod(private_dir.c_str(), 0777), 0);
+  EXPECT_NE(start(dir_.path() + "/open.log").find("its mode is 0777, wider than 0700"),
+            std::string::npos)
+      << ReadText(dir_.path() + "/open.log");
+
+  // Missing: created 0700 for the user, and served from.
+  std::filesystem::remove_all(private_dir);
+  socket_ = options.socket;
+  ASSERT_TRUE(daemon_.Start(options, log_).ok()) << ReadText(log_);
+  struct stat st {};
+  ASSERT_EQ(::lstat(private_dir.c_str(), &st), 0);
+  EXPECT_EQ(st.st_uid, uid);
+  EXPECT_EQ(st.st_mode & 07777, 0700u);
+  Client client;
+  Connect(client);
+  EXPECT_TRUE(client.Call({{"op", "version"}})->status.ok());
+  const int stopped = daemon_.Stop();
+  EXPECT_TRUE(WIFEXITED(stopped) && WEXITSTATUS(stopped) == 0) << stopped;
+  std::filesystem::remove_all(private_dir);
 }
 
 // Priority 2: deploy a board image, use it, undeploy it.
@@ -482,6 +574,8 @@ std::string WriteFakeCompiler(const std::string& dir, const std::string& good_im
                 "/compiling; sleep 30 ;;\n"
                 "  garbage*) echo 'not an image' > \"$3\" ;;\n"
                 "  refuse*) echo 'model.py:42: unsupported op aten::fft' >&2; exit 3 ;;\n"
+                "  spin*) while :; do :; done ;;\n"
+                "  huge*) exec head -c 4194304 /dev/zero > \"$3\" ;;\n"
                 "  *) cp " +
                 good_image +
                 " \"$3\" ;;\n"
@@ -572,6 +666,186 @@ TEST_F(DaemonTest, CompilerRunsAsALimitedSubprocess) {
   }
   EXPECT_EQ(stages,
             (std::vector<std::string>{"queued", "load_model", "compile", "place", "load_image"}));
+}
+
+// CPU time and output size are limits of the compiler process itself
+// (RLIMIT_CPU, RLIMIT_FSIZE); the wall-clock timeout is far away here.
+TEST_F(DaemonTest, CompilerCpuTimeAndOutputSizeAreLimited) {
+  const std::string compiler = WriteFakeCompiler(dir_.path(), image_path_);
+  StartDaemon({"--compile.command=" + compiler, "--compile.timeout=10min", "--compile.cpu_limit=1s",
+               "--compile.output_limit=1MiB"});
+  Client client;
+  Connect(client);
+  auto deploy_model = [&](const std::string& name, const std::string& content) {
+    const std::string path = dir_.path() + "/" + name + ".pt";
+    WriteText(path, content);
+    auto r = Deploy(client, name, path);
+    EXPECT_TRUE(r.ok()) << r.status();
+    return r.ok() ? r->status : r.status();
+  };
+  Status spin = deploy_model("spin", "spin");
+  EXPECT_EQ(spin.code(), StatusCode::kResourceExhausted) << spin;
+  EXPECT_NE(spin.message().find("compile.cpu_limit"), std::string::npos) << spin;
+
+  Status huge = deploy_model("huge", "huge");
+  EXPECT_EQ(huge.code(), StatusCode::kResourceExhausted) << huge;
+  EXPECT_NE(huge.message().find("compile.output_limit"), std::string::npos) << huge;
+
+  // Nothing held, nothing left in the cache's work files.
+  auto boards = client.Call({{"op", "boards"}});
+  ASSERT_TRUE(boards.ok() && boards->status.ok());
+  EXPECT_EQ(boards->body["boards"][0]["cores_free"], boards->body["boards"][0]["cores_total"]);
+  for (const auto& entry : std::filesystem::directory_iterator(state_ + "/artifacts")) {
+    EXPECT_NE(entry.path().filename().string().rfind("tmp-", 0), 0u) << entry.path();
+  }
+}
+
+// cache.max_size bounds the compiled images kept: beyond it the least
+// recently used one that no deployment needs is evicted, and deploying its
+// model again compiles again.
+TEST_F(DaemonTest, TheArtifactCacheStaysWithinItsBound) {
+  const std::string compiler = WriteFakeCompiler(dir_.path(), image_path_);
+  const auto image_size = std::filesystem::file_size(image_path_);
+  // Room for one compiled image, not two.
+  StartDaemon({"--compile.command=" + compiler,
+               "--cache.max_size=" + std::to_string(image_size + image_size / 2)});
+  Client client;
+  Connect(client);
+  auto deploy = [&](const std::string& name, const std::string& content) -> std::string {
+    const std::string path = dir_.path() + "/" + name + ".pt";
+    WriteText(path, content);
+    auto r = Deploy(client, name, path);
+    EXPECT_TRUE(r.ok() && r->status.ok()) << (r.ok() ? r->status : r.status());
+    return r.ok() && r->status.ok() ? r->body["cache"].get<std::string>() : "";
+  };
+  auto undeploy = [&](const std::string& name) {
+    auto r = client.Call({{"op", "undeploy"}, {"deployment", name}});
+    EXPECT_TRUE(r.ok() && r->status.ok()) << name;
+  };
+  EXPECT_EQ(deploy("a", "model a"), "miss");
+  undeploy("a");
+  EXPECT_EQ(deploy("a", "model a"), "hit");
+  undeploy("a");
+  // b's image pushes a's out: a is in use by nothing.
+  EXPECT_EQ(deploy("b", "model b"), "miss");
+  EXPECT_EQ(deploy("a", "model a"), "miss");
+  // b is deployed, so its image stays although the cache is over its bound.
+  EXPECT_EQ(deploy("b2", "model b"), "hit");
+  size_t images = 0;
+  for (const auto& entry : std::filesystem::directory_iterator(state_ + "/artifacts")) {
+    images += entry.path().extension() == ".spkimg";
+  }
+  EXPECT_EQ(images, 2u);
+}
+
+// Requests on one connection run side by side and are answered by id: a
+// quick one is not held up by a slow one sent before it.
+TEST_F(DaemonTest, RequestsInFlightOnOneConnectionAreAnsweredById) {
+  const std::string compiler = dir_.path() + "/held-compile";
+  WriteText(compiler,
+            "#!/bin/sh\ntouch " + dir_.path() + "/compiling\nwhile [ ! -e " + dir_.path() +
+                "/release ]; do sleep 0.05; done\ncp " + image_path_ + " \"$3\"\n",
+            0755);
+  StartDaemon({"--compile.command=" + compiler, "--server.max_requests_in_flight=2"});
+  Client client;
+  Connect(client);
+  const std::string model = dir_.path() + "/held.pt";
+  WriteText(model, "model");
+  ASSERT_TRUE(SendJson(client, FrameType::kRequest, 10,
+                       {{"op", "deploy"}, {"name", "held"}, {"model", {{"path", model}}}})
+                  .ok());
+  ASSERT_TRUE(WaitFor([&] { return std::filesystem::exists(dir_.path() + "/compiling"); }, 120));
+  ASSERT_TRUE(SendJson(client, FrameType::kRequest, 11, {{"op", "version"}}).ok());
+  auto quick = client.Next(std::chrono::seconds(60));
+  ASSERT_TRUE(quick.ok()) << quick.status();
+  EXPECT_EQ(quick->header.type, FrameType::kResponse) << quick->payload_text();
+  EXPECT_EQ(quick->header.request_id, 11u);
+
+  // Two in flight (the deploy and this one) is the limit; a third is refused
+  // on its own id and the connection goes on.
+  ASSERT_TRUE(SendJson(client, FrameType::kRequest, 12,
+                       {{"op", "deploy"}, {"name", "held2"}, {"model", {{"path", model}}}})
+                  .ok());
+  ASSERT_TRUE(SendJson(client, FrameType::kRequest, 13, {{"op", "version"}}).ok());
+  auto refused = client.Next(std::chrono::seconds(60));
+  ASSERT_TRUE(refused.ok()) << refused.status();
+  ASSERT_EQ(refused->header.type, FrameType::kError) << refused->payload_text();
+  EXPECT_EQ(refused->header.request_id, 13u);
+  const Status status = protocol::StatusFromErrorFrame(*refused);
+  EXPECT_EQ(status.code(), StatusCode::kResourceExhausted) << status;
+  EXPECT_NE(status.message().find("server.max_requests_in_flight (2)"), std::string::npos)
+      << status;
+
+  WriteText(dir_.path() + "/release", "");
+  std::set<uint64_t> answered;
+  for (int i = 0; i < 2; ++i) {
+    auto frame = client.Next(std::chrono::seconds(120));
+    ASSERT_TRUE(frame.ok()) << frame.status();
+    EXPECT_EQ(frame->header.type, FrameType::kResponse) << frame->payload_text();
+    answered.insert(frame->header.request_id);
+  }
+  EXPECT_EQ(answered, (std::set<uint64_t>{10, 12}));
+}
+
+// The audit log and past deployments are deleted after
+// state.history_retention by the telemetry sampler, also after a reload.
+TEST_F(DaemonTest, AuditLogAndDeploymentHistoryArePruned) {
+  const std::string config = dir_.path() + "/spiked.conf";
+  WriteText(config, "[state]\nhistory_retention = 1h\n[telemetry]\nperiod = 100ms\n");
+  StartDaemon({"--config=" + config});
+  Client client;
+  Connect(client);
+  ASSERT_TRUE(Deploy(client, "small", image_path_)->status.ok());
+  ASSERT_TRUE(client.Call({{"op", "undeploy"}, {"deployment", "small"}})->status.ok());
+  ASSERT_TRUE(Deploy(client, "kept", image_path_)->status.ok());
+
+  auto store = daemon::state::StateStore::Create(state_ + "/spiked.db");
+  ASSERT_TRUE(store.ok()) << store.status();
+  auto audit_entries = [&] {
+    auto audit = (*store)->QueryAudit({});
+    return audit.ok() ? audit->size() : size_t{1000};
+  };
+  auto deployments = [&] {
+    auto all = (*store)->ListDeployments({.include_inactive = true});
+    return all.ok() ? all->size() : size_t{1000};
+  };
+  // deploy, undeploy, deploy; each is logged once answered.
+  EXPECT_TRUE(WaitFor([&] { return audit_entries() == 3; }, 60)) << audit_entries();
+  EXPECT_EQ(deployments(), 2u);
+
+  WriteText(config, "[state]\nhistory_retention = 1s\n[telemetry]\nperiod = 100ms\n");
+  ASSERT_EQ(::kill(daemon_.pid(), SIGHUP), 0);
+  EXPECT_TRUE(WaitFor([&] { return audit_entries() == 0 && deployments() == 1; }, 120))
+      << audit_entries() << " audit entries, " << deployments() << " deployments\n"
+      << ReadText(log_);
+  // The active deployment is never history.
+  auto kept = client.Call({{"op", "deployments.describe"}, {"deployment", "kept"}});
+  ASSERT_TRUE(kept.ok());
+  EXPECT_TRUE(kept->status.ok()) << kept->status;
+}
+
+// A hint the server would silently drop is refused instead: the caller
+// asked for a placement it would not get.
+TEST_F(DaemonTest, PartitionHintsTheServerDoesNotPlaceByAreRefused) {
+  StartDaemon();
+  Client client;
+  Connect(client);
+  auto deploy = [&](const std::string& name, const nlohmann::json& partition) {
+    auto r = client.Call({{"op", "deploy"},
+                          {"name", name},
+                          {"model", {{"path", image_path_}}},
+                          {"partition", partition}});
+    EXPECT_TRUE(r.ok()) << r.status();
+    return r.ok() ? r->status : r.status();
+  };
+  const Status chip = deploy("on_chip", {{"chip", 1}});
+  EXPECT_EQ(chip.code(), StatusCode::kUnimplemented) << chip;
+  EXPECT_NE(chip.message().find("partition.chip"), std::string::npos) << chip;
+  const Status exclusive = deploy("alone", {{"exclusive", true}});
+  EXPECT_EQ(exclusive.code(), StatusCode::kUnimplemented) << exclusive;
+  const uint64_t free_before = FreeCores(client);
+  EXPECT_TRUE(deploy("shared", {{"exclusive", false}, {"cores", 2}}).ok());
+  EXPECT_EQ(FreeCores(client), free_before - 2);
 }
 
 TEST_F(DaemonTest, MissingCompilerIsAFailedPrecondition) {
@@ -848,15 +1122,36 @@ TEST_F(DaemonTest, ConnectionsBeyondTheLimitAreRefusedClearly) {
 }
 
 TEST_F(DaemonTest, SighupReloadsAndKeepsServing) {
-  StartDaemon();
+  const std::string config = dir_.path() + "/spiked.conf";
+  WriteText(config, "[server]\nmax_connections = 8\n");
+  StartDaemon({"--config=" + config});
   Client client;
   Connect(client);
+  ASSERT_TRUE(Deploy(client, "small", image_path_)->status.ok());
+
+  // The new limit is in force once a second connection is turned away.
+  WriteText(config, "[server]\nmax_connections = 1\n");
   ASSERT_EQ(::kill(daemon_.pid(), SIGHUP), 0);
-  for (int i = 0; i < 200 && ReadText(log_).find("reload") == std::string::npos; ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-  EXPECT_NE(ReadText(log_).find("reload"), std::string::npos) << ReadText(log_);
-  EXPECT_TRUE(client.Call({{"op", "version"}})->status.ok());
+  Status refused;
+  EXPECT_TRUE(WaitFor(
+      [&] {
+        // An accepted connection waits for the hello: no frame comes.
+        Client other;
+        if (!other.ConnectRaw(socket_).ok()) return false;
+        auto frame = other.Next(std::chrono::seconds(2));
+        if (!frame.ok() || frame->header.type != FrameType::kError) return false;
+        refused = protocol::StatusFromErrorFrame(*frame);
+        return true;
+      },
+      120))
+      << ReadText(log_);
+  EXPECT_EQ(refused.code(), StatusCode::kResourceExhausted) << refused;
+  EXPECT_NE(refused.message().find("server.max_connections (1)"), std::string::npos) << refused;
+
+  // The connection that was there all along is still served.
+  auto r = Infer(client, "small", {1, 1});
+  ASSERT_TRUE(r.ok()) << r.status();
+  ExpectCorrectInfer(*r, {1, 1});
   const int status = daemon_.Stop();
   EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
 }

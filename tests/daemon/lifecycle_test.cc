@@ -130,6 +130,29 @@ TEST_F(LifecycleTest, SighupAppliesLiveKeysAndKeepsThemOnABadFile) {
   EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
 }
 
+// telemetry.period is live: a sampler asleep for an hour-long period wakes
+// and samples at the new, short one.
+TEST_F(LifecycleTest, SighupAppliesANewTelemetryPeriodAtOnce) {
+  const std::string config = dir_.path() + "/spiked.conf";
+  WriteText(config, "[telemetry]\nperiod = 1h\n");
+  StartDaemon({"--config=" + config});
+  Client client;
+  Connect(client);
+  auto samples = [&]() -> size_t {
+    auto history = client.Call({{"op", "telemetry.history"}, {"board", "sim0"}});
+    if (!history.ok() || !history->status.ok()) return 0;
+    return history->body["samples"].size();
+  };
+  // The sample taken at start, and no other for an hour.
+  ASSERT_TRUE(WaitFor([&] { return samples() == 1; }, 60)) << samples();
+
+  WriteText(config, "[telemetry]\nperiod = 100ms\n");
+  ASSERT_EQ(::kill(daemon_.pid(), SIGHUP), 0);
+  EXPECT_TRUE(WaitFor([&] { return samples() >= 5; }, 120)) << samples() << "\n" << ReadText(log_);
+  const int status = daemon_.Stop();
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
+}
+
 TEST_F(LifecycleTest, NotifiesSystemdOfReadinessWatchdogAndStopping) {
   const std::string notify = dir_.path() + "/notify.sock";
   const int fd = BindUnix(SOCK_DGRAM, notify);
