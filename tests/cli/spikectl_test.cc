@@ -70,10 +70,13 @@ class SpikectlTest : public ::testing::Test {
     if (HasFailure()) std::cerr << "--- spiked log ---\n" << Slurp(log_) << "\n";
   }
 
-  // spikectl ARGS --socket S; stdout parsed as JSON when `json` is set.
+  // spikectl ARGS --socket S, with a client timeout well below the test's
+  // own (spikectl's default equals ctest's TIMEOUT), so a stuck call fails
+  // as spikectl's DEADLINE_EXCEEDED instead of hanging the suite.
   ProcessResult Spikectl(std::vector<std::string> args, const std::string& stdin_path = "") {
     args.insert(args.begin(), SPIKECTL_BINARY);
     args.push_back("--socket=" + socket_);
+    args.push_back("--timeout=120");
     return RunProcess(args, stdin_path);
   }
 
@@ -394,9 +397,9 @@ TEST_F(SpikectlTest, StreamEventsThroughASession) {
   ASSERT_TRUE(last.contains("closed")) << r.out;
   EXPECT_EQ(last["closed"]["steps"], 6) << last.dump();
   // The same events from stdin.
-  ProcessResult piped = RunProcess(
-      {SPIKECTL_BINARY, "stream", "st", "-", "--steps", "6", "--json", "--socket=" + socket_},
-      events);
+  ProcessResult piped = RunProcess({SPIKECTL_BINARY, "stream", "st", "-", "--steps", "6", "--json",
+                                    "--socket=" + socket_, "--timeout=120"},
+                                   events);
   EXPECT_EQ(piped.exit_code, 0) << piped.err;
   // Same chunks and totals; only the measured times may differ.
   auto without_times = [](const std::string& out) {

@@ -45,7 +45,7 @@ class Daemon {
  public:
   ~Daemon();  // kills a daemon still running
 
-  // Starts spiked and waits until `options.socket` accepts (10 s at most).
+  // Starts spiked and waits until `options.socket` accepts (30 s at most).
   Status Start(const DaemonOptions& options, const std::string& log_path);
   // SIGTERM and wait: the exit status as waitpid reports it.
   int Stop();
