@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include "cli/spikectl/infer.h"
 #include "cli/spikectl/verbs.h"
 
 namespace spk::spikectl {
@@ -65,6 +66,20 @@ TEST(RunSpikectlTest, UnreachableDaemonSaysWhatToDo) {
   EXPECT_EQ(j["error"]["code"], "UNAVAILABLE");
   EXPECT_NE(j["error"]["message"].get<std::string>().find(socket), std::string::npos);
   EXPECT_NE(err.str().find("hint: is spiked running?"), std::string::npos) << err.str();
+}
+
+// Outputs are listed, and the prediction read, in the response's port order.
+TEST(OutputsJsonTest, FollowsTheResponsesPortOrder) {
+  client::InferResult result;
+  result.tensors["a_aux"] = protocol::Tensor::FromValues<float>({1, 2}, std::vector<float>{5, 6});
+  result.tensors["z_scores"] =
+      protocol::Tensor::FromValues<float>({1, 3}, std::vector<float>{0, 2, 1});
+  result.ports = {"z_scores", "a_aux"};
+  const auto outputs = OutputsJson(result);
+  ASSERT_EQ(outputs.size(), 2u);
+  EXPECT_EQ(outputs[0]["port"], "z_scores");
+  EXPECT_EQ(outputs[1]["port"], "a_aux");
+  EXPECT_EQ(Prediction(*result.FirstTensor()), 1u);
 }
 
 }  // namespace
