@@ -3,7 +3,9 @@
 // whose model emits an output every step. The point is the output window
 // (docs/protocol.md, "Streaming sessions"): a client that pushes far more
 // steps than output_window without receiving must neither deadlock nor
-// lose or reorder outputs.
+// lose or reorder outputs. The C API is checked here too, since this test
+// needs no LibTorch.
+#include <cstdlib>
 #include <fstream>
 #include <sstream>
 
@@ -164,6 +166,43 @@ TEST_F(ClientSessionTest, SpikectlStreamsChunksLargerThanTheOutputWindow) {
   }
   EXPECT_EQ(got, ExpectedStream(kSteps));
   EXPECT_EQ(closed["steps"], kSteps);
+}
+
+// The C API, from a program compiled as C, against the same daemon and
+// image: its scores are the C++ client's.
+TEST_F(ClientSessionTest, CApiAgreesWithTheCppClient) {
+  protocol::InferRequest request;
+  request.deployment = "small";
+  const std::vector<float> values = {1, 0};
+  const client::InferInput input{"", protocol::Tensor::FromValues<float>({2}, values)};
+  auto result = client_->Infer(request, std::span<const client::InferInput>(&input, 1));
+  ASSERT_TRUE(result.ok()) << result.status();
+  ASSERT_FALSE(result->ports.empty());
+  const std::vector<float> scores = result->tensors.at(result->ports.front()).ToFloat();
+  const auto best = client::ArgMax(scores);
+  ASSERT_TRUE(best.has_value());
+
+  ProcessResult c =
+      RunProcess({SPK_C_API_CHECK, socket_, image_path_, "values:1,0", std::to_string(*best)});
+  ASSERT_EQ(c.exit_code, 0) << c.err << c.out;
+  EXPECT_NE(c.out.find("all checks passed"), std::string::npos) << c.out;
+  std::vector<float> c_scores;
+  std::istringstream lines(c.out);
+  for (std::string line; std::getline(lines, line);) {
+    if (line.rfind("scores:", 0) != 0) continue;
+    std::istringstream numbers(line.substr(7));
+    for (std::string v; numbers >> v;) c_scores.push_back(std::strtof(v.c_str(), nullptr));
+  }
+  EXPECT_EQ(c_scores, scores) << c.out;
+
+  // "-": no expected prediction, the other checks still run.
+  ProcessResult any = RunProcess({SPK_C_API_CHECK, socket_, image_path_, "values:1,0", "-"});
+  EXPECT_EQ(any.exit_code, 0) << any.err;
+  // A wrong expectation fails: the check can fail.
+  ProcessResult wrong =
+      RunProcess({SPK_C_API_CHECK, socket_, image_path_, "values:1,0", std::to_string(*best + 1)});
+  EXPECT_EQ(wrong.exit_code, 1) << wrong.out;
+  EXPECT_NE(wrong.err.find("prediction"), std::string::npos) << wrong.err;
 }
 
 }  // namespace

@@ -469,6 +469,13 @@ TEST_F(SpikectlTest, CApiFromC) {
                                 std::to_string(meta_["predictions"][0].get<int>())});
   EXPECT_EQ(c.exit_code, 0) << c.err;
   EXPECT_NE(c.out.find("all checks passed"), std::string::npos);
+  // The fixture's ten class scores.
+  const size_t line = c.out.find("scores:");
+  ASSERT_NE(line, std::string::npos) << c.out;
+  std::istringstream scores(c.out.substr(line + 7, c.out.find('\n', line) - line - 7));
+  size_t n = 0;
+  for (std::string v; scores >> v;) ++n;
+  EXPECT_EQ(n, 10u) << c.out;
 }
 
 }  // namespace
