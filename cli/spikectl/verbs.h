@@ -35,6 +35,12 @@ StatusOr<std::string> FindCompiler(const std::string& flag);
 // telemetry.cc for the daemon's other spelling).
 nlohmann::json NormaliseTelemetry(const nlohmann::json& response);
 
+// Doctor's check of one board of the `boards` response: its health, and
+// for a real board its firmware and board protocol against what this
+// release's driver accepts. {"check": "board ID", "status": "ok"|"warn"|
+// "fail", "detail", "fix"?}; a check that is not ok always has a fix.
+nlohmann::json CheckBoard(const nlohmann::json& board);
+
 int RunVersion(Context& ctx, const Args& args);
 int RunHealth(Context& ctx, const Args& args);
 int RunBoards(Context& ctx, const Args& args);
