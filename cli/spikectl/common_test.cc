@@ -68,6 +68,20 @@ TEST(RunSpikectlTest, UnreachableDaemonSaysWhatToDo) {
   EXPECT_NE(err.str().find("hint: is spiked running?"), std::string::npos) << err.str();
 }
 
+// A model that does not exist is NOT_FOUND for compile as for deploy, and
+// says so before looking for the compiler.
+TEST(RunSpikectlTest, CompileOfAMissingModelIsNotFound) {
+  std::ostringstream out, err;
+  const std::string model = ::testing::TempDir() + "/no-such-model.pt";
+  EXPECT_EQ(RunSpikectl({"--json", "compile", model, "-o", ::testing::TempDir() + "/x.spkimg",
+                         "--compiler", "/nonexistent/spk-compile"},
+                        out, err, false),
+            kExitNotFound);
+  auto j = nlohmann::json::parse(out.str());
+  EXPECT_EQ(j["error"]["code"], "NOT_FOUND");
+  EXPECT_NE(j["error"]["message"].get<std::string>().find(model), std::string::npos);
+}
+
 // doctor with no daemon: the socket check fails with a fix, and the exit
 // code is the documented "not ready".
 TEST(RunSpikectlTest, DoctorWithoutADaemonSaysHowToStartOne) {
