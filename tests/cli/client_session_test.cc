@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include "cli/client/client.h"
+#include "cli/spikectl/verbs.h"
 #include "tests/cli/process.h"
 #include "tests/daemon/daemon_fixture.h"
 
@@ -166,6 +167,64 @@ TEST_F(ClientSessionTest, SpikectlStreamsChunksLargerThanTheOutputWindow) {
   }
   EXPECT_EQ(got, ExpectedStream(kSteps));
   EXPECT_EQ(closed["steps"], kSteps);
+}
+
+// deploy on a terminal: one status line on stderr, rewritten in place with
+// the daemon's PROGRESS stages and cleared before the summary; stdout has
+// only the summary and the id.
+TEST_F(ClientSessionTest, DeployShowsProgressOnATerminal) {
+  std::ostringstream out, err;
+  const int rc = spikectl::RunSpikectl(
+      {"--socket", socket_, "--timeout=60", "deploy", image_path_, "--name", "tty"}, out, err,
+      /*tty=*/true);
+  ASSERT_EQ(rc, spikectl::kExitOk) << err.str() << out.str();
+  const std::string line = err.str();
+  EXPECT_EQ(line.rfind("\r\033[Kdeploying small.spkimg: ", 0), 0u) << line;
+  for (const char* stage : {"load_model", "compile", "place", "load_image"}) {
+    EXPECT_NE(line.find("deploying small.spkimg: " + std::string(stage)), std::string::npos)
+        << stage << " in " << line;
+  }
+  EXPECT_EQ(line.find('\n'), std::string::npos) << "a terminal gets one rewritten line";
+  EXPECT_TRUE(line.ends_with("\r\033[K")) << "the line is cleared before the summary";
+  EXPECT_NE(out.str().find("deployed small.spkimg on "), std::string::npos) << out.str();
+  EXPECT_TRUE(out.str().ends_with("deployment id: tty\n")) << out.str();
+  EXPECT_EQ(out.str().find('\033'), std::string::npos);
+
+  // --no-progress: nothing on stderr at all.
+  std::ostringstream quiet_out, quiet_err;
+  EXPECT_EQ(spikectl::RunSpikectl({"--socket", socket_, "deploy", image_path_, "--name", "tty",
+                                   "--replace", "--no-progress"},
+                                  quiet_out, quiet_err, /*tty=*/true),
+            spikectl::kExitOk);
+  EXPECT_EQ(quiet_err.str(), "");
+}
+
+// --progress without a terminal: one plain line per PROGRESS for logs, no
+// escape sequences; with --json stdout is still the one document.
+TEST_F(ClientSessionTest, DeployProgressWithoutATerminalIsOneLinePerStage) {
+  ProcessResult r = RunProcess({SPIKECTL_BINARY, "deploy", image_path_, "--name", "logged",
+                                "--progress", "--json", "--timeout=60", "--socket=" + socket_});
+  ASSERT_EQ(r.exit_code, 0) << r.err << r.out;
+  EXPECT_EQ(r.err.find('\033'), std::string::npos) << r.err;
+  std::vector<std::string> stages;
+  std::istringstream lines(r.err);
+  for (std::string line; std::getline(lines, line);) {
+    ASSERT_EQ(line.rfind("deploy: ", 0), 0u) << line;
+    stages.push_back(line.substr(8, line.find_first_of(" :", 8) - 8));
+  }
+  EXPECT_EQ(stages,
+            (std::vector<std::string>{"queued", "load_model", "compile", "place", "load_image"}))
+      << r.err;
+  const auto doc = nlohmann::json::parse(r.out, nullptr, false);
+  ASSERT_FALSE(doc.is_discarded()) << r.out;
+  EXPECT_EQ(doc["deployment"], "logged");
+
+  // Without --progress and without a terminal, stderr stays empty.
+  ProcessResult plain = RunProcess({SPIKECTL_BINARY, "deploy", image_path_, "--name", "logged",
+                                    "--replace", "--timeout=60", "--socket=" + socket_});
+  ASSERT_EQ(plain.exit_code, 0) << plain.err;
+  EXPECT_EQ(plain.err, "");
+  EXPECT_TRUE(plain.out.ends_with("deployment id: logged\n")) << plain.out;
 }
 
 // The C API, from a program compiled as C, against the same daemon and
