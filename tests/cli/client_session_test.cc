@@ -169,6 +169,61 @@ TEST_F(ClientSessionTest, SpikectlStreamsChunksLargerThanTheOutputWindow) {
   EXPECT_EQ(closed["steps"], kSteps);
 }
 
+// spikectl stream is live: it opens the session before reading its input
+// and prints outputs while the input is still open (a sensor piped in),
+// instead of reading to the end of stdin first.
+TEST_F(ClientSessionTest, SpikectlStreamPrintsOutputsBeforeItsInputEnds) {
+  constexpr uint64_t kSteps = 20;
+  const auto events = [](uint64_t from, uint64_t to) {
+    std::string text;
+    for (uint64_t t = from; t < to; ++t) {
+      const auto in = StepInput(t);
+      for (size_t i = 0; i < in.size(); ++i) {
+        if (in[i] != 0) text += std::to_string(t) + " " + std::to_string(i) + "\n";
+      }
+    }
+    return text;
+  };
+  // Steps up to the first with an event past 10: that event completes the
+  // chunks before it.
+  uint64_t split = 10;
+  while (StepInput(split) == std::vector<int32_t>{0, 0}) ++split;
+  ASSERT_LT(split, kSteps);
+  const auto expected = ExpectedStream(kSteps);
+  ASSERT_FALSE(expected.empty());
+  ASSERT_LT(expected.begin()->first, static_cast<int64_t>(split));
+
+  Subprocess stream({SPIKECTL_BINARY, "stream", "small", "-", "--steps", std::to_string(kSteps),
+                     "--json", "--timeout=60", "--socket=" + socket_});
+  ASSERT_TRUE(stream.started());
+  ASSERT_TRUE(stream.Write(events(0, split + 1)));
+  // The guard only bounds a failure; the output comes once the chunks are in.
+  const auto first = stream.ReadLine(std::chrono::seconds(60));
+  ASSERT_TRUE(first.has_value()) << "no output while stdin is open\n" << stream.Finish().err;
+  std::vector<std::string> lines = {*first};
+  ASSERT_TRUE(stream.Write(events(split + 1, kSteps)));
+  ProcessResult rest = stream.Finish();
+  ASSERT_EQ(rest.exit_code, 0) << rest.err << rest.out;
+  std::istringstream more(rest.out);
+  for (std::string line; std::getline(more, line);) lines.push_back(line);
+
+  std::map<int64_t, std::vector<float>> got;
+  nlohmann::json closed;
+  for (const std::string& line : lines) {
+    const auto j = nlohmann::json::parse(line, nullptr, false);
+    ASSERT_FALSE(j.is_discarded()) << line;
+    if (j.contains("closed")) {
+      closed = j["closed"];
+    } else {
+      got[j["first_step"].get<int64_t>()] = j["values"].get<std::vector<float>>();
+    }
+  }
+  const auto head = nlohmann::json::parse(*first);
+  EXPECT_EQ(head["first_step"], expected.begin()->first) << *first;
+  EXPECT_EQ(got, expected);
+  EXPECT_EQ(closed["steps"], kSteps);
+}
+
 // deploy on a terminal: one status line on stderr, rewritten in place with
 // the daemon's PROGRESS stages and cleared before the summary; stdout has
 // only the summary and the id.
