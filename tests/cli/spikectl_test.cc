@@ -263,8 +263,11 @@ TEST_F(SpikectlTest, CppClientAgreesWithSpikectl) {
 TEST_F(SpikectlTest, PythonClientAgreesWithSpikectl) {
   DeployFixture("py");
   const std::vector<uint32_t> samples = {0, 1, 2, 3};
-  std::vector<std::string> args = {SPK_PYTHON, SPK_SOURCE_DIR "/tests/cli/python_infer.py", socket_,
-                                   "py", kFixtures + "/data/digits_test.bin"};
+  const std::string npy_dir = TempFile("numpy");
+  ASSERT_EQ(::mkdir(npy_dir.c_str(), 0755), 0);
+  std::vector<std::string> args = {
+      SPK_PYTHON, SPK_SOURCE_DIR "/tests/cli/python_infer.py", socket_,
+      "py",       kFixtures + "/data/digits_test.bin",         "--npy-dir=" + npy_dir};
   for (uint32_t i : samples) args.push_back(std::to_string(i));
   ProcessResult py = RunProcess(args, "", {{"PYTHONDONTWRITEBYTECODE", "1"}});
   ASSERT_EQ(py.exit_code, 0) << py.err;
@@ -275,6 +278,11 @@ TEST_F(SpikectlTest, PythonClientAgreesWithSpikectl) {
     EXPECT_EQ(results[k]["prediction"], r["prediction"]) << k;
     EXPECT_EQ(results[k]["scores"].get<std::vector<float>>(),
               r["outputs"][0]["values"].get<std::vector<float>>());
+    // The same digit as NumPy wrote it (float32 [1,1,8,8] or float64
+    // [8,8]): the same scores, so the reader took every byte as NumPy meant.
+    json from_numpy = SpikectlJson({"infer", "py", results[k]["npy"].get<std::string>()});
+    EXPECT_EQ(from_numpy["prediction"], meta_["predictions"][samples[k]]) << k;
+    EXPECT_EQ(from_numpy["outputs"][0]["values"], r["outputs"][0]["values"]) << k;
   }
   SpikectlJson({"undeploy", "py"});
 }
