@@ -115,6 +115,9 @@ int main(int argc, char** argv) {
   auto client = spk::client::Client::Connect(options);
   if (!client.ok()) {
     std::cerr << "edge_stream: " << client.status() << "\n";
+    if (client.status().code() == spk::StatusCode::kUnavailable) {
+      std::cerr << "hint: is spiked running? start it, or pass --socket PATH\n";
+    }
     return 3;
   }
   auto described = (*client)->DescribeDeployment(deployment);

@@ -100,7 +100,9 @@ def main():
                 correct += predicted == labels[sample]
     except SpikedError as e:
         print(f"edge_stream.py: {e}", file=sys.stderr)
-        return 1
+        if e.hint:
+            print(f"hint: {e.hint}", file=sys.stderr)
+        return 3 if e.code == "UNAVAILABLE" else 1
     accuracy = correct / count if count else 0.0
     if args.json:
         print(json.dumps({"count": count, "timesteps": timesteps, "accuracy": accuracy,

@@ -7,7 +7,8 @@ Prints the daemon's version and boards, deploys the model (spiked compiles it in
 process) or uses the deployment NAME that is already there (`spikectl deploy`), runs N
 inferences (default: the whole split) from the digits test split and reports accuracy,
 agreement with PyTorch's predictions (from the fixture JSON), latency and energy per inference.
-Exit codes: 0 done, 1 the daemon refused something (its error is printed).
+Exit codes: 0 done, 1 the daemon refused something, 3 spiked is unreachable (the error and
+a hint are printed).
 """
 
 import argparse
@@ -86,8 +87,10 @@ def main():
             health = c.call("health")
             print(f"  health: live={health['live']} ready={health['ready']}")
     except SpikedError as e:
-        print(f"spiked refused: {e}", file=sys.stderr)
-        return 1
+        print(f"quickstart.py: {e}", file=sys.stderr)
+        if e.hint:
+            print(f"hint: {e.hint}", file=sys.stderr)
+        return 3 if e.code == "UNAVAILABLE" else 1
     return 0
 
 

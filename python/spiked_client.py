@@ -39,13 +39,15 @@ F32 = 5
 
 
 class SpikedError(Exception):
-    """An ERROR frame: `code` is a status name such as NOT_FOUND, `message` says why."""
+    """An ERROR frame, or a failure to reach the daemon: `code` is a status name such as
+    NOT_FOUND or UNAVAILABLE, `message` says why, `hint` (maybe "") what to do next."""
 
-    def __init__(self, code, message, details=None):
+    def __init__(self, code, message, details=None, hint=""):
         super().__init__(f"{code}: {message}")
         self.code = code
         self.message = message
         self.details = details or {}
+        self.hint = hint
 
 
 def default_socket_path():
@@ -115,7 +117,21 @@ class Client:
         self.path = path or default_socket_path()
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self.sock.settimeout(timeout)
-        self.sock.connect(self.path)
+        try:
+            self.sock.connect(self.path)
+        except OSError as e:
+            # As the C++ client: a status code the caller can act on, not a raw OSError.
+            self.sock.close()
+            reason = e.strerror or str(e)
+            if isinstance(e, PermissionError):
+                raise SpikedError(
+                    "PERMISSION_DENIED", f"cannot connect to {self.path}: {reason}",
+                    hint="join the group that owns the socket (usually 'spiked'), then log in "
+                         "again") from None
+            raise SpikedError(
+                "UNAVAILABLE", f"cannot connect to {self.path}: {reason}; is spiked running?",
+                hint="start spiked (systemctl start spiked, or run spiked), or pass the socket "
+                     "path / set $SPIKED_SERVER_SOCKET") from None
         self.next_id = 1
         self._send(HELLO, 0, json.dumps(
             {"client": name, "min_version": "1.0", "max_version": "1.0"}).encode())

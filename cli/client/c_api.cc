@@ -115,7 +115,7 @@ int spk_client_infer_f32(spk_client* client, const char* deployment, const float
   auto result = client->client->Infer(request, std::span<const spk::client::InferInput>(&input, 1));
   if (!result.ok()) return Report(client, result.status());
   std::vector<float> values;
-  if (!result->tensors.empty()) values = result->tensors.begin()->second.ToFloat();
+  if (const auto* first = result->FirstTensor()) values = first->ToFloat();
   if (scores_len != nullptr) *scores_len = values.size();
   if (scores != nullptr) {
     std::memcpy(scores, values.data(), std::min(values.size(), scores_capacity) * sizeof(float));

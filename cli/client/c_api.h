@@ -67,7 +67,8 @@ int spk_client_undeploy(spk_client* client, const char* deployment, int force,
                         char** response_json);
 
 /* One inference on an f32 input of `shape` (rank <= 8) for the
- * deployment's only input port. The first output tensor's values are
+ * deployment's only input port. The first output tensor's values (in the
+ * deployment's port order) are
  * copied to `scores` (up to `scores_capacity`); *scores_len gets their
  * count (which may exceed the capacity: call again with more room).
  * `response_json` may be NULL; else it gets the response (latency,

@@ -301,9 +301,21 @@ Status DecodeInferOutputs(const Reply& reply, InferResult& result) {
       SPK_ASSIGN_OR_RETURN(result.tensors[port], protocol::DecodeTensor(a.payload));
     } else if (a.type == FrameType::kSpikes) {
       SPK_ASSIGN_OR_RETURN(result.spikes[port], protocol::DecodeSpikes(a.payload));
+    } else {
+      continue;
+    }
+    if (std::find(result.ports.begin(), result.ports.end(), port) == result.ports.end()) {
+      result.ports.push_back(port);
     }
   }
   return Status::Ok();
+}
+
+const protocol::Tensor* InferResult::FirstTensor() const {
+  for (const std::string& port : ports) {
+    if (auto it = tensors.find(port); it != tensors.end()) return &it->second;
+  }
+  return nullptr;
 }
 
 StatusOr<InferResult> Client::Infer(protocol::InferRequest request,

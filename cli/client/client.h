@@ -79,6 +79,13 @@ struct InferResult {
   nlohmann::json body;                              // the response: latency, energy, outputs[]...
   std::map<std::string, protocol::Tensor> tensors;  // by output port
   std::map<std::string, protocol::SpikeEvents> spikes;  // by output port
+  // The decoded output ports in the order the response lists them (the
+  // deployment's port order); the maps above are sorted by name instead.
+  std::vector<std::string> ports;
+
+  // The first tensor output in response order (what a prediction is read
+  // from); null when no tensor came back.
+  const protocol::Tensor* FirstTensor() const;
 };
 
 class Session;

@@ -66,10 +66,16 @@ int RunCompile(Context& ctx, const Args& args) {
   if (args.positional.size() != 1) return UsageError(ctx, "compile", "needs one MODEL file");
   const std::string output = args.Value("o").value_or(args.Value("output").value_or(""));
   if (output.empty()) return UsageError(ctx, "compile", "needs -o OUT.spkimg");
+  // As deploy: a missing model is NOT_FOUND (exit 4), not spk-compile's
+  // usage error.
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(args.positional[0], ec)) {
+    return Fail(ctx, "compile",
+                NotFoundError("model file " + args.positional[0] + " does not exist"));
+  }
   auto compiler = FindCompiler(args.Value("compiler").value_or(""));
   if (!compiler.ok()) return Fail(ctx, "compile", compiler.status());
 
-  std::error_code ec;
   const std::string model = std::filesystem::absolute(args.positional[0], ec).string();
   const std::string out_path = std::filesystem::absolute(output, ec).string();
   char report_template[] = "/tmp/spikectl-report-XXXXXX";

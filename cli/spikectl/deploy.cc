@@ -18,8 +18,8 @@ namespace {
 
 // One status line on a terminal, rewritten in place: the daemon's latest
 // PROGRESS (stage, pass, fraction) and the time so far. A ticker thread
-// keeps the time moving while the call blocks, since a compile may send no
-// PROGRESS for seconds (this build's daemon sends none).
+// keeps the time moving while the call blocks, since the daemon sends one
+// PROGRESS per stage and the compile stage may last minutes.
 class ProgressLine {
  public:
   ProgressLine(std::ostream& err, std::string what) : err_(err), what_(std::move(what)) {}

@@ -50,6 +50,41 @@ std::string Mode(mode_t mode) {
 
 }  // namespace
 
+nlohmann::json CheckBoard(const nlohmann::json& b) {
+  const auto health_of = b.value("health", nlohmann::json::object());
+  const std::string state = health_of.value("state", "unknown");
+  std::string detail = Field(b, "board_profile") + ", " + state;
+  if (health_of.contains("detail") && health_of["detail"].is_string() &&
+      !health_of["detail"].get<std::string>().empty()) {
+    detail += " (" + health_of["detail"].get<std::string>() + ")";
+  }
+  std::string status = state == "ok" ? "ok" : state == "degraded" ? "warn" : "fail";
+  std::string fix;
+  if (b.value("emulated", false)) {
+    detail += "; emulated, no firmware";
+  } else {
+    const uint32_t version = b.value("protocol_version", 0u);
+    detail += "; firmware " + Field(b, "firmware_version") + ", board protocol " +
+              std::to_string(version >> 8) + "." + std::to_string(version & 0xff);
+    const std::string firmware = b.value("firmware_version", "");
+    const int firmware_major = std::atoi(firmware.c_str());
+    if (version >> 8 != kBoardProtocolMajor) {
+      status = "fail";
+      fix = "this release speaks board protocol " + std::to_string(kBoardProtocolMajor) +
+            ".x; update the board's firmware or spiked";
+    } else if (firmware_major < kMinFirmwareMajor) {
+      status = "fail";
+      fix = "the loihi3 driver needs firmware >= " + std::to_string(kMinFirmwareMajor) +
+            ".0.0 (docs/board-protocol.md); update the board's firmware";
+    }
+  }
+  if (status != "ok" && fix.empty()) fix = "see `spikectl health` and the daemon's log";
+  nlohmann::json check = {
+      {"check", "board " + Field(b, "board")}, {"status", status}, {"detail", detail}};
+  if (!fix.empty()) check["fix"] = fix;
+  return check;
+}
+
 int RunDoctor(Context& ctx, const Args& args) {
   if (!args.positional.empty()) return UsageError(ctx, "doctor", "takes no arguments");
   Checks checks;
@@ -146,35 +181,8 @@ int RunDoctor(Context& ctx, const Args& args) {
       }
       for (const auto& b : boards.ok() ? boards->value("boards", nlohmann::json::array())
                                        : nlohmann::json::array()) {
-        const std::string id = "board " + Field(b, "board");
-        const auto health_of = b.value("health", nlohmann::json::object());
-        const std::string state = health_of.value("state", "unknown");
-        std::string detail = Field(b, "board_profile") + ", " + state;
-        if (health_of.contains("detail") && !health_of["detail"].get<std::string>().empty()) {
-          detail += " (" + health_of["detail"].get<std::string>() + ")";
-        }
-        std::string status = state == "ok" ? "ok" : state == "degraded" ? "warn" : "fail";
-        std::string fix;
-        if (b.value("emulated", false)) {
-          detail += "; emulated, no firmware";
-        } else {
-          const uint32_t version = b.value("protocol_version", 0u);
-          detail += "; firmware " + Field(b, "firmware_version") + ", board protocol " +
-                    std::to_string(version >> 8) + "." + std::to_string(version & 0xff);
-          const std::string firmware = b.value("firmware_version", "");
-          const int firmware_major = std::atoi(firmware.c_str());
-          if (version >> 8 != kBoardProtocolMajor) {
-            status = "fail";
-            fix = "this release speaks board protocol " + std::to_string(kBoardProtocolMajor) +
-                  ".x; update the board's firmware or spiked";
-          } else if (firmware_major < kMinFirmwareMajor) {
-            status = "fail";
-            fix = "the loihi3 driver needs firmware >= " + std::to_string(kMinFirmwareMajor) +
-                  ".0.0 (docs/board-protocol.md); update the board's firmware";
-          }
-        }
-        if (status != "ok" && fix.empty()) fix = "see `spikectl health` and the daemon's log";
-        checks.Add(id, status, detail, fix);
+        const nlohmann::json check = CheckBoard(b);
+        checks.Add(check["check"], check["status"], check["detail"], check.value("fix", ""));
       }
     }
   }

@@ -66,21 +66,25 @@ std::optional<size_t> Prediction(const protocol::Tensor& scores) {
 
 nlohmann::json OutputsJson(const client::InferResult& result) {
   nlohmann::json outputs = nlohmann::json::array();
-  for (const auto& [port, tensor] : result.tensors) {
-    outputs.push_back({{"port", port},
-                       {"kind", "tensor"},
-                       {"dtype", std::string(protocol::DTypeName(tensor.dtype))},
-                       {"shape", tensor.shape},
-                       {"values", tensor.ToFloat()}});
-  }
-  for (const auto& [port, spikes] : result.spikes) {
-    nlohmann::json events = nlohmann::json::array();
-    for (const auto& e : spikes.events) {
-      events.push_back(spikes.graded ? nlohmann::json{e.timestep, e.index, e.payload}
-                                     : nlohmann::json{e.timestep, e.index});
+  for (const std::string& port : result.ports) {
+    if (auto t = result.tensors.find(port); t != result.tensors.end()) {
+      const protocol::Tensor& tensor = t->second;
+      outputs.push_back({{"port", port},
+                         {"kind", "tensor"},
+                         {"dtype", std::string(protocol::DTypeName(tensor.dtype))},
+                         {"shape", tensor.shape},
+                         {"values", tensor.ToFloat()}});
     }
-    outputs.push_back(
-        {{"port", port}, {"kind", "spikes"}, {"graded", spikes.graded}, {"events", events}});
+    if (auto s = result.spikes.find(port); s != result.spikes.end()) {
+      const protocol::SpikeEvents& spikes = s->second;
+      nlohmann::json events = nlohmann::json::array();
+      for (const auto& e : spikes.events) {
+        events.push_back(spikes.graded ? nlohmann::json{e.timestep, e.index, e.payload}
+                                       : nlohmann::json{e.timestep, e.index});
+      }
+      outputs.push_back(
+          {{"port", port}, {"kind", "spikes"}, {"graded", spikes.graded}, {"events", events}});
+    }
   }
   return outputs;
 }
@@ -123,7 +127,7 @@ int RunInfer(Context& ctx, const Args& args) {
   if (!result.ok()) return Fail(ctx, "infer", result.status(), c.last_error_details());
 
   std::optional<size_t> prediction;
-  if (!result->tensors.empty()) prediction = Prediction(result->tensors.begin()->second);
+  if (const auto* first = result->FirstTensor()) prediction = Prediction(*first);
   const nlohmann::json& body = result->body;
   if (ctx.json) {
     nlohmann::json out = {
@@ -141,14 +145,20 @@ int RunInfer(Context& ctx, const Args& args) {
   }
   KeyValues kv;
   if (prediction) kv.Add("prediction", std::to_string(*prediction));
-  for (const auto& [p, t] : result->tensors) {
-    std::string values;
-    const auto v = t.ToFloat();
-    for (size_t i = 0; i < v.size() && i < 16; ++i) values += (i ? " " : "") + FormatFixed(v[i], 3);
-    if (v.size() > 16) values += " ... (" + std::to_string(v.size()) + " values)";
-    kv.Add(p, values);
+  for (const std::string& p : result->ports) {
+    if (auto t = result->tensors.find(p); t != result->tensors.end()) {
+      std::string values;
+      const auto v = t->second.ToFloat();
+      for (size_t i = 0; i < v.size() && i < 16; ++i) {
+        values += (i ? " " : "") + FormatFixed(v[i], 3);
+      }
+      if (v.size() > 16) values += " ... (" + std::to_string(v.size()) + " values)";
+      kv.Add(p, values);
+    }
+    if (auto s = result->spikes.find(p); s != result->spikes.end()) {
+      kv.Add(p, std::to_string(s->second.events.size()) + " spikes");
+    }
   }
-  for (const auto& [p, s] : result->spikes) kv.Add(p, std::to_string(s.events.size()) + " spikes");
   const auto number = [&](const char* key) {
     return body.contains(key) && body[key].is_number() ? body[key].get<double>() : 0.0;
   };

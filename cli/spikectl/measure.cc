@@ -88,7 +88,7 @@ int RunMeasure(Context& ctx, const Args& args) {
     dynamic.push_back(Number(energy, "dynamic"));
     static_j.push_back(Number(energy, "static"));
     total.push_back(Number(energy, "total"));
-    if (!result->tensors.empty()) prediction = Prediction(result->tensors.begin()->second);
+    if (const auto* first = result->FirstTensor()) prediction = Prediction(*first);
     if (per_layer && body.contains("report")) {
       run_spikes += Number(body["report"], "spikes");
       for (const auto& l : body["report"].value("layers", nlohmann::json::array())) {

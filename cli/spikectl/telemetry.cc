@@ -47,28 +47,6 @@ void PrintSample(std::ostream& out, const nlohmann::json& latest) {
 
 }  // namespace
 
-nlohmann::json NormaliseTelemetry(const nlohmann::json& response) {
-  // This build's daemon answers {"samples": [...]} with short field names;
-  // docs/protocol.md has {"boards": [...]}. Emit the documented form either way.
-  static const std::pair<const char*, const char*> kRenames[] = {
-      {"power_w", "power_watts"},
-      {"temperature_c", "temperature_celsius"},
-      {"energy_total_j", "energy_joules_total"}};
-  nlohmann::json boards = nlohmann::json::array();
-  const char* key = response.contains("boards") ? "boards" : "samples";
-  for (const auto& sample : response.value(key, nlohmann::json::array())) {
-    nlohmann::json b = sample;
-    for (const auto& [from, to] : kRenames) {
-      if (b.contains(from) && !b.contains(to)) {
-        b[to] = b[from];
-        b.erase(from);
-      }
-    }
-    boards.push_back(std::move(b));
-  }
-  return {{"boards", boards}};
-}
-
 int RunTelemetry(Context& ctx, const Args& args) {
   if (!args.positional.empty()) return UsageError(ctx, "telemetry", "takes no arguments");
   auto interval = args.Seconds("interval");
@@ -87,17 +65,17 @@ int RunTelemetry(Context& ctx, const Args& args) {
     if (n > 0) std::this_thread::sleep_for(std::chrono::duration<double>(every));
     auto response = (*connection)->TelemetryLatest(board);
     if (!response.ok()) return Fail(ctx, "telemetry", response.status());
-    const nlohmann::json normalised = NormaliseTelemetry(*response);
-    const nlohmann::json* latest = &normalised;
+    // The daemon's telemetry.latest response is the documented document.
+    const nlohmann::json& latest = *response;
     if (ctx.json) {
       if (watch) {
-        *ctx.out << latest->dump() << "\n" << std::flush;  // JSON Lines
+        *ctx.out << latest.dump() << "\n" << std::flush;  // JSON Lines
       } else {
-        PrintJson(*ctx.out, *latest);
+        PrintJson(*ctx.out, latest);
       }
     } else {
       if (n > 0) *ctx.out << "\n";
-      PrintSample(*ctx.out, *latest);
+      PrintSample(*ctx.out, latest);
       ctx.out->flush();
     }
   }

@@ -101,7 +101,9 @@ const Verb kVerbs[] = {
      "spikectl stream DEPLOYMENT [EVENTS|-] [--steps-per-chunk K] [--steps N] [--dense]\n"
      "                [--json]\n"
      "EVENTS has one event per line: TIMESTEP INDEX (timesteps ascending); '#' starts a\n"
-     "comment. Each output chunk is printed when it arrives (JSON Lines with --json).",
+     "comment. The session opens first and events are sent as they are read, so a live\n"
+     "source can be piped in; each output chunk is printed when it arrives (JSON Lines\n"
+     "with --json).",
      {"steps-per-chunk", "steps"},
      {"dense"},
      RunStream},

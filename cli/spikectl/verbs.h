@@ -31,9 +31,11 @@ int RunSpikectl(const std::vector<std::string>& argv, std::ostream& out, std::os
 // order); NOT_FOUND saying where it looked.
 StatusOr<std::string> FindCompiler(const std::string& flag);
 
-// telemetry.latest in the documented form {"boards": [...]} (see
-// telemetry.cc for the daemon's other spelling).
-nlohmann::json NormaliseTelemetry(const nlohmann::json& response);
+// Doctor's check of one board of the `boards` response: its health, and
+// for a real board its firmware and board protocol against what this
+// release's driver accepts. {"check": "board ID", "status": "ok"|"warn"|
+// "fail", "detail", "fix"?}; a check that is not ok always has a fix.
+nlohmann::json CheckBoard(const nlohmann::json& board);
 
 int RunVersion(Context& ctx, const Args& args);
 int RunHealth(Context& ctx, const Args& args);

@@ -5,6 +5,7 @@ import json
 import os
 import socket
 import struct
+import subprocess
 import sys
 import tempfile
 import threading
@@ -44,10 +45,6 @@ class SocketPathTest(unittest.TestCase):
                 del os.environ["SPIKED_SERVER_SOCKET"]
             else:
                 os.environ["SPIKED_SERVER_SOCKET"] = old
-
-
-if __name__ == "__main__":
-    unittest.main()
 
 
 class FakeStreamingServer(threading.Thread):
@@ -131,3 +128,40 @@ class SessionWindowTest(unittest.TestCase):
                 self.assertEqual(steps, list(range(40)))
                 self.assertEqual(session.close(), {"steps": 40})
             server.join(10)
+
+
+class ConnectErrorTest(unittest.TestCase):
+    def test_no_daemon_is_unavailable_with_a_hint(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            path = os.path.join(tmp, "spiked.sock")
+            with self.assertRaises(sc.SpikedError) as raised:
+                sc.Client(path, timeout=10)
+            e = raised.exception
+            self.assertEqual(e.code, "UNAVAILABLE")
+            self.assertIn(path, e.message)
+            self.assertIn("is spiked running?", e.message)
+            self.assertIn("start spiked", e.hint)
+
+    def test_examples_print_the_hint(self):
+        examples = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..",
+                                "examples")
+        with tempfile.TemporaryDirectory() as tmp:
+            data = os.path.join(tmp, "digits.bin")
+            with open(data, "wb") as f:  # one 1x1 digit: header, pixel, label
+                f.write(struct.pack("<8sIIII", b"SPKDIGIT", 1, 1, 1, 1))
+                f.write(struct.pack("<fi", 0.5, 3))
+            socket_path = os.path.join(tmp, "spiked.sock")
+            for script, extra in (("edge_stream.py", ["--deployment", "d"]),
+                                  ("quickstart.py", ["--deployment", "d"])):
+                run = subprocess.run(
+                    [sys.executable, os.path.join(examples, script), "--socket", socket_path,
+                     "--data", data] + extra,
+                    capture_output=True, text=True, timeout=60,
+                    env=dict(os.environ, PYTHONDONTWRITEBYTECODE="1"))
+                self.assertEqual(run.returncode, 3, script + ": " + run.stderr)
+                self.assertIn("is spiked running?", run.stderr, script)
+                self.assertIn("hint: start spiked", run.stderr, script)
+
+
+if __name__ == "__main__":
+    unittest.main()

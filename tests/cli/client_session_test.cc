@@ -3,11 +3,14 @@
 // whose model emits an output every step. The point is the output window
 // (docs/protocol.md, "Streaming sessions"): a client that pushes far more
 // steps than output_window without receiving must neither deadlock nor
-// lose or reorder outputs.
+// lose or reorder outputs. The C API is checked here too, since this test
+// needs no LibTorch.
+#include <cstdlib>
 #include <fstream>
 #include <sstream>
 
 #include "cli/client/client.h"
+#include "cli/spikectl/verbs.h"
 #include "tests/cli/process.h"
 #include "tests/daemon/daemon_fixture.h"
 
@@ -164,6 +167,156 @@ TEST_F(ClientSessionTest, SpikectlStreamsChunksLargerThanTheOutputWindow) {
   }
   EXPECT_EQ(got, ExpectedStream(kSteps));
   EXPECT_EQ(closed["steps"], kSteps);
+}
+
+// spikectl stream is live: it opens the session before reading its input
+// and prints outputs while the input is still open (a sensor piped in),
+// instead of reading to the end of stdin first.
+TEST_F(ClientSessionTest, SpikectlStreamPrintsOutputsBeforeItsInputEnds) {
+  constexpr uint64_t kSteps = 20;
+  const auto events = [](uint64_t from, uint64_t to) {
+    std::string text;
+    for (uint64_t t = from; t < to; ++t) {
+      const auto in = StepInput(t);
+      for (size_t i = 0; i < in.size(); ++i) {
+        if (in[i] != 0) text += std::to_string(t) + " " + std::to_string(i) + "\n";
+      }
+    }
+    return text;
+  };
+  // Steps up to the first with an event past 10: that event completes the
+  // chunks before it.
+  uint64_t split = 10;
+  while (StepInput(split) == std::vector<int32_t>{0, 0}) ++split;
+  ASSERT_LT(split, kSteps);
+  const auto expected = ExpectedStream(kSteps);
+  ASSERT_FALSE(expected.empty());
+  ASSERT_LT(expected.begin()->first, static_cast<int64_t>(split));
+
+  Subprocess stream({SPIKECTL_BINARY, "stream", "small", "-", "--steps", std::to_string(kSteps),
+                     "--json", "--timeout=60", "--socket=" + socket_});
+  ASSERT_TRUE(stream.started());
+  ASSERT_TRUE(stream.Write(events(0, split + 1)));
+  // The guard only bounds a failure; the output comes once the chunks are in.
+  const auto first = stream.ReadLine(std::chrono::seconds(60));
+  ASSERT_TRUE(first.has_value()) << "no output while stdin is open\n" << stream.Finish().err;
+  std::vector<std::string> lines = {*first};
+  ASSERT_TRUE(stream.Write(events(split + 1, kSteps)));
+  ProcessResult rest = stream.Finish();
+  ASSERT_EQ(rest.exit_code, 0) << rest.err << rest.out;
+  std::istringstream more(rest.out);
+  for (std::string line; std::getline(more, line);) lines.push_back(line);
+
+  std::map<int64_t, std::vector<float>> got;
+  nlohmann::json closed;
+  for (const std::string& line : lines) {
+    const auto j = nlohmann::json::parse(line, nullptr, false);
+    ASSERT_FALSE(j.is_discarded()) << line;
+    if (j.contains("closed")) {
+      closed = j["closed"];
+    } else {
+      got[j["first_step"].get<int64_t>()] = j["values"].get<std::vector<float>>();
+    }
+  }
+  const auto head = nlohmann::json::parse(*first);
+  EXPECT_EQ(head["first_step"], expected.begin()->first) << *first;
+  EXPECT_EQ(got, expected);
+  EXPECT_EQ(closed["steps"], kSteps);
+}
+
+// deploy on a terminal: one status line on stderr, rewritten in place with
+// the daemon's PROGRESS stages and cleared before the summary; stdout has
+// only the summary and the id.
+TEST_F(ClientSessionTest, DeployShowsProgressOnATerminal) {
+  std::ostringstream out, err;
+  const int rc = spikectl::RunSpikectl(
+      {"--socket", socket_, "--timeout=60", "deploy", image_path_, "--name", "tty"}, out, err,
+      /*tty=*/true);
+  ASSERT_EQ(rc, spikectl::kExitOk) << err.str() << out.str();
+  const std::string line = err.str();
+  EXPECT_EQ(line.rfind("\r\033[Kdeploying small.spkimg: ", 0), 0u) << line;
+  for (const char* stage : {"load_model", "compile", "place", "load_image"}) {
+    EXPECT_NE(line.find("deploying small.spkimg: " + std::string(stage)), std::string::npos)
+        << stage << " in " << line;
+  }
+  EXPECT_EQ(line.find('\n'), std::string::npos) << "a terminal gets one rewritten line";
+  EXPECT_TRUE(line.ends_with("\r\033[K")) << "the line is cleared before the summary";
+  EXPECT_NE(out.str().find("deployed small.spkimg on "), std::string::npos) << out.str();
+  EXPECT_TRUE(out.str().ends_with("deployment id: tty\n")) << out.str();
+  EXPECT_EQ(out.str().find('\033'), std::string::npos);
+
+  // --no-progress: nothing on stderr at all.
+  std::ostringstream quiet_out, quiet_err;
+  EXPECT_EQ(spikectl::RunSpikectl({"--socket", socket_, "deploy", image_path_, "--name", "tty",
+                                   "--replace", "--no-progress"},
+                                  quiet_out, quiet_err, /*tty=*/true),
+            spikectl::kExitOk);
+  EXPECT_EQ(quiet_err.str(), "");
+}
+
+// --progress without a terminal: one plain line per PROGRESS for logs, no
+// escape sequences; with --json stdout is still the one document.
+TEST_F(ClientSessionTest, DeployProgressWithoutATerminalIsOneLinePerStage) {
+  ProcessResult r = RunProcess({SPIKECTL_BINARY, "deploy", image_path_, "--name", "logged",
+                                "--progress", "--json", "--timeout=60", "--socket=" + socket_});
+  ASSERT_EQ(r.exit_code, 0) << r.err << r.out;
+  EXPECT_EQ(r.err.find('\033'), std::string::npos) << r.err;
+  std::vector<std::string> stages;
+  std::istringstream lines(r.err);
+  for (std::string line; std::getline(lines, line);) {
+    ASSERT_EQ(line.rfind("deploy: ", 0), 0u) << line;
+    stages.push_back(line.substr(8, line.find_first_of(" :", 8) - 8));
+  }
+  EXPECT_EQ(stages,
+            (std::vector<std::string>{"queued", "load_model", "compile", "place", "load_image"}))
+      << r.err;
+  const auto doc = nlohmann::json::parse(r.out, nullptr, false);
+  ASSERT_FALSE(doc.is_discarded()) << r.out;
+  EXPECT_EQ(doc["deployment"], "logged");
+
+  // Without --progress and without a terminal, stderr stays empty.
+  ProcessResult plain = RunProcess({SPIKECTL_BINARY, "deploy", image_path_, "--name", "logged",
+                                    "--replace", "--timeout=60", "--socket=" + socket_});
+  ASSERT_EQ(plain.exit_code, 0) << plain.err;
+  EXPECT_EQ(plain.err, "");
+  EXPECT_TRUE(plain.out.ends_with("deployment id: logged\n")) << plain.out;
+}
+
+// The C API, from a program compiled as C, against the same daemon and
+// image: its scores are the C++ client's.
+TEST_F(ClientSessionTest, CApiAgreesWithTheCppClient) {
+  protocol::InferRequest request;
+  request.deployment = "small";
+  const std::vector<float> values = {1, 0};
+  const client::InferInput input{"", protocol::Tensor::FromValues<float>({2}, values)};
+  auto result = client_->Infer(request, std::span<const client::InferInput>(&input, 1));
+  ASSERT_TRUE(result.ok()) << result.status();
+  ASSERT_FALSE(result->ports.empty());
+  const std::vector<float> scores = result->tensors.at(result->ports.front()).ToFloat();
+  const auto best = client::ArgMax(scores);
+  ASSERT_TRUE(best.has_value());
+
+  ProcessResult c =
+      RunProcess({SPK_C_API_CHECK, socket_, image_path_, "values:1,0", std::to_string(*best)});
+  ASSERT_EQ(c.exit_code, 0) << c.err << c.out;
+  EXPECT_NE(c.out.find("all checks passed"), std::string::npos) << c.out;
+  std::vector<float> c_scores;
+  std::istringstream lines(c.out);
+  for (std::string line; std::getline(lines, line);) {
+    if (line.rfind("scores:", 0) != 0) continue;
+    std::istringstream numbers(line.substr(7));
+    for (std::string v; numbers >> v;) c_scores.push_back(std::strtof(v.c_str(), nullptr));
+  }
+  EXPECT_EQ(c_scores, scores) << c.out;
+
+  // "-": no expected prediction, the other checks still run.
+  ProcessResult any = RunProcess({SPK_C_API_CHECK, socket_, image_path_, "values:1,0", "-"});
+  EXPECT_EQ(any.exit_code, 0) << any.err;
+  // A wrong expectation fails: the check can fail.
+  ProcessResult wrong =
+      RunProcess({SPK_C_API_CHECK, socket_, image_path_, "values:1,0", std::to_string(*best + 1)});
+  EXPECT_EQ(wrong.exit_code, 1) << wrong.out;
+  EXPECT_NE(wrong.err.find("prediction"), std::string::npos) << wrong.err;
 }
 
 }  // namespace
