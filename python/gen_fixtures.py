@@ -3,7 +3,8 @@
 
     /usr/bin/python3 gen_fixtures.py --out DIR
 
-Writes DIR/models/<name>.pt (TorchScript) and <name>.json (what PyTorch measured), the digits split
+Writes DIR/models/<name>.pt (TorchScript), <name>.json (what PyTorch measured) and, for trained
+models, <name>.probes.bin (every neuron module's spikes on the first test samples), the digits split
 as DIR/data/digits_{train,test}.bin, and DIR/stamp last. See README.md next to this file.
 The run is deterministic: the same torch build on the same machine writes the same files.
 """
@@ -40,7 +41,7 @@ from torch import nn  # noqa: E402
 from spk_models import (IF, LIF, SpikeDrivenTransformer, Spikformer, SpikingCNN,  # noqa: E402
                         SpikingMLP)
 from spk_models.data import (DigitsSplit, load_split, probe_input,  # noqa: E402
-                             write_digits_bin)
+                             write_digits_bin, write_probes_bin)
 
 FORMAT_VERSION = 1
 SEED = 0
@@ -145,6 +146,28 @@ def run_with_firing_rates(model: nn.Module,
     return out, rates
 
 
+# Test samples whose every neuron module's spikes are written for the per-layer agreement.
+PROBE_SAMPLES = 24
+
+
+def neuron_spikes(model: nn.Module, x: torch.Tensor) -> Dict[str, np.ndarray]:
+    """Every LIF/IF module's output on x (eager, which equals the scripted model), by module path,
+    as [samples, T, ...] uint8."""
+    spikes: Dict[str, np.ndarray] = {}
+    hooks = []
+    for name, m in model.named_modules():
+        if isinstance(m, (LIF, IF)):
+            def hook(_m, _inp, out, name=name):
+                # [T, B, ...] -> [B, T, ...]
+                spikes[name] = out.transpose(0, 1).to(torch.uint8).numpy()
+            hooks.append(m.register_forward_hook(hook))
+    with torch.no_grad():
+        model(x)
+    for h in hooks:
+        h.remove()
+    return spikes
+
+
 def sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
@@ -244,6 +267,8 @@ def make_trained(spec: TrainedSpec, split: DigitsSplit, models_dir: Path) -> dic
     with torch.no_grad():
         scores = loaded(x_test)
     eager_scores, rates = run_with_firing_rates(model, x_test)
+    write_probes_bin(models_dir / f"{spec.name}.probes.bin",
+                     neuron_spikes(model, x_test[:PROBE_SAMPLES]))
     preds = scores.argmax(1)
     accuracy = float((preds == torch.from_numpy(split.test_labels)).float().mean())
 

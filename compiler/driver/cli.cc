@@ -50,6 +50,8 @@ std::string OptionsKeyText(const CompileOptions& o) {
   for (int64_t d : o.input_shape) s << d << ",";
   s << "\ntimesteps=" << (o.timesteps ? std::to_string(*o.timesteps) : "model")
     << "\nactivity=" << o.assumed_activity << "\n";
+  // Only when set, so that the keys of every compile made before it stay.
+  if (o.probe_neurons) s << "probe_neurons=1\n";
   return s.str();
 }
 
@@ -143,13 +145,14 @@ std::string CompileUsage() {
          "                   [-O0|-O1|-O2|-O3] [--input-shape 1,1,8,8] [--timesteps T]\n"
          "                   [--report] [--report-json FILE] [--emit-ir input|optimized]\n"
          "                   [--progress|--no-progress] [--cache-dir DIR] [--no-cache]\n"
-         "                   [--time-report]\n"
+         "                   [--time-report] [--probe-neurons]\n"
          "\n"
          "Compiles a TorchScript model (.pt) or spike IR text (frontend or lowered) into a\n"
          "board image. Diagnostics go to stderr as file:line:col: error: ...\n"
          "--cache-dir keeps compiled images (and their reports) in a content-addressed\n"
          "cache there and reuses them; --no-cache turns that off. --time-report prints\n"
-         "the wall time of every stage and pass to stderr.\n"
+         "the wall time of every stage and pass to stderr. --probe-neurons makes every\n"
+         "LIF/IF layer's spikes an output (probe:<module path>) for layer-by-layer checks.\n"
          "Exit status: 0 success, 1 the model cannot be compiled, 2 bad usage, unreadable\n"
          "or unwritable files or unknown profiles, 3 internal error.\n";
 }
@@ -228,6 +231,8 @@ int RunCompileCli(std::span<const std::string> args, const Importer& importer, s
       no_cache = true;
     } else if (a == "--time-report") {
       time_report = true;
+    } else if (a == "--probe-neurons") {
+      options.probe_neurons = true;
     } else if (!a.empty() && a[0] == '-' && a != "-") {
       return usage("unknown option '" + a + "'");
     } else if (model.empty()) {

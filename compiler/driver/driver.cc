@@ -3,11 +3,16 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <set>
+#include <span>
+#include <string>
 #include <string_view>
 #include <utility>
+#include <vector>
 
 #include "base/sha256.h"
 #include "compiler/driver/report.h"
+#include "compiler/ir/attributes.h"
 #include "compiler/ir/parser.h"
 #include "compiler/ir/printer.h"
 #include "compiler/lowering/lowering.h"
@@ -17,6 +22,26 @@
 
 namespace spk::compiler::driver {
 namespace {
+
+// The output ops of CompileOptions::probe_neurons, after the lowering (so
+// that they read the chip's groups, not the frontend's neurons).
+void AddNeuronProbes(ir::Module& module) {
+  std::set<std::string> names;
+  std::vector<ir::Operation*> neurons;
+  for (const auto& op : module.ops()) {
+    if (op->name() == "output") {
+      if (const std::string* name = op->attrs().GetString("name")) names.insert(*name);
+    }
+    if (op->name() == "cuba_lif" && !op->loc().module_path.empty()) neurons.push_back(op.get());
+  }
+  for (ir::Operation* op : neurons) {
+    const std::string name = "probe:" + op->loc().module_path;
+    if (!names.insert(name).second) continue;  // one probe per module
+    ir::Value* value = op->result(0);
+    module.CreateOp("output", std::span<ir::Value* const>(&value, 1), {},
+                    ir::MakeAttrs({{"name", ir::Attribute::String(name)}}), op->loc());
+  }
+}
 
 const passes::PassRegistry& Registry() {
   // Built once; registration is explicit, never from static initialisers.
@@ -138,6 +163,8 @@ StatusOr<CompileOutput> CompileModel(std::span<const uint8_t> bytes, const std::
   if (options.emit_ir == "optimized" || options.emit_ir == "lowered") {
     out.emitted_ir = ir::PrintModule(*module);
   }
+
+  if (options.probe_neurons) AddNeuronProbes(*module);
 
   say("partitioning and generating the board image");
   codegen::CodegenOptions cg;

@@ -60,6 +60,11 @@ struct CompileOptions {
   std::string emit_ir;
   double assumed_activity = 0.1;  // spike rate the report's estimates assume
   std::string cache_key;          // passed on to the importer
+  // Also read back every LIF/IF layer's spikes: each `cuba_lif` with a
+  // module path becomes a model output "probe:<module path>" (timed, like
+  // any chip output), so a run can be compared with the source model layer
+  // by layer. Costs output bandwidth; for debugging and agreement tests.
+  bool probe_neurons = false;
 };
 
 // Wall time of one stage of CompileModel ("import", a pass name, "codegen").

@@ -13,6 +13,7 @@ Binary file layout (all little-endian), read by C++ tests without any library:
 import struct
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Dict
 
 import numpy as np
 
@@ -94,3 +95,27 @@ def probe_input(shape) -> np.ndarray:
     i = np.arange(n, dtype=np.uint64)
     h = (i * np.uint64(2654435761)) & np.uint64(0xFFFFFFFF)
     return ((h >> np.uint64(8)).astype(np.float32) / np.float32(16777216.0)).reshape(shape)
+
+
+PROBES_MAGIC = b"SPKPROBE"
+PROBES_VERSION = 1
+
+
+def write_probes_bin(path: Path, layers: Dict[str, np.ndarray]) -> None:
+    """Every neuron module's spikes on the first samples of the test split, for the per-layer
+    agreement of compiled models: "SPKPROBE", u32 version, u32 samples, u32 layers, then per layer
+    u32 name length, the UTF-8 module path, u32 ndim, ndim u32 dims of one sample ([T, ...]), and
+    samples * prod(dims) u8 spikes (0 or 1), sample-major. All little-endian."""
+    samples = {int(a.shape[0]) for a in layers.values()}
+    if len(samples) > 1:
+        raise ValueError(f"{path}: layers disagree on the sample count: {sorted(samples)}")
+    count = samples.pop() if samples else 0
+    with open(path, "wb") as f:
+        f.write(PROBES_MAGIC)
+        f.write(struct.pack("<3I", PROBES_VERSION, count, len(layers)))
+        for name, spikes in layers.items():
+            encoded = name.encode()
+            dims = spikes.shape[1:]
+            f.write(struct.pack("<I", len(encoded)) + encoded)
+            f.write(struct.pack(f"<I{len(dims)}I", len(dims), *dims))
+            f.write(np.ascontiguousarray(spikes, dtype=np.uint8).tobytes())
