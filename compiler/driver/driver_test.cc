@@ -112,6 +112,25 @@ TEST_F(DriverTest, CompilesFrontendIrThroughLowering) {
   EXPECT_EQ(read->outputs[0].delay, 1u);
 }
 
+TEST_F(DriverTest, ProbeNeuronsMakesEachLayerAnOutputAlignedByItsDepth) {
+  const std::string model = Write("mlp.spkir", kLowered);
+  const std::string plain = (dir_ / "plain.spkimg").string();
+  const std::string probed = (dir_ / "probed.spkimg").string();
+  ASSERT_EQ(Run({model, "-o", plain}), 0) << err_.str();
+  ASSERT_EQ(Run({model, "-o", probed, "--probe-neurons"}), 0) << err_.str();
+  auto a = hal::format::ReadBoardImageFile(plain);
+  auto b = hal::format::ReadBoardImageFile(probed);
+  ASSERT_TRUE(a.ok() && b.ok());
+  ASSERT_EQ(b->outputs.size(), a->outputs.size() + 1);
+  const auto& probe = b->outputs.back();
+  EXPECT_EQ(probe.name, "probe:lif1");
+  EXPECT_EQ(probe.source, hal::format::OutputSource::kSpikes);
+  EXPECT_EQ(probe.delay, 1u);  // one table after the input
+  // The chip part is the same: only an output port was added.
+  EXPECT_EQ(b->groups.size(), a->groups.size());
+  EXPECT_EQ(b->tables.size(), a->tables.size());
+}
+
 TEST_F(DriverTest, SameModelSameBytes) {
   const std::string model = Write("mlp.spkir", kLowered);
   ASSERT_EQ(Run({model, "-o", (dir_ / "a.spkimg").string()}), 0) << err_.str();
