@@ -19,6 +19,12 @@
 //     bias_mant (13 bits) << bias_exp (0..7).
 // The group records S and the relative weight error as `quant.scale` and
 // `quant.error`, and a remark says the same.
+//
+// -O3 splits the weights of a layer whose 8-bit error exceeds 0.01% into
+// two tables from the same source: the 8-bit weights as above, and their
+// rounding residue as 8-bit weights at a 2^7 finer weight_exp, both summed
+// into a_in by the chip. About 15 bits of weight precision for twice the
+// synapse memory (docs/lowering.md#quantization).
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -62,6 +68,15 @@ struct Table {
   int weight_exp = 0;
   std::vector<int16_t> wq;
 };
+
+// The low half of a split table: the residue of the 8-bit weights.
+struct LowTable {
+  bool used = false;
+  int weight_exp = 0;
+  std::vector<int16_t> wq;
+};
+
+constexpr double kSplitAboveError = 1e-4;
 
 struct Choice {
   bool ok = false;
@@ -306,17 +321,30 @@ class QuantizePass : public passes::Pass {
       return;
     }
 
+    const double error_8bit = best.error;
+    std::vector<LowTable> low;
+    if (ctx_->opt_level >= 3 && best.error > kSplitAboveError) {
+      low = Split(tables, best, gain);
+    }
+
     // Emit the tables, their sum and the neuron group.
     Value* sum = nullptr;
-    for (size_t i = 0; i < tables.size(); ++i) {
-      Value* syn = EmitTable(tables[i], best.wq[i], best.weight_exps[i], neuron);
+    auto accumulate = [&](Value* syn) {
       if (sum == nullptr) {
         sum = syn;
-      } else {
-        Value* ops[2] = {sum, syn};
-        auto add = module_->CreateInferred("add", ops, {}, neuron->loc(), neuron);
-        SPK_CHECK_OK(add.status());
-        sum = (*add)->result(0);
+        return;
+      }
+      Value* ops[2] = {sum, syn};
+      auto add = module_->CreateInferred("add", ops, {}, neuron->loc(), neuron);
+      SPK_CHECK_OK(add.status());
+      sum = (*add)->result(0);
+    };
+    for (size_t i = 0; i < tables.size(); ++i) {
+      accumulate(
+          EmitTable(tables[i], best.wq[i], best.weight_exps[i], neuron, table_weights_, ".q"));
+      if (!low.empty() && low[i].used) {
+        accumulate(
+            EmitTable(tables[i], low[i].wq, low[i].weight_exp, neuron, low_weights_, ".qlo"));
       }
     }
     ir::AttrDict attrs;
@@ -340,11 +368,17 @@ class QuantizePass : public passes::Pass {
     for (auto it = post.rbegin(); it != post.rend(); ++it) {
       s = Create((*it)->name(), s, (*it)->attrs(), (*it)->loc(), neuron);
     }
+    const size_t split = static_cast<size_t>(
+        std::count_if(low.begin(), low.end(), [](const LowTable& l) { return l.used; }));
     ctx_->diags.Remark(neuron->DiagLocation(),
                        "'" + neuron->name() + "' op lowered to cuba_lif: scale " + Fmt(best.scale) +
                            ", vth " + std::to_string(best.vth) + ", weight error " +
                            Fmt(100 * best.error) + "% over " + std::to_string(tables.size()) +
-                           " table(s)");
+                           " table(s)" +
+                           (split > 0 ? "; " + std::to_string(split) +
+                                            " split into high and low 8-bit tables (8-bit error " +
+                                            Fmt(100 * error_8bit) + "%)"
+                                      : ""));
     Value* old_in = neuron->operand(0);
     passes::ReplaceOpWith(neuron, s);
     passes::EraseIfDead(old_in->def());
@@ -579,13 +613,62 @@ class QuantizePass : public passes::Pass {
     return best.ok ? evaluate(best.scale, true, kNever) : best;
   }
 
-  Value* EmitTable(const Table& t, const std::vector<int16_t>& wq, int e, Operation* before) {
-    // Tables of one layer (distributed over an add) share their weights.
-    auto [it, fresh] = table_weights_.try_emplace(t.layer);
+  // The low tables of a split for `best` (its weights kept), or none when
+  // the a_in bound no longer fits with them. Updates best.error.
+  std::vector<LowTable> Split(const std::vector<Table>& tables, Choice& best, double gain) const {
+    std::vector<LowTable> low(tables.size());
+    double err2 = 0, ref2 = 0, ain_hi = 0, ain_lo = 0;
+    for (size_t ti = 0; ti < tables.size(); ++ti) {
+      const Table& t = tables[ti];
+      const std::span<const float> w = Weights(t);
+      const size_t fanin = static_cast<size_t>(Fanin(t));
+      const double k = best.scale * gain / (64.0 * t.in_scale);
+      const int e = best.weight_exps[ti];
+      const int e2 = std::max(e - 7, -8);
+      const double step = std::ldexp(1.0, e) / k, step2 = std::ldexp(1.0, e2) / k;
+      LowTable& l = low[ti];
+      l.weight_exp = e2;
+      l.wq.resize(w.size());
+      const std::vector<int16_t>& q = best.wq[ti];
+      // The residue has both signs: the hardware drops the low bit of
+      // mixed-sign weights, so it is rounded to even.
+      double hi = 0, lo = 0;
+      for (size_t row = 0; row * fanin < w.size(); ++row) {
+        double rh = 0, rl = 0, lh = 0, ll = 0;
+        for (size_t j = 0; j < fanin; ++j) {
+          const size_t i = row * fanin + j;
+          const double residue = w[i] - q[i] * step;
+          const double v = std::clamp(2 * Round(residue / step2 / 2), -256.0, 254.0);
+          l.wq[i] = static_cast<int16_t>(v);
+          l.used |= v != 0;
+          const double d = residue - v * step2;
+          err2 += d * d;
+          ref2 += static_cast<double>(w[i]) * w[i];
+          rh += std::max(q[i] * t.range.lo, q[i] * t.range.hi);
+          rl += std::min(q[i] * t.range.lo, q[i] * t.range.hi);
+          lh += std::max(v * t.range.lo, v * t.range.hi);
+          ll += std::min(v * t.range.lo, v * t.range.hi);
+        }
+        hi = std::max(hi, std::floor(std::ldexp(rh, e)) + std::floor(std::ldexp(lh, e2)));
+        lo = std::min(lo, std::floor(std::ldexp(rl, e)) + std::floor(std::ldexp(ll, e2)));
+      }
+      ain_hi += hi;
+      ain_lo += lo;
+    }
+    if (ain_hi > kAinMax || ain_lo < kAinMin) return {};
+    best.error = ref2 > 0 ? std::sqrt(err2 / ref2) : 0;
+    return low;
+  }
+
+  // Tables of one layer (distributed over an add) share their weights:
+  // `names` maps the layer to the constant made for the first.
+  Value* EmitTable(const Table& t, const std::vector<int16_t>& wq, int e, Operation* before,
+                   std::map<const Operation*, std::string>& names, const char* suffix) {
+    auto [it, fresh] = names.try_emplace(t.layer);
     if (fresh) {
       const ir::Constant& w = *module_->FindConstant(*t.layer->attrs().GetRef("weight"));
       it->second =
-          passes::AddUniqueConstant(*module_, w.name() + ".q",
+          passes::AddUniqueConstant(*module_, w.name() + suffix,
                                     w.type().WithElement(ElementType::kI16), ir::TensorData(wq))
               ->name();
     }
@@ -607,6 +690,7 @@ class QuantizePass : public passes::Pass {
   bool failed_ = false;
   std::map<Operation*, Value*> ports_;                     // f32 input -> graded input port
   std::map<const Operation*, std::string> table_weights_;  // layer -> quantized weights
+  std::map<const Operation*, std::string> low_weights_;    // layer -> low halves of a split
 };
 
 }  // namespace

@@ -68,12 +68,15 @@ Plan MakePlan(const std::vector<LayerDemand>& layers, const ChipProfile& chip,
     const uint64_t units = std::max<uint64_t>(layer.size / unit, 1);
     uint64_t bits_per_unit = 0;
     uint64_t axons = 0;
+    // A source read by several tables (a split table's two halves) sends
+    // its spikes to the core once: its axons count once.
+    std::set<int> sources;
     for (const InputDemand& in : layer.inputs) {
       const uint64_t copies = in.per_source_group && in.source_layer >= 0
                                   ? std::max<uint32_t>(groups_of[in.source_layer], 1)
                                   : 1;
       bits_per_unit += in.bits_per_unit * copies;
-      axons += in.source_size;
+      if (in.source_layer < 0 || sources.insert(in.source_layer).second) axons += in.source_size;
     }
     uint64_t per_group = units;
     const uint64_t by_neurons = Cap(lim.neurons) / unit;

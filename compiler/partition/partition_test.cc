@@ -79,6 +79,22 @@ TEST(PartitionTest, ReportsEveryViolation) {
   EXPECT_EQ(plan.violations[2].ToString(), "layer 'wide': neurons: needs 300, available 100");
 }
 
+// A split table's two halves read the same source: its spikes reach the
+// core once, so its axons count once (600 of 1000, not 1200).
+TEST(PartitionTest, TwoTablesFromOneSourceCountItsAxonsOnce) {
+  std::vector<LayerDemand> layers(2);
+  layers[0] = {"src", 600, 1, {}};
+  layers[1] = {"split", 10, 1, {{0, 600, 8, false}, {0, 600, 8, false}}};
+  const Plan plan = MakePlan(layers, Chip(), Board(4));
+  EXPECT_TRUE(plan.violations.empty()) << plan.violations[0].ToString();
+  // Two different sources of 600 still need 1200.
+  layers.insert(layers.begin() + 1, LayerDemand{"other", 600, 1, {}});
+  layers[2].inputs[1].source_layer = 1;
+  const Plan two = MakePlan(layers, Chip(), Board(4));
+  ASSERT_EQ(two.violations.size(), 1u);
+  EXPECT_EQ(two.violations[0].ToString(), "layer 'split': input axons: needs 1200, available 1000");
+}
+
 TEST(PartitionTest, MaxCoresBoundsThePartition) {
   std::vector<LayerDemand> layers = {{"a", 150, 1, {}}, {"b", 150, 1, {}}};
   PlanOptions options;
