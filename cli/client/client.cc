@@ -408,11 +408,17 @@ Status Session::Take(protocol::Frame frame) {
       client_->kept_.erase(id_);
       return client_->ErrorFrom(frame);
     case FrameType::kProgress:
-      return Status::Ok();  // failover notices
+      Notice(frame);
+      return Status::Ok();
     default:
       return DataLossError("session " + std::to_string(id_) + ": unexpected " +
                            std::string(protocol::FrameTypeName(frame.header.type)));
   }
+}
+
+void Session::Notice(const protocol::Frame& frame) {
+  auto body = protocol::ParseJsonObject(frame.payload, "session progress");
+  if (body.ok()) notices_.push_back(std::move(body).value());
 }
 
 Status Session::TakeKept() {
@@ -507,7 +513,9 @@ StatusOr<nlohmann::json> Session::Close(bool drain, std::vector<protocol::Stream
         continue;
       }
       case FrameType::kCredit:
+        continue;
       case FrameType::kProgress:
+        Notice(frame);
         continue;
       case FrameType::kError:
         open_ = false;

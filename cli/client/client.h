@@ -31,6 +31,7 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <utility>
 #include <variant>
 #include <vector>
 
@@ -198,6 +199,10 @@ class Session {
   Status WaitConsumed();
   // Output chunks that have already arrived, without blocking.
   StatusOr<std::vector<protocol::StreamChunk>> TakeArrived();
+  // The PROGRESS notices of the session read so far (a failover to an
+  // emulated board and back: {"stage", "board", "message"}), oldest first;
+  // the session goes on after each.
+  std::vector<nlohmann::json> TakeNotices() { return std::exchange(notices_, {}); }
   // session.close; with `drain`, outputs still due are collected into
   // `remaining` (may be null) before the totals are returned.
   StatusOr<nlohmann::json> Close(bool drain = true,
@@ -209,6 +214,8 @@ class Session {
   // Handles one frame of the session: credit counted, output acknowledged
   // and buffered, ERROR returned (ending the session).
   Status Take(protocol::Frame frame);
+  // Keeps a PROGRESS frame's notice for TakeNotices.
+  void Notice(const protocol::Frame& frame);
   // Takes the session's frames the Client kept while serving other calls.
   Status TakeKept();
   // Reads session frames until `credit_ >= want`.
@@ -227,6 +234,7 @@ class Session {
   std::deque<Buffered> outputs_;  // acknowledged, not yet received, in arrival order
   size_t buffered_bytes_ = 0;
   size_t output_buffer_bytes_ = kDefaultOutputBufferBytes;
+  std::vector<nlohmann::json> notices_;
   bool open_ = true;
 };
 

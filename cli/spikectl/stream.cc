@@ -140,9 +140,21 @@ int RunStream(Context& ctx, const Args& args) {
   uint64_t neurons = 1;
   for (uint32_t d : shape) neurons *= d;
 
+  // A failover moves the session to an emulated board (and back) while it
+  // goes on: say so where it happened among the outputs.
+  const auto print_notices = [&] {
+    for (const nlohmann::json& n : session.TakeNotices()) {
+      if (ctx.json) {
+        *ctx.out << nlohmann::json{{"notice", n}}.dump() << "\n";
+      } else {
+        *ctx.err << "stream: " << Field(n, "stage") << ": " << Field(n, "message") << "\n";
+      }
+    }
+  };
   const auto print_arrived = [&]() -> Status {
     SPK_ASSIGN_OR_RETURN(auto arrived, session.TakeArrived());
     for (const auto& chunk : arrived) PrintChunk(ctx, outputs, chunk);
+    print_notices();
     return Status::Ok();
   };
   // Events go as SPIKES chunks (docs/protocol.md, "Streaming sessions");
@@ -219,6 +231,7 @@ int RunStream(Context& ctx, const Args& args) {
   auto totals = session.Close(/*drain=*/true, &remaining);
   if (!totals.ok()) return Fail(ctx, "stream", totals.status(), c.last_error_details());
   for (const auto& chunk : remaining) PrintChunk(ctx, outputs, chunk);
+  print_notices();
   if (ctx.json) {
     *ctx.out << nlohmann::json{{"closed", *totals}}.dump() << "\n";
   } else {

@@ -16,6 +16,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "cli/client/client.h"
 #include "drivers/loihi3/testing/usb_testbed.h"
 #include "drivers/loihi3/virtual/virtual_board.h"
 #include "tests/daemon/daemon_fixture.h"
@@ -586,6 +587,37 @@ TEST_F(UsbDaemonTest, FailoverInTheMiddleOfAStep) {
       EXPECT_EQ(values, after.at(step)) << "step " << step;
     }
   }
+}
+
+// The client library hands the failover notices to the application (what
+// `spikectl stream` prints), and the session goes on through them.
+TEST_F(UsbDaemonTest, ClientSessionGetsTheFailoverNotices) {
+  StartUsbDaemon(/*emulated=*/1);
+  {
+    Client raw;
+    Connect(raw);
+    DeployWithFailover(raw);
+  }
+  auto client = spk::client::Client::Connect({.socket = socket_});
+  ASSERT_TRUE(client.ok()) << client.status();
+  protocol::SessionOpenRequest open;
+  open.deployment = "small";
+  open.output_window = 1024;
+  auto session = (*client)->OpenSession(open);
+  ASSERT_TRUE(session.ok()) << session.status();
+  ASSERT_TRUE((*session)->Push(0, 4, Chunk(0, 4).body).ok());
+  ASSERT_TRUE((*session)->WaitConsumed().ok());
+  EXPECT_TRUE((*session)->TakeNotices().empty());
+  testbed_->UnplugDuringNextRead();
+  ASSERT_TRUE((*session)->Push(0, 4, Chunk(4, 4).body).ok());
+  ASSERT_TRUE((*session)->WaitConsumed().ok());
+  const std::vector<nlohmann::json> notices = (*session)->TakeNotices();
+  ASSERT_EQ(notices.size(), 1u);
+  EXPECT_EQ(notices[0]["stage"], "failover");
+  EXPECT_EQ(notices[0]["board"], "sim0");
+  auto totals = (*session)->Close();
+  ASSERT_TRUE(totals.ok()) << totals.status();
+  EXPECT_EQ((*totals)["steps"], 8);
 }
 
 // A board that dies without a hotplug event is found by the health checks.
