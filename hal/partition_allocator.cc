@@ -81,6 +81,27 @@ std::vector<uint32_t> PartitionAllocator::TightestOnChipLocked(uint32_t chip, ui
                                free.begin() + static_cast<ptrdiff_t>(best + n));
 }
 
+StatusOr<Partition> PartitionAllocator::AllocateOnChip(uint32_t n, uint32_t chip) {
+  if (n == 0) return InvalidArgumentError("cannot allocate a partition of 0 cores");
+  if (chip >= chips_) {
+    return InvalidArgumentError("chip " + std::to_string(chip) + " does not exist: the board has " +
+                                std::to_string(chips_) + " chips (0-" + std::to_string(chips_ - 1) +
+                                ")");
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  const uint32_t free_here = FreeOnChipLocked(chip);
+  if (n > free_here) {
+    return ResourceExhaustedError("need " + std::to_string(n) + " cores on chip " +
+                                  std::to_string(chip) + ", but only " + std::to_string(free_here) +
+                                  " of its " + std::to_string(cores_per_chip_) + " are free");
+  }
+  Partition partition;
+  partition.cores = TightestOnChipLocked(chip, n);
+  for (uint32_t core : partition.cores) taken_[core] = true;
+  free_ -= n;
+  return partition;
+}
+
 StatusOr<Partition> PartitionAllocator::Allocate(uint32_t n) {
   if (n == 0) return InvalidArgumentError("cannot allocate a partition of 0 cores");
   std::lock_guard<std::mutex> lock(mu_);

@@ -41,6 +41,10 @@ class PartitionAllocator {
   // `cores` free cores. INVALID_ARGUMENT for 0; RESOURCE_EXHAUSTED saying how
   // many are free when fewer than `cores` are.
   StatusOr<Partition> Allocate(uint32_t cores);
+  // `cores` free cores of chip `chip` only (a deploy's partition.chip), the
+  // tightest span there. INVALID_ARGUMENT for 0 cores or a chip the board
+  // does not have; RESOURCE_EXHAUSTED saying how many the chip has free.
+  StatusOr<Partition> AllocateOnChip(uint32_t cores, uint32_t chip);
 
   // Marks a known partition taken (restart recovery); all or nothing.
   // INVALID_ARGUMENT for an empty partition, a core off the board or a core

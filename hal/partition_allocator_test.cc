@@ -44,6 +44,20 @@ TEST(PartitionAllocatorTest, ContiguousOnOneChipWithTightestFit) {
   EXPECT_EQ(a->free_cores(), 0u);
 }
 
+TEST(PartitionAllocatorTest, AllocateOnChipStaysOnThatChip) {
+  auto a = Make(2, 8);
+  ASSERT_TRUE(a->Restore(Cores({9, 11})).ok());
+  // Chip 1 has 6 free cores; the tightest span of 3 is 12..14.
+  EXPECT_THAT(a->AllocateOnChip(3, 1)->cores, ElementsAre(12, 13, 14));
+  EXPECT_EQ(a->free_cores_on_chip(1), 3u);
+  auto full = a->AllocateOnChip(4, 1);
+  EXPECT_EQ(full.status().code(), StatusCode::kResourceExhausted);
+  EXPECT_THAT(std::string(full.status().message()), HasSubstr("only 3 of its 8"));
+  EXPECT_EQ(a->AllocateOnChip(1, 2).status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(a->AllocateOnChip(0, 0).status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(a->free_cores_on_chip(0), 8u);  // nothing taken by the refusals
+}
+
 TEST(PartitionAllocatorTest, PrefersTheShortestRunThatFits) {
   auto a = Make(1, 16);
   ASSERT_TRUE(a->Restore(Cores({4, 5, 12})).ok());

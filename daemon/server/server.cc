@@ -1117,13 +1117,6 @@ Reply Server::Impl::Execute(const protocol::RequestEnvelope& envelope,
   if (op == "deploy") {
     auto request = protocol::ParseDeployRequest(body);
     if (!request.ok()) return ErrorReply(id, request.status());
-    // Parsed so that the protocol stays stable, but not placed by yet:
-    // refused rather than ignored, since a caller relies on either.
-    if (request->partition.chip || request->partition.exclusive) {
-      return ErrorReply(id,
-                        UnimplementedError("deploy: partition.chip and partition.exclusive are not "
-                                           "implemented by this server; leave them out"));
-    }
     if (Status s = protocol::CheckAttachmentRefs(op, protocol::AttachmentRefs(*request),
                                                  message.attachments.size());
         !s.ok()) {
@@ -1139,6 +1132,8 @@ Reply Server::Impl::Execute(const protocol::RequestEnvelope& envelope,
     args.board = request->board;
     args.chip_profile = request->chip_profile;
     args.cores = request->partition.cores;
+    args.chip = request->partition.chip;
+    args.exclusive = request->partition.exclusive;
     args.opt_level = request->opt_level;
     args.timesteps = request->timesteps;
     args.replace = request->replace;

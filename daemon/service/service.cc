@@ -326,6 +326,8 @@ void Service::Restore() {
     dep->board = d.board_id;
     dep->home_board = d.home_board_id;
     dep->failover = d.failover;
+    dep->exclusive =
+        nlohmann::json::parse(d.options_json, nullptr, false).value("exclusive", false);
     dep->model_sha256 = d.model_sha256;
     dep->artifact_key = d.artifact_key;
     dep->image_sha256 = artifact->checksum;
@@ -337,6 +339,10 @@ void Service::Restore() {
     spdlog::info("recovery: deployment {} ('{}') restored on {} cores {}", d.id, d.name, d.board_id,
                  d.cores.size());
     std::lock_guard<std::mutex> lock(mu_);
+    if (dep->exclusive) {
+      Board* home = FindBoard(dep->home_board.empty() ? dep->board : dep->home_board);
+      if (home != nullptr) home->exclusive_owner = dep->id;
+    }
     deployments_[dep->id] = std::move(dep);
   }
   restored_ = true;
@@ -439,6 +445,10 @@ Status Service::FailOverLocked(Deployment& dep, const std::string& why) {
   Status last = UnavailableError("the daemon has no emulated board to fail over to");
   for (auto& board : boards_) {
     if (board->id == dep.board || board->descriptor.driver != "sim") continue;
+    if (Status held = CheckExclusive(*board, false); !held.ok()) {
+      last = held;
+      continue;
+    }
     if (board->device->info().chip_profile != dep.image.meta.chip_profile) {
       last = UnavailableError("emulated board " + board->id + " is a " +
                               board->device->info().chip_profile + ", the deployment needs " +
@@ -468,6 +478,28 @@ bool Service::FailOverAfter(Deployment& dep, const Status& error) {
     return false;
   }
   return true;
+}
+
+Status Service::CheckExclusive(const Board& board, bool exclusive) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (!board.exclusive_owner.empty()) {
+    auto it = deployments_.find(board.exclusive_owner);
+    const std::string owner = it == deployments_.end() || it->second->name.empty()
+                                  ? board.exclusive_owner
+                                  : it->second->name;
+    return ResourceExhaustedError("board " + board.id + " is held exclusively by deployment '" +
+                                  owner + "'");
+  }
+  if (exclusive) {
+    for (const auto& [id, d] : deployments_) {
+      if (d->board == board.id || d->home_board == board.id) {
+        return ResourceExhaustedError("board " + board.id + " runs deployment '" +
+                                      (d->name.empty() ? id : d->name) +
+                                      "'; an exclusive deployment needs a board of its own");
+      }
+    }
+  }
+  return Status::Ok();
 }
 
 void Service::ReturnHome(Board& board) {
@@ -1035,6 +1067,11 @@ StatusOr<nlohmann::json> Service::LoadAndServe(const std::string& name,
   const auto needed = static_cast<uint32_t>(artifact.image.cores.size());
   const uint32_t cores = std::max(needed, args.cores);
   hal::Partition partition;
+  auto allocate = [&](Board& b) -> StatusOr<hal::Partition> {
+    SPK_RETURN_IF_ERROR(CheckExclusive(b, args.exclusive));
+    return args.chip ? b.allocator->AllocateOnChip(cores, *args.chip)
+                     : b.allocator->Allocate(cores);
+  };
   if (board == nullptr) {
     // The first board whose allocator has the cores.
     Status last = ResourceExhaustedError("deploy: the daemon has no boards");
@@ -1052,7 +1089,7 @@ StatusOr<nlohmann::json> Service::LoadAndServe(const std::string& name,
             "', board " + b->device->info().id + " has '" + b->device->info().chip_profile + "'");
         continue;
       }
-      auto allocated = b->allocator->Allocate(cores);
+      auto allocated = allocate(*b);
       if (allocated.ok()) {
         board = b.get();
         partition = std::move(allocated).value();
@@ -1062,7 +1099,7 @@ StatusOr<nlohmann::json> Service::LoadAndServe(const std::string& name,
     }
     if (board == nullptr) return last;
   } else {
-    auto allocated = board->allocator->Allocate(cores);
+    auto allocated = allocate(*board);
     if (!allocated.ok()) {
       return allocated.status().WithContext("deploy: board " + board->device->info().id);
     }
@@ -1070,7 +1107,8 @@ StatusOr<nlohmann::json> Service::LoadAndServe(const std::string& name,
   }
   auto release = [&] { board->allocator->Free(partition).IgnoreError(); };
 
-  const nlohmann::json options = {{"opt_level", args.opt_level}, {"timesteps", args.timesteps}};
+  nlohmann::json options = {{"opt_level", args.opt_level}, {"timesteps", args.timesteps}};
+  if (args.exclusive) options["exclusive"] = true;  // Restore reads it back
   state::DeployRequest request{.name = name,
                                .model_sha256 = model_sha256,
                                .board_id = board->device->info().id,
@@ -1111,6 +1149,7 @@ StatusOr<nlohmann::json> Service::LoadAndServe(const std::string& name,
   dep->name = name;
   dep->board = request.board_id;
   dep->failover = args.failover;
+  dep->exclusive = args.exclusive;
   dep->model_sha256 = model_sha256;
   dep->artifact_key = artifact.key;
   dep->image_sha256 = artifact.image_sha256;
@@ -1123,6 +1162,7 @@ StatusOr<nlohmann::json> Service::LoadAndServe(const std::string& name,
   {
     std::lock_guard<std::mutex> lock(mu_);
     deployments_[id] = dep;
+    if (args.exclusive) board->exclusive_owner = id;
   }
   spdlog::info("deploy: {} ('{}') ready on {} cores {} ({})", id, name, request.board_id,
                partition.cores.size(), artifact.cache_hit ? "cache hit" : "cache miss");
@@ -1180,6 +1220,9 @@ StatusOr<nlohmann::json> Service::UndeployLocked(const std::string& deployment, 
   {
     std::lock_guard<std::mutex> lock(mu_);
     deployments_.erase(dep->id);
+    for (auto& b : boards_) {
+      if (b->exclusive_owner == dep->id) b->exclusive_owner.clear();
+    }
   }
   spdlog::info("undeploy: {} ('{}') freed {} cores", dep->id, dep->name, partition.cores.size());
   if (ended) {

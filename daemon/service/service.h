@@ -109,6 +109,8 @@ struct DeployArgs {
   std::string board;     // empty: the first board with room
   std::string chip_profile;
   uint32_t cores = 0;
+  std::optional<uint32_t> chip;  // keep the partition on this chip of the board
+  bool exclusive = false;        // no other deployment may share the board
   uint32_t opt_level = 2;
   uint32_t timesteps = 0;
   bool replace = false;
@@ -243,6 +245,9 @@ class Service {
     std::unique_ptr<hal::Device> device;
     std::unique_ptr<hal::PartitionAllocator> allocator;
     bool left = false;  // its removal was handled; guarded by board_events_mu_
+    // The id of a deployment that holds the board exclusively, kept while
+    // that deployment is failed over elsewhere; guarded by the service's mu_.
+    std::string exclusive_owner;
   };
   // Where a deployment runs: written with both its mu and the service's mu_
   // held (a failover or a return home), read under either.
@@ -252,6 +257,7 @@ class Service {
     std::string board;       // where it runs now
     std::string home_board;  // after a failover: the board it belongs to; else empty
     state::FailoverPolicy failover = state::FailoverPolicy::kNone;
+    bool exclusive = false;  // holds its home board alone (partition.exclusive)
     std::string model_sha256;
     std::string artifact_key;
     std::string image_sha256;
@@ -331,6 +337,9 @@ class Service {
                                      const std::string& chip_profile);
   StatusOr<nlohmann::json> LoadAndServe(const std::string& name, const std::string& model_sha256,
                                         const Artifact& artifact, const DeployArgs& args);
+  // Why `board` cannot take a deployment with (or beside) exclusive
+  // placement, or OK. Takes mu_.
+  Status CheckExclusive(const Board& board, bool exclusive) const;
   // Requires deploy_mu_.
   StatusOr<nlohmann::json> UndeployLocked(const std::string& deployment, bool force);
   nlohmann::json Summary(const Deployment& d) const;

@@ -824,9 +824,9 @@ TEST_F(DaemonTest, AuditLogAndDeploymentHistoryArePruned) {
   EXPECT_TRUE(kept->status.ok()) << kept->status;
 }
 
-// A hint the server would silently drop is refused instead: the caller
-// asked for a placement it would not get.
-TEST_F(DaemonTest, PartitionHintsTheServerDoesNotPlaceByAreRefused) {
+// partition.chip keeps the cores on one chip; partition.exclusive keeps the
+// board to one deployment, also across a restart.
+TEST_F(DaemonTest, PartitionChipAndExclusivePlacement) {
   StartDaemon();
   Client client;
   Connect(client);
@@ -838,14 +838,49 @@ TEST_F(DaemonTest, PartitionHintsTheServerDoesNotPlaceByAreRefused) {
     EXPECT_TRUE(r.ok()) << r.status();
     return r.ok() ? r->status : r.status();
   };
-  const Status chip = deploy("on_chip", {{"chip", 1}});
-  EXPECT_EQ(chip.code(), StatusCode::kUnimplemented) << chip;
-  EXPECT_NE(chip.message().find("partition.chip"), std::string::npos) << chip;
-  const Status exclusive = deploy("alone", {{"exclusive", true}});
-  EXPECT_EQ(exclusive.code(), StatusCode::kUnimplemented) << exclusive;
-  const uint64_t free_before = FreeCores(client);
-  EXPECT_TRUE(deploy("shared", {{"exclusive", false}, {"cores", 2}}).ok());
-  EXPECT_EQ(FreeCores(client), free_before - 2);
+  auto undeploy = [&](const std::string& name) {
+    auto r = client.Call({{"op", "undeploy"}, {"deployment", name}});
+    ASSERT_TRUE(r.ok() && r->status.ok()) << (r.ok() ? r->status : r.status());
+  };
+  auto boards = client.Call({{"op", "boards"}});
+  ASSERT_TRUE(boards.ok() && boards->status.ok());
+  const auto per_chip = boards->body["boards"][0]["cores_per_chip"].get<uint32_t>();
+  const auto chips = boards->body["boards"][0]["chips"].get<uint32_t>();
+  ASSERT_GE(chips, 4u);
+
+  ASSERT_TRUE(deploy("on_chip", {{"chip", 3}, {"cores", 2}}).ok());
+  auto described = client.Call({{"op", "deployments.describe"}, {"deployment", "on_chip"}});
+  ASSERT_TRUE(described.ok() && described->status.ok());
+  for (const auto& core : described->body["partition"]["cores"]) {
+    EXPECT_EQ(core.get<uint32_t>() / per_chip, 3u) << described->body.dump();
+  }
+  const Status no_chip = deploy("nowhere", {{"chip", chips}});
+  EXPECT_EQ(no_chip.code(), StatusCode::kInvalidArgument) << no_chip;
+  EXPECT_NE(no_chip.message().find("does not exist"), std::string::npos) << no_chip;
+
+  // Exclusive needs the board to itself...
+  const Status shared = deploy("alone", {{"exclusive", true}});
+  EXPECT_EQ(shared.code(), StatusCode::kResourceExhausted) << shared;
+  EXPECT_NE(shared.message().find("on_chip"), std::string::npos) << shared;
+  undeploy("on_chip");
+  ASSERT_TRUE(deploy("alone", {{"exclusive", true}}).ok());
+  // ... and keeps it, across a restart too.
+  const Status refused = deploy("other", nlohmann::json::object());
+  EXPECT_EQ(refused.code(), StatusCode::kResourceExhausted) << refused;
+  EXPECT_NE(refused.message().find("held exclusively by deployment 'alone'"), std::string::npos)
+      << refused;
+  daemon_.Stop();
+  StartDaemon();
+  Client again;
+  Connect(again);
+  auto r = again.Call({{"op", "deploy"}, {"name", "other"}, {"model", {{"path", image_path_}}}});
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->status.code(), StatusCode::kResourceExhausted) << r->status;
+  auto gone = again.Call({{"op", "undeploy"}, {"deployment", "alone"}});
+  ASSERT_TRUE(gone.ok() && gone->status.ok());
+  r = again.Call({{"op", "deploy"}, {"name", "other"}, {"model", {{"path", image_path_}}}});
+  ASSERT_TRUE(r.ok());
+  EXPECT_TRUE(r->status.ok()) << r->status;
 }
 
 TEST_F(DaemonTest, MissingCompilerIsAFailedPrecondition) {
