@@ -91,6 +91,17 @@ void Ack(int fd, const std::string& line) {
 
   std::mt19937_64 rng(seed);
   auto chance = [&](int percent) { return static_cast<int>(rng() % 100) < percent; };
+  // The cores of board b no deployment holds, ascending.
+  auto free_cores = [&](int b) {
+    auto used = store.UsedCores(kBoards[b]);
+    if (!used.ok()) _exit(kChildStepFailed);
+    std::set<uint32_t> taken(used->begin(), used->end());
+    std::vector<uint32_t> free;
+    for (uint32_t c = 0; c < kBoardCores[b]; ++c) {
+      if (!taken.contains(c)) free.push_back(c);
+    }
+    return free;
+  };
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
   while (std::chrono::steady_clock::now() < deadline) {
     auto active = store.ListDeployments();
@@ -112,13 +123,7 @@ void Ack(int fd, const std::string& line) {
     }
     if (active->size() < 8 && (active->empty() || chance(35))) {
       int b = static_cast<int>(rng() % 2);
-      auto used = store.UsedCores(kBoards[b]);
-      if (!used.ok()) _exit(kChildStepFailed);
-      std::set<uint32_t> taken(used->begin(), used->end());
-      std::vector<uint32_t> free;
-      for (uint32_t c = 0; c < kBoardCores[b]; ++c) {
-        if (!taken.contains(c)) free.push_back(c);
-      }
+      std::vector<uint32_t> free = free_cores(b);
       std::shuffle(free.begin(), free.end(), rng);
       size_t want = 1 + rng() % 6;
       if (free.size() < want) continue;
@@ -153,13 +158,7 @@ void Ack(int fd, const std::string& line) {
         if (chance(40)) {
           // A failover to the other board, or back.
           const int b = d.board_id == kBoards[0] ? 1 : 0;
-          auto used = store.UsedCores(kBoards[b]);
-          if (!used.ok()) _exit(kChildStepFailed);
-          std::set<uint32_t> taken(used->begin(), used->end());
-          std::vector<uint32_t> free;
-          for (uint32_t c = 0; c < kBoardCores[b]; ++c) {
-            if (!taken.contains(c)) free.push_back(c);
-          }
+          std::vector<uint32_t> free = free_cores(b);
           if (free.size() < d.cores.size()) continue;
           std::shuffle(free.begin(), free.end(), rng);
           free.resize(d.cores.size());
