@@ -67,6 +67,16 @@ class DaemonTest : public DaemonFixture {
     return client.Call({{"op", "deploy"}, {"name", name}, {"model", {{"path", path}}}});
   }
 
+  // Deploys a "model" file holding `content` (the fake compilers act on it);
+  // the deploy's status.
+  Status DeployText(Client& client, const std::string& name, const std::string& content) {
+    const std::string path = dir_.path() + "/" + name + ".pt";
+    WriteText(path, content);
+    auto r = Deploy(client, name, path);
+    EXPECT_TRUE(r.ok()) << r.status();
+    return r.ok() ? r->status : r.status();
+  }
+
   StatusOr<Response> Infer(Client& client, const std::string& name, const std::vector<int32_t>& in,
                            std::vector<uint32_t> shape = {2}) {
     return client.Call({{"op", "infer"}, {"deployment", name}, {"inputs", {{{"attachment", 0}}}}},
@@ -590,31 +600,24 @@ TEST_F(DaemonTest, CompilerRunsAsALimitedSubprocess) {
       {"--compile.command=" + compiler, "--compile.timeout=2s", "--compile.memory_limit=256MiB"});
   Client client;
   Connect(client);
-  auto deploy_model = [&](const std::string& name, const std::string& content) {
-    const std::string path = dir_.path() + "/" + name + ".pt";
-    WriteText(path, content);
-    auto r = Deploy(client, name, path);
-    EXPECT_TRUE(r.ok()) << r.status();
-    return r.ok() ? r->status : r.status();
-  };
-  Status crash = deploy_model("crash", "crash");
+  Status crash = DeployText(client, "crash", "crash");
   EXPECT_EQ(crash.code(), StatusCode::kInternal) << crash;
   EXPECT_NE(crash.message().find("signal 11"), std::string::npos) << crash;
   EXPECT_NE(crash.message().find("about to crash"), std::string::npos) << crash;
 
-  Status memory = deploy_model("memory", "memory");
+  Status memory = DeployText(client, "memory", "memory");
   EXPECT_EQ(memory.code(), StatusCode::kResourceExhausted) << memory;
   EXPECT_NE(memory.message().find("MemoryError"), std::string::npos) << memory;
 
-  Status slow = deploy_model("slow", "sleep");
+  Status slow = DeployText(client, "slow", "sleep");
   EXPECT_EQ(slow.code(), StatusCode::kDeadlineExceeded) << slow;
   EXPECT_NE(slow.message().find("compile.timeout"), std::string::npos) << slow;
 
-  Status garbage = deploy_model("garbage", "garbage");
+  Status garbage = DeployText(client, "garbage", "garbage");
   EXPECT_EQ(garbage.code(), StatusCode::kInternal) << garbage;
   EXPECT_NE(garbage.message().find("not a valid board image"), std::string::npos) << garbage;
 
-  Status refused = deploy_model("refuse", "refuse");
+  Status refused = DeployText(client, "refuse", "refuse");
   EXPECT_EQ(refused.code(), StatusCode::kInvalidArgument) << refused;
   EXPECT_NE(refused.message().find("model.py:42"), std::string::npos) << refused;
 
@@ -676,18 +679,11 @@ TEST_F(DaemonTest, CompilerCpuTimeAndOutputSizeAreLimited) {
                "--compile.output_limit=1MiB"});
   Client client;
   Connect(client);
-  auto deploy_model = [&](const std::string& name, const std::string& content) {
-    const std::string path = dir_.path() + "/" + name + ".pt";
-    WriteText(path, content);
-    auto r = Deploy(client, name, path);
-    EXPECT_TRUE(r.ok()) << r.status();
-    return r.ok() ? r->status : r.status();
-  };
-  Status spin = deploy_model("spin", "spin");
+  Status spin = DeployText(client, "spin", "spin");
   EXPECT_EQ(spin.code(), StatusCode::kResourceExhausted) << spin;
   EXPECT_NE(spin.message().find("compile.cpu_limit"), std::string::npos) << spin;
 
-  Status huge = deploy_model("huge", "huge");
+  Status huge = DeployText(client, "huge", "huge");
   EXPECT_EQ(huge.code(), StatusCode::kResourceExhausted) << huge;
   EXPECT_NE(huge.message().find("compile.output_limit"), std::string::npos) << huge;
 
