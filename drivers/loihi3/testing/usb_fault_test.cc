@@ -6,6 +6,9 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <sstream>
 #include <condition_variable>
 #include <memory>
 #include <mutex>
@@ -104,6 +107,22 @@ TEST_F(UsbFaultTest, BoardIsFoundByTheConfiguredIdsOnly) {
   ASSERT_TRUE(found.ok());
   EXPECT_TRUE(found->empty());
   EXPECT_EQ(driver_->Open("usb-1-4").status().code(), StatusCode::kNotFound);
+}
+
+// The udev rule in systemd/ hands exactly the driver's default ids to the
+// spiked group: a change to one without the other would leave boards
+// unreadable to the daemon.
+TEST(UdevRuleTest, GivesTheDriversDefaultIdsToTheSpikedGroup) {
+  std::ifstream in(SPK_SOURCE_DIR "/systemd/70-spiked.rules");
+  ASSERT_TRUE(in) << "cannot read systemd/70-spiked.rules";
+  std::stringstream text;
+  text << in.rdbuf();
+  char ids[64];
+  std::snprintf(ids, sizeof ids, "ATTR{idVendor}==\"%04x\", ATTR{idProduct}==\"%04x\"",
+                kDefaultVendorId, kDefaultProductId);
+  EXPECT_THAT(text.str(), HasSubstr(ids));
+  EXPECT_THAT(text.str(), HasSubstr("GROUP=\"spiked\", MODE=\"0660\""));
+  EXPECT_THAT(text.str(), ::testing::Not(HasSubstr("TAG+=\"uaccess\"")));
 }
 
 TEST_F(UsbFaultTest, RegisteredInTheHalLikeAnyDriver) {
