@@ -134,10 +134,15 @@ Status RunCompiler(const CompileOptions& options, const CompileJob& job, double*
   bool timed_out = false;
   int stopped = kStopNone;
   for (;;) {
-    const pid_t done = ::wait4(pid, &status, WNOHANG, &usage);
-    if (done == pid) break;
-    if (done < 0 && errno != EINTR)
-      return InternalError("waitpid: " + std::string(std::strerror(errno)));
+    // Noticed without reaping: while the exited compiler is a zombie its pid,
+    // and so its process group id, cannot be reused, and the group is killed
+    // below before wait4 frees them. Killing -pid after reaping could hit an
+    // unrelated process group that got the same id meanwhile.
+    siginfo_t info{};
+    const int waited = ::waitid(P_PID, static_cast<id_t>(pid), &info, WEXITED | WNOHANG | WNOWAIT);
+    if (waited == 0 && info.si_pid == pid) break;
+    if (waited < 0 && errno != EINTR)
+      return InternalError("waitid: " + std::string(std::strerror(errno)));
     if (!timed_out && std::chrono::steady_clock::now() - start > options.timeout) {
       timed_out = true;
       ::kill(-pid, SIGKILL);
@@ -150,8 +155,11 @@ Status RunCompiler(const CompileOptions& options, const CompileJob& job, double*
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
-  // Whatever the compiler left running in its group goes too.
+  // Whatever the compiler left running in its group goes too; then reap it.
   ::kill(-pid, SIGKILL);
+  while (::wait4(pid, &status, 0, &usage) < 0) {
+    if (errno != EINTR) return InternalError("waitpid: " + std::string(std::strerror(errno)));
+  }
   *seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 
   const std::string tail = Tail(job.log_path, 2000);

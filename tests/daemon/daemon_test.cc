@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cerrno>
 #include <filesystem>
 #include <fstream>
 #include <set>
@@ -586,12 +587,31 @@ std::string WriteFakeCompiler(const std::string& dir, const std::string& good_im
                 "  refuse*) echo 'model.py:42: unsupported op aten::fft' >&2; exit 3 ;;\n"
                 "  spin*) while :; do :; done ;;\n"
                 "  huge*) exec head -c 4194304 /dev/zero > \"$3\" ;;\n"
+                "  orphan*) sleep 300 & echo $! > " +
+                dir + "/orphan.pid; cp " + good_image +
+                " \"$3\" ;;\n"
                 "  *) cp " +
                 good_image +
                 " \"$3\" ;;\n"
                 "esac\n",
             0755);
   return path;
+}
+
+// A compiler that succeeds but leaves a process behind: the process goes
+// with it (its whole process group is killed before the compiler is reaped,
+// so the group id cannot have been reused by then).
+TEST_F(DaemonTest, WhatACompilerLeavesRunningIsKilled) {
+  const std::string compiler = WriteFakeCompiler(dir_.path(), image_path_);
+  StartDaemon({"--compile.command=" + compiler});
+  Client client;
+  Connect(client);
+  ASSERT_TRUE(DeployText(client, "orphan", "orphan").ok());
+  const pid_t orphan = std::stoi(ReadText(dir_.path() + "/orphan.pid"));
+  ASSERT_GT(orphan, 0);
+  // Killed, and reaped by init once the compiler's shell is gone.
+  EXPECT_TRUE(WaitFor([&] { return ::kill(orphan, 0) != 0 && errno == ESRCH; }, 30))
+      << "process " << orphan << " the compiler started is still running";
 }
 
 TEST_F(DaemonTest, CompilerRunsAsALimitedSubprocess) {
