@@ -10,6 +10,7 @@
 #include <utility>
 
 #include "compiler/ir/attributes.h"
+#include "compiler/ir/layout.h"
 #include "hal/format/board_image_validate.h"
 
 namespace spk::compiler::codegen {
@@ -114,30 +115,6 @@ std::vector<uint32_t> ToU32(const std::vector<int64_t>& dims) {
 
 uint64_t Elements(const ir::Type& type) { return static_cast<uint64_t>(type.num_elements()); }
 
-// Index map of a permutation of per-step dims: output element -> input element.
-std::vector<uint32_t> PermuteMap(const std::vector<int64_t>& in_dims,
-                                 const std::vector<int>& perm) {
-  const size_t rank = in_dims.size();
-  std::vector<int64_t> in_strides(rank, 1);
-  for (size_t k = rank; k-- > 1;) in_strides[k - 1] = in_strides[k] * in_dims[k];
-  std::vector<int64_t> out_dims(rank);
-  for (size_t k = 0; k < rank; ++k) out_dims[k] = in_dims[perm[k]];
-  int64_t total = 1;
-  for (int64_t d : out_dims) total *= d;
-  std::vector<uint32_t> map(static_cast<size_t>(total));
-  std::vector<int64_t> idx(rank, 0);
-  for (int64_t o = 0; o < total; ++o) {
-    int64_t in = 0;
-    for (size_t k = 0; k < rank; ++k) in += idx[k] * in_strides[perm[k]];
-    map[static_cast<size_t>(o)] = static_cast<uint32_t>(in);
-    for (size_t k = rank; k-- > 0;) {
-      if (++idx[k] < out_dims[k]) break;
-      idx[k] = 0;
-    }
-  }
-  return map;
-}
-
 IndexMap Compose(const IndexMap& base, std::vector<uint32_t> step) {
   if (base) {
     for (uint32_t& i : step) i = (*base)[i];
@@ -191,7 +168,6 @@ class Codegen {
   std::set<std::string> names_;
   std::unordered_map<const Value*, std::string> chip_reads_;    // value -> host-read port
   std::vector<std::pair<size_t, const Value*>> output_values_;  // port -> value it reads
-  bool unimplemented_ = false;
   BoardImage image_;
   std::vector<LayerInfo> infos_;
 };
@@ -235,24 +211,10 @@ void Codegen::VisitLayout(const Operation& op) {
           "the synapse instead");
     return;
   }
-  const ir::Type& t = in->type();
-  const int shift = t.timed() ? 1 : 0;
-  std::vector<int> perm(t.dims().size());
-  for (size_t k = 0; k < perm.size(); ++k) perm[k] = static_cast<int>(k);
-  if (op.name() == "permute") {
-    const auto* dims = op.attrs().GetIntList("dims");
-    if (dims == nullptr) return;
-    for (size_t k = shift; k < dims->size(); ++k)
-      perm[k - shift] = static_cast<int>((*dims)[k]) - shift;
-  } else if (op.name() == "transpose") {
-    auto d0 = op.attrs().GetInt("dim0"), d1 = op.attrs().GetInt("dim1");
-    const int r = t.full_rank();
-    int a = static_cast<int>((*d0 + r) % r) - shift, b = static_cast<int>((*d1 + r) % r) - shift;
-    std::swap(perm[a], perm[b]);
+  const std::vector<int> perm = ir::StepPermutation(op);
+  if (!ir::IsIdentityPermutation(perm)) {
+    ref.map = Compose(ref.map, ir::PermuteMap(in->type().dims(), perm));
   }
-  bool identity = true;
-  for (size_t k = 0; k < perm.size(); ++k) identity = identity && perm[k] == static_cast<int>(k);
-  if (!identity) ref.map = Compose(ref.map, PermuteMap(t.dims(), perm));
   refs_[op.result()] = std::move(ref);
 }
 
@@ -320,19 +282,8 @@ void Codegen::VisitNeuron(const Operation& op) {
   layer.size = static_cast<uint32_t>(Elements(op.result()->type()));
   bool ok = true;
   bool have_depth = false;
-  if (n == "and2") {
-    if (const auto* d = op.attrs().GetIntList("delays")) {
-      for (int64_t v : *d) {
-        if (v > 0) {
-          diags_.Error(op.DiagLocation(),
-                       "'and2' op has port delays: synaptic delays beyond one step are not "
-                       "implemented by the board image format yet (UNIMPLEMENTED)");
-          unimplemented_ = true;
-          break;
-        }
-      }
-    }
-  }
+  // balance-delays' extra steps for each and2 port, carried by its table.
+  const std::vector<int64_t>* port_delays = n == "and2" ? op.attrs().GetIntList("delays") : nullptr;
   for (size_t k = 0; k < op.num_operands(); ++k) {
     auto it = refs_.find(op.operand(k));
     if (n == "and2" && it != refs_.end() && it->second.kind != Ref::kSyn) {
@@ -347,6 +298,9 @@ void Codegen::VisitNeuron(const Operation& op) {
       syn.identity = true;
       syn.source = *src;
       syn.in_elements = Elements(op.operand(k)->type());
+      if (port_delays != nullptr && k < port_delays->size()) {
+        syn.extra_delay = static_cast<uint32_t>((*port_delays)[k]);
+      }
       syn.identity_targets.resize(syn.in_elements);
       const auto& rd = op.result()->type().dims();
       const auto& od = op.operand(k)->type().dims();
@@ -364,7 +318,7 @@ void Codegen::VisitNeuron(const Operation& op) {
         }
       }
       const uint32_t s = static_cast<uint32_t>(syns_.size());
-      const uint32_t depth = SourceDepth(syn.source) + 1;
+      const uint32_t depth = SourceDepth(syn.source) + 1 + syn.extra_delay;
       syns_.push_back(std::move(syn));
       layer.inputs.push_back({s, static_cast<uint8_t>(k)});
       if (have_depth && depth != layer.depth) {
@@ -943,7 +897,6 @@ std::vector<hal::format::OutputSegment> Codegen::Segments(const Ref& ref, uint64
 StatusOr<CodegenResult> Codegen::Run() {
   Walk();
   if (diags_.has_errors()) {
-    if (unimplemented_) return UnimplementedError(diags_.ToStatus("codegen").message());
     return diags_.ToStatus("codegen");
   }
   if (layers_.empty()) {

@@ -35,6 +35,7 @@
 #include <vector>
 
 #include "base/check.h"
+#include "compiler/lowering/compose.h"
 #include "compiler/lowering/lowering.h"
 #include "compiler/passes/rewrite.h"
 
@@ -62,8 +63,11 @@ bool IsEvents(const ir::Type& t) {
 struct Table {
   Operation* layer = nullptr;  // linear or conv2d (weights, attributes)
   Value* source = nullptr;     // events the table reads
-  Range range;                 // payload bounds of `source`
-  double in_scale = 1.0;       // payload = real value * in_scale
+  // Set when the layer reaches the neuron through layout ops or means: the
+  // layer and that way as one sparse table (its weights replace the layer's).
+  std::shared_ptr<const ComposedTable> composed;
+  Range range;            // payload bounds of `source`
+  double in_scale = 1.0;  // payload = real value * in_scale
   // Chosen by the search:
   int weight_exp = 0;
   std::vector<int16_t> wq;
@@ -77,6 +81,11 @@ struct LowTable {
 };
 
 constexpr double kSplitAboveError = 1e-4;
+
+// Synapses of one layer a composed table may expand to before merging (the
+// residual streams of the Spike-driven Transformers we compile need well
+// under a million); beyond it the compile fails with the number.
+constexpr size_t kMaxComposedSynapses = size_t{1} << 25;
 
 struct Choice {
   bool ok = false;
@@ -285,17 +294,28 @@ class QuantizePass : public passes::Pass {
   }
 
   void LowerNeuron(Operation* neuron) {
-    // Layout ops between the weighted layers and the neuron move behind it.
+    composed_index_.clear();  // keyed by tables that live only in this call
+    // Layout ops between the weighted layers and the neuron move behind it
+    // (whoever else reads them keeps the float value).
     std::vector<Operation*> post;
     Value* in = neuron->operand(0);
-    while (IsLayoutOp(*in->def()) && in->uses().size() == 1) {
+    while (IsLayoutOp(*in->def())) {
       post.push_back(in->def());
       in = in->def()->operand(0);
     }
-    std::vector<Operation*> layers;
-    if (!CollectLayers(in, *neuron, layers)) return;
+    std::vector<Term> terms;
+    std::vector<Operation*> above;
+    if (!CollectTerms(in, *neuron, above, terms)) return;
+    // Layers that reach the neuron through layout ops or means (a residual
+    // stream of real values) compose with them into sparse tables; then every
+    // table is composed, so that all of them deliver the neuron's flat order.
+    const bool composed =
+        std::any_of(terms.begin(), terms.end(), [](const Term& t) { return !t.path.empty(); });
+    const ir::Type& pre = in->type();
+    std::vector<double> bias(static_cast<size_t>(pre.num_elements()), 0.0);
     std::vector<Table> tables;
-    for (Operation* layer : layers) {
+    for (const Term& term : terms) {
+      Operation* layer = term.layer;
       if (layer->name() == "conv2d") {
         const auto* dil = layer->attrs().GetIntList("dilation");
         if (dil != nullptr &&
@@ -304,11 +324,22 @@ class QuantizePass : public passes::Pass {
           return;
         }
       }
+      const size_t first = tables.size();
       if (!CollectSources(layer->operand(0), *layer, tables, layer)) return;
+      if (!composed) {
+        AddBias(*layer, pre, bias);
+        continue;
+      }
+      auto c = ComposeTable(*module_, *layer, term.path, kMaxComposedSynapses);
+      if (!c.ok()) {
+        ctx_->diags.Error(layer->DiagLocation(), std::string(c.status().message()));
+        failed_ = true;
+        return;
+      }
+      auto shared = std::make_shared<const ComposedTable>(std::move(c).value());
+      for (size_t i = first; i < tables.size(); ++i) tables[i].composed = shared;
+      for (size_t i = 0; i < bias.size(); ++i) bias[i] += shared->bias[i];
     }
-    const ir::Type& pre = in->type();
-    std::vector<double> bias(static_cast<size_t>(pre.num_elements()), 0.0);
-    for (Operation* layer : layers) AddBias(*layer, pre, bias);
 
     const ir::AttrDict& na = neuron->attrs();
     double gain = *na.GetFloat("cuba.gain");
@@ -340,6 +371,13 @@ class QuantizePass : public passes::Pass {
       sum = (*add)->result(0);
     };
     for (size_t i = 0; i < tables.size(); ++i) {
+      if (tables[i].composed) {
+        accumulate(EmitComposed(tables[i], best.wq[i], best.weight_exps[i], neuron, ".q"));
+        if (!low.empty() && low[i].used) {
+          accumulate(EmitComposed(tables[i], low[i].wq, low[i].weight_exp, neuron, ".qlo"));
+        }
+        continue;
+      }
       accumulate(
           EmitTable(tables[i], best.wq[i], best.weight_exps[i], neuron, table_weights_, ".q"));
       if (!low.empty() && low[i].used) {
@@ -353,7 +391,7 @@ class QuantizePass : public passes::Pass {
     attrs.Set("vth", ir::Attribute::Int(best.vth));
     if (std::any_of(best.bias_mant.begin(), best.bias_mant.end(),
                     [](int16_t b) { return b != 0; })) {
-      std::string base = *layers.front()->attrs().GetRef("weight");
+      std::string base = *terms.front().layer->attrs().GetRef("weight");
       if (base.size() > 7 && base.ends_with(".weight")) base.resize(base.size() - 7);
       ir::Constant* c = passes::AddUniqueConstant(
           *module_, base + ".bias_mant",
@@ -365,6 +403,11 @@ class QuantizePass : public passes::Pass {
     attrs.Set("quant.scale", ir::Attribute::Float(best.scale));
     attrs.Set("quant.error", ir::Attribute::Float(std::round(best.error * 1e6) / 1e6));
     Value* s = Create("cuba_lif", sum, std::move(attrs), neuron->loc(), neuron);
+    if (composed) {
+      ir::AttrDict shape;
+      shape.Set("shape", ir::Attribute::IntList(pre.dims()));
+      s = Create("reshape", s, std::move(shape), neuron->loc(), neuron);
+    }
     for (auto it = post.rbegin(); it != post.rend(); ++it) {
       s = Create((*it)->name(), s, (*it)->attrs(), (*it)->loc(), neuron);
     }
@@ -375,6 +418,7 @@ class QuantizePass : public passes::Pass {
                            ", vth " + std::to_string(best.vth) + ", weight error " +
                            Fmt(100 * best.error) + "% over " + std::to_string(tables.size()) +
                            " table(s)" +
+                           (composed ? " composed through layout ops and means" : "") +
                            (split > 0 ? "; " + std::to_string(split) +
                                             " split into high and low 8-bit tables (8-bit error " +
                                             Fmt(100 * error_8bit) + "%)"
@@ -406,24 +450,37 @@ class QuantizePass : public passes::Pass {
     return (*made)->result(0);
   }
 
-  bool CollectLayers(Value* v, const Operation& neuron, std::vector<Operation*>& out) {
+  // A weighted layer of a neuron's input and the ops from its result to the
+  // neuron's input (layout ops, means), in order.
+  struct Term {
+    Operation* layer = nullptr;
+    std::vector<Operation*> path;
+  };
+
+  // The layers summed into `v`; `above` holds the composable ops between v
+  // and the neuron's input, innermost last.
+  bool CollectTerms(Value* v, const Operation& neuron, std::vector<Operation*>& above,
+                    std::vector<Term>& out) {
     Operation* d = v->def();
-    if ((d->name() == "linear" || d->name() == "conv2d") && v->uses().size() == 1) {
-      out.push_back(d);
+    if (d->name() == "linear" || d->name() == "conv2d") {
+      out.push_back({d, std::vector<Operation*>(above.rbegin(), above.rend())});
       return true;
     }
-    if (d->name() == "add" && v->uses().size() == 1 &&
-        d->operand(0)->type().dims() == v->type().dims() &&
+    if (d->name() == "add" && d->operand(0)->type().dims() == v->type().dims() &&
         d->operand(1)->type().dims() == v->type().dims()) {
-      return CollectLayers(d->operand(0), neuron, out) && CollectLayers(d->operand(1), neuron, out);
+      return CollectTerms(d->operand(0), neuron, above, out) &&
+             CollectTerms(d->operand(1), neuron, above, out);
     }
-    std::string why = (d->name() == "linear" || d->name() == "conv2d" || d->name() == "add")
-                          ? "whose result has other users too"
-                          : "";
+    if (v->type().element() == ElementType::kF32 && IsComposable(*d)) {
+      above.push_back(d);
+      const bool ok = CollectTerms(d->operand(0), neuron, above, out);
+      above.pop_back();
+      return ok;
+    }
     ctx_->diags.Error(d->DiagLocation(),
-                      "'" + d->name() + "' op feeds '" + neuron.name() + "' " +
-                          (why.empty() ? "but is not a linear, conv2d or add of them" : why) +
-                          "; it cannot be lowered to synapses" +
+                      "'" + d->name() + "' op feeds '" + neuron.name() +
+                          "' but is not a linear, conv2d, an add of them, a layout op or a mean "
+                          "over per-step dims; it cannot be lowered to synapses" +
                           (d->name() == "max_pool2d"
                                ? " (max pooling of currents: pool the spikes after the neuron)"
                                : ""));
@@ -455,9 +512,24 @@ class QuantizePass : public passes::Pass {
   // What the search needs of a table that does not depend on the scale,
   // gathered once: the search evaluates over a hundred scales, and every
   // pass over the weights costs (a Spikformer has millions).
-  struct TableStats {
+  // A table's real weights by target (row): uniform rows of `fanin` for a
+  // layer's own weights, `rows` offsets for a composed table.
+  struct Rows {
     std::span<const float> w;
-    int64_t fanin = 1;
+    std::span<const uint32_t> rows;
+    size_t fanin = 1;
+    size_t count() const { return rows.empty() ? w.size() / fanin : rows.size() - 1; }
+    size_t begin(size_t r) const { return rows.empty() ? r * fanin : rows[r]; }
+    size_t end(size_t r) const { return rows.empty() ? (r + 1) * fanin : rows[r + 1]; }
+  };
+
+  Rows RowsOf(const Table& t) const {
+    if (t.composed) return Rows{t.composed->weights, t.composed->rows, 1};
+    return Rows{Weights(t), {}, static_cast<size_t>(Fanin(t))};
+  }
+
+  struct TableStats {
+    Rows w;
     double maxabs = 0;
     bool mixed = false, neg = false;
   };
@@ -467,10 +539,9 @@ class QuantizePass : public passes::Pass {
     *ref2 = 0;
     for (const Table& t : tables) {
       TableStats st;
-      st.w = Weights(t);
-      st.fanin = Fanin(t);
+      st.w = RowsOf(t);
       bool pos = false;
-      for (float x : st.w) {
+      for (float x : st.w.w) {
         st.maxabs = std::max(st.maxabs, std::fabs(static_cast<double>(x)));
         pos |= x > 0;
         st.neg |= x < 0;
@@ -537,19 +608,17 @@ class QuantizePass : public passes::Pass {
       const double lo_q = st.mixed ? -256.0 : (st.neg ? -255.0 : 0.0);
       const double hi_q = st.mixed ? 254.0 : (st.neg ? 0.0 : 255.0);
       std::vector<int16_t> q;
-      if (keep) q.resize(st.w.size());
+      if (keep) q.resize(st.w.w.size());
       // Worst case a_in per target, then over targets.
-      const size_t fanin = static_cast<size_t>(st.fanin);
       double hi = 0, lo = 0;
-      for (size_t row = 0; row * fanin < st.w.size(); ++row) {
+      for (size_t row = 0; row < st.w.count(); ++row) {
         double rh = 0, rl = 0;
-        for (size_t j = 0; j < fanin; ++j) {
-          const size_t i = row * fanin + j;
-          const double r = st.w[i] / step;
+        for (size_t i = st.w.begin(row); i < st.w.end(row); ++i) {
+          const double r = st.w.w[i] / step;
           double v = st.mixed ? 2 * Round(r / 2) : Round(r);
           v = std::clamp(v, lo_q, hi_q);
           if (keep) q[i] = static_cast<int16_t>(v);
-          const double d = st.w[i] - v * step;
+          const double d = st.w.w[i] - v * step;
           err2 += d * d;
           rh += std::max(v * t.range.lo, v * t.range.hi);
           rl += std::min(v * t.range.lo, v * t.range.hi);
@@ -620,8 +689,8 @@ class QuantizePass : public passes::Pass {
     double err2 = 0, ref2 = 0, ain_hi = 0, ain_lo = 0;
     for (size_t ti = 0; ti < tables.size(); ++ti) {
       const Table& t = tables[ti];
-      const std::span<const float> w = Weights(t);
-      const size_t fanin = static_cast<size_t>(Fanin(t));
+      const Rows rows = RowsOf(t);
+      const std::span<const float> w = rows.w;
       const double k = best.scale * gain / (64.0 * t.in_scale);
       const int e = best.weight_exps[ti];
       const int e2 = std::max(e - 7, -8);
@@ -633,10 +702,9 @@ class QuantizePass : public passes::Pass {
       // The residue has both signs: the hardware drops the low bit of
       // mixed-sign weights, so it is rounded to even.
       double hi = 0, lo = 0;
-      for (size_t row = 0; row * fanin < w.size(); ++row) {
+      for (size_t row = 0; row < rows.count(); ++row) {
         double rh = 0, rl = 0, lh = 0, ll = 0;
-        for (size_t j = 0; j < fanin; ++j) {
-          const size_t i = row * fanin + j;
+        for (size_t i = rows.begin(row); i < rows.end(row); ++i) {
           const double residue = w[i] - q[i] * step;
           const double v = std::clamp(2 * Round(residue / step2 / 2), -256.0, 254.0);
           l.wq[i] = static_cast<int16_t>(v);
@@ -685,12 +753,62 @@ class QuantizePass : public passes::Pass {
     return Create(kind, t.source, std::move(attrs), t.layer->loc(), before);
   }
 
+  // A composed table as syn_sparse (CSR by source) over the flattened source.
+  // Tables of one composition (an add of events, the high and low halves)
+  // share the index constants.
+  Value* EmitComposed(const Table& t, const std::vector<int16_t>& wq, int e, Operation* before,
+                      const char* suffix) {
+    const ComposedTable& c = *t.composed;
+    const std::string base = *t.layer->attrs().GetRef("weight") + ".composed";
+    std::vector<int32_t> row_ptr(static_cast<size_t>(c.sources) + 1, 0);
+    for (uint32_t src : c.cols) ++row_ptr[src + 1];
+    for (size_t i = 1; i < row_ptr.size(); ++i) row_ptr[i] += row_ptr[i - 1];
+    std::vector<int32_t> next(row_ptr.begin(), row_ptr.end() - 1), col(c.cols.size());
+    std::vector<int16_t> w(c.cols.size());
+    for (size_t target = 0; target + 1 < c.rows.size(); ++target) {
+      for (uint32_t i = c.rows[target]; i < c.rows[target + 1]; ++i) {
+        const auto at = static_cast<size_t>(next[c.cols[i]]++);
+        col[at] = static_cast<int32_t>(target);
+        w[at] = wq[i];
+      }
+    }
+    auto [it, fresh] = composed_index_.try_emplace(&c);
+    if (fresh) {
+      auto i32 = [](size_t n) {
+        return ir::Type::Untimed(ElementType::kI32, {static_cast<int64_t>(n)});
+      };
+      const ir::Type row_ptr_type = i32(row_ptr.size()), col_type = i32(col.size());
+      it->second.first = passes::AddUniqueConstant(*module_, base + ".row_ptr", row_ptr_type,
+                                                   ir::TensorData(std::move(row_ptr)))
+                             ->name();
+      it->second.second = passes::AddUniqueConstant(*module_, base + ".col", col_type,
+                                                    ir::TensorData(std::move(col)))
+                              ->name();
+    }
+    const ir::Type w_type = ir::Type::Untimed(ElementType::kI16, {static_cast<int64_t>(w.size())});
+    const std::string weights =
+        passes::AddUniqueConstant(*module_, base + suffix, w_type, ir::TensorData(std::move(w)))
+            ->name();
+    ir::AttrDict flat;
+    flat.Set("shape", ir::Attribute::IntList({c.sources}));
+    Value* source = Create("reshape", t.source, std::move(flat), t.layer->loc(), before);
+    ir::AttrDict attrs;
+    attrs.Set("row_ptr", ir::Attribute::Ref(it->second.first));
+    attrs.Set("col", ir::Attribute::Ref(it->second.second));
+    attrs.Set("weight", ir::Attribute::Ref(weights));
+    attrs.Set("out_features", ir::Attribute::Int(c.targets));
+    attrs.Set("weight_exp", ir::Attribute::Int(e));
+    return Create("syn_sparse", source, std::move(attrs), t.layer->loc(), before);
+  }
+
   ir::Module* module_ = nullptr;
   passes::PassContext* ctx_ = nullptr;
   bool failed_ = false;
   std::map<Operation*, Value*> ports_;                     // f32 input -> graded input port
   std::map<const Operation*, std::string> table_weights_;  // layer -> quantized weights
   std::map<const Operation*, std::string> low_weights_;    // layer -> low halves of a split
+  // composed table -> its row_ptr and col constants
+  std::map<const ComposedTable*, std::pair<std::string, std::string>> composed_index_;
 };
 
 }  // namespace
