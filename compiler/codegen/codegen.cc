@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <map>
 #include <memory>
 #include <optional>
@@ -614,13 +615,25 @@ std::vector<partition::LayerDemand> Codegen::Demands() const {
         in.bits_per_unit = static_cast<uint64_t>(wd[1] * wd[2] * wd[3]) * lim.synapse_bits_dense;
         in.per_source_group = true;
       } else {
-        // Sparse: count the synapses once, spread them over the units.
+        // Sparse: count the synapses once, spread them over the units, and
+        // note which source neurons each target reads.
         uint64_t nnz = 0;
         std::vector<std::pair<uint32_t, int16_t>> fan;
+        const bool footprint = in.source_layer >= 0;
+        if (footprint) {
+          in.footprint_lo.assign(layer.size, std::numeric_limits<uint32_t>::max());
+          in.footprint_hi.assign(layer.size, 0);
+        }
         for (uint64_t i = 0; i < syn.in_elements; ++i) {
           fan.clear();
           FanOut(syn, i, fan);
           nnz += fan.size();
+          if (!footprint) continue;
+          const uint32_t base = syn.source.map ? (*syn.source.map)[i] : static_cast<uint32_t>(i);
+          for (const auto& [o, w] : fan) {
+            in.footprint_lo[o] = std::min(in.footprint_lo[o], base);
+            in.footprint_hi[o] = std::max(in.footprint_hi[o], base + 1);
+          }
         }
         in.bits_per_unit = (nnz * lim.synapse_bits_sparse + units - 1) / units;
       }

@@ -27,15 +27,23 @@ namespace {
 // that they read the chip's groups, not the frontend's neurons).
 void AddNeuronProbes(ir::Module& module) {
   std::set<std::string> names;
-  std::vector<ir::Operation*> neurons;
+  std::vector<std::pair<std::string, ir::Operation*>> neurons;
+  std::vector<std::pair<std::string, ir::Operation*>> reordered;
   for (const auto& op : module.ops()) {
     if (op->name() == "output") {
       if (const std::string* name = op->attrs().GetString("name")) names.insert(*name);
     }
-    if (op->name() == "cuba_lif" && !op->loc().module_path.empty()) neurons.push_back(op.get());
+    // Where lowering laid a neuron's group out in another order than the
+    // source model's, it marks the layout op restoring that order.
+    const std::string* path = op->attrs().GetString("probe.neuron");
+    if (path != nullptr && lowering::IsLayoutOp(*op)) reordered.emplace_back(*path, op.get());
+    if (op->name() == "cuba_lif" && !op->loc().module_path.empty()) {
+      neurons.emplace_back(op->loc().module_path, op.get());
+    }
   }
-  for (ir::Operation* op : neurons) {
-    const std::string name = "probe:" + op->loc().module_path;
+  reordered.insert(reordered.end(), neurons.begin(), neurons.end());
+  for (const auto& [path, op] : reordered) {
+    const std::string name = "probe:" + path;
     if (!names.insert(name).second) continue;  // one probe per module
     ir::Value* value = op->result(0);
     module.CreateOp("output", std::span<ir::Value* const>(&value, 1), {},

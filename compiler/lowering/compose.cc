@@ -37,8 +37,8 @@ StatusOr<std::vector<bool>> MeanDims(const ir::Operation& op) {
   return reduced;
 }
 
-StatusOr<Placement> Place(const ir::Operation& layer, std::span<ir::Operation* const> path) {
-  const size_t n = static_cast<size_t>(layer.result(0)->type().num_elements());
+StatusOr<Placement> Place(const ir::Value& start, std::span<ir::Operation* const> path) {
+  const size_t n = static_cast<size_t>(start.type().num_elements());
   Placement p;
   p.pos.resize(n);
   std::iota(p.pos.begin(), p.pos.end(), 0u);
@@ -150,17 +150,49 @@ bool IsComposable(const ir::Operation& op) {
   return op.name() == "mean" && MeanDims(op).ok();
 }
 
+namespace {
+
+// Merges entries into a table by target (several result elements reach one
+// target after a mean: their synapses from one source add up).
+void Merge(std::vector<Entry>& entries, ComposedTable& t) {
+  std::sort(entries.begin(), entries.end(), [](const Entry& a, const Entry& b) {
+    return a.target != b.target ? a.target < b.target : a.source < b.source;
+  });
+  t.rows.assign(static_cast<size_t>(t.targets) + 1, 0);
+  for (size_t i = 0; i < entries.size();) {
+    double sum = 0;
+    size_t j = i;
+    for (; j < entries.size() && entries[j].target == entries[i].target &&
+           entries[j].source == entries[i].source;
+         ++j) {
+      sum += entries[j].weight;
+    }
+    if (sum != 0) {
+      t.cols.push_back(entries[i].source);
+      t.weights.push_back(static_cast<float>(sum));
+      ++t.rows[entries[i].target + 1];
+    }
+    i = j;
+  }
+  std::partial_sum(t.rows.begin(), t.rows.end(), t.rows.begin());
+}
+
+int64_t Targets(const ir::Value& start, std::span<ir::Operation* const> path) {
+  return path.empty() ? start.type().num_elements() : path.back()->result(0)->type().num_elements();
+}
+
+}  // namespace
+
 StatusOr<ComposedTable> ComposeTable(const ir::Module& module, const ir::Operation& layer,
                                      std::span<ir::Operation* const> path, size_t max_entries) {
-  SPK_ASSIGN_OR_RETURN(const Placement place, Place(layer, path));
+  SPK_ASSIGN_OR_RETURN(const Placement place, Place(*layer.result(0), path));
   const ir::Constant* w = module.FindConstant(*layer.attrs().GetRef("weight"));
   const std::span<const float> wv = w->data().f32();
   const std::vector<int64_t>& wdims = w->type().dims();
 
   ComposedTable t;
   t.sources = layer.operand(0)->type().num_elements();
-  t.targets = path.empty() ? layer.result(0)->type().num_elements()
-                           : path.back()->result(0)->type().num_elements();
+  t.targets = Targets(*layer.result(0), path);
   const bool conv = layer.name() == "conv2d";
   const size_t synapses = static_cast<size_t>(layer.result(0)->type().num_elements()) *
                           static_cast<size_t>(conv ? wdims[1] * wdims[2] * wdims[3] : wdims[1]);
@@ -184,29 +216,7 @@ StatusOr<ComposedTable> ComposeTable(const ir::Module& module, const ir::Operati
   } else {
     LinearSynapses(layer, wdims[0], wdims[1], emit);
   }
-
-  // Several result elements reach one target after a mean: their synapses
-  // from one source add up.
-  std::sort(entries.begin(), entries.end(), [](const Entry& a, const Entry& b) {
-    return a.target != b.target ? a.target < b.target : a.source < b.source;
-  });
-  t.rows.assign(static_cast<size_t>(t.targets) + 1, 0);
-  for (size_t i = 0; i < entries.size();) {
-    double sum = 0;
-    size_t j = i;
-    for (; j < entries.size() && entries[j].target == entries[i].target &&
-           entries[j].source == entries[i].source;
-         ++j) {
-      sum += entries[j].weight;
-    }
-    if (sum != 0) {
-      t.cols.push_back(entries[i].source);
-      t.weights.push_back(static_cast<float>(sum));
-      ++t.rows[entries[i].target + 1];
-    }
-    i = j;
-  }
-  std::partial_sum(t.rows.begin(), t.rows.end(), t.rows.begin());
+  Merge(entries, t);
 
   t.bias.assign(static_cast<size_t>(t.targets), 0.0);
   if (const std::string* ref = layer.attrs().GetRef("bias")) {
@@ -219,6 +229,24 @@ StatusOr<ComposedTable> ComposeTable(const ir::Module& module, const ir::Operati
       t.bias[place.pos[o]] += place.factor[o] * b[ch];
     }
   }
+  return t;
+}
+
+StatusOr<ComposedTable> ComposeIdentity(const ir::Value& value, std::span<const double> bias,
+                                        std::span<ir::Operation* const> path) {
+  SPK_ASSIGN_OR_RETURN(const Placement place, Place(value, path));
+  ComposedTable t;
+  t.sources = value.type().num_elements();
+  t.targets = Targets(value, path);
+  std::vector<Entry> entries;
+  entries.reserve(place.pos.size());
+  t.bias.assign(static_cast<size_t>(t.targets), 0.0);
+  for (size_t o = 0; o < place.pos.size(); ++o) {
+    entries.push_back(
+        {place.pos[o], static_cast<uint32_t>(o), static_cast<float>(place.factor[o])});
+    t.bias[place.pos[o]] += place.factor[o] * bias[o];
+  }
+  Merge(entries, t);
   return t;
 }
 

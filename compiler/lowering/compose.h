@@ -40,6 +40,11 @@ bool IsComposable(const ir::Operation& op);
 StatusOr<ComposedTable> ComposeTable(const ir::Module& module, const ir::Operation& layer,
                                      std::span<ir::Operation* const> path, size_t max_entries);
 
+// The same for a value read as it is (weight 1 per element), such as a
+// stream that a relay group carries, with `bias` per element of `value`.
+StatusOr<ComposedTable> ComposeIdentity(const ir::Value& value, std::span<const double> bias,
+                                        std::span<ir::Operation* const> path);
+
 }  // namespace spk::compiler::lowering
 
 #endif  // SPK_COMPILER_LOWERING_COMPOSE_H_

@@ -35,6 +35,7 @@
 #include <vector>
 
 #include "base/check.h"
+#include "compiler/ir/layout.h"
 #include "compiler/lowering/compose.h"
 #include "compiler/lowering/lowering.h"
 #include "compiler/passes/rewrite.h"
@@ -66,8 +67,11 @@ struct Table {
   // Set when the layer reaches the neuron through layout ops or means: the
   // layer and that way as one sparse table (its weights replace the layer's).
   std::shared_ptr<const ComposedTable> composed;
-  Range range;            // payload bounds of `source`
-  double in_scale = 1.0;  // payload = real value * in_scale
+  // Names the table's constants: the layer's weight, or the stream's.
+  std::string base;
+  const Operation* origin = nullptr;  // the layer, or the stream's add
+  Range range;                        // payload bounds of `source`
+  double in_scale = 1.0;              // payload = real value * in_scale
   // Chosen by the search:
   int weight_exp = 0;
   std::vector<int16_t> wq;
@@ -96,8 +100,23 @@ struct Choice {
   std::vector<int16_t> bias_mant;
   std::vector<int> weight_exps;
   std::vector<std::vector<int16_t>> wq;
+  double ain_lo = 0, ain_hi = 0;  // worst-case a_in over all tables
 };
 
+// A weighted layer of a neuron's input and the ops from its result to the
+// neuron's input (layout ops, means), in order.
+struct Term {
+  Operation* layer = nullptr;
+  Value* stream = nullptr;  // instead of a layer: a stream a relay carries
+  std::vector<Operation*> path;
+};
+
+struct Stream {
+  Value* relay = nullptr;  // graded payloads, in the stream's shape
+  double payload_scale = 1;
+  std::vector<double> bias;  // per element: the bias its readers add
+  std::string name;
+};
 std::string Fmt(double v) {
   char buf[32];
   std::snprintf(buf, sizeof buf, "%.4g", v);
@@ -117,6 +136,10 @@ class QuantizePass : public passes::Pass {
     module_ = &module;
     ctx_ = &ctx;
     for (Operation* op : module.OpsSnapshot()) {
+      if (IsStreamAdd(*op)) {
+        LowerStream(op);
+        continue;
+      }
       if (op->name() != "lif" && op->name() != "if_neuron") continue;
       if (!op->attrs().Has("cuba.dv")) {
         Error(*op, "has no CUBA mapping; run lower-neurons before quantize");
@@ -293,6 +316,191 @@ class QuantizePass : public passes::Pass {
     return port->result(0);
   }
 
+  // The tables of `terms` into a group over `pre`'s elements, and the bias
+  // they bring. Composed tables when `composed`. False after an error.
+  bool BuildTables(const std::vector<Term>& terms, const ir::Type& pre, bool composed,
+                   std::vector<Table>& tables, std::vector<double>& bias) {
+    bias.assign(static_cast<size_t>(pre.num_elements()), 0.0);
+    for (const Term& term : terms) {
+      const size_t first = tables.size();
+      StatusOr<ComposedTable> c = InvalidArgumentError("");
+      if (term.stream != nullptr) {
+        // A stream a relay carries: its payloads, with the stream's bias.
+        const Stream& st = streams_.at(term.stream);
+        auto r = EventRange(st.relay, *term.stream->def());
+        if (!r) return false;
+        Table t;
+        t.source = st.relay;
+        t.range = *r;
+        t.in_scale = st.payload_scale;
+        t.origin = term.stream->def();
+        t.base = st.name;
+        tables.push_back(std::move(t));
+        c = ComposeIdentity(*term.stream, st.bias, term.path);
+      } else {
+        Operation* layer = term.layer;
+        if (layer->name() == "conv2d") {
+          const auto* dil = layer->attrs().GetIntList("dilation");
+          if (dil != nullptr &&
+              std::any_of(dil->begin(), dil->end(), [](int64_t d) { return d != 1; })) {
+            Error(*layer, "with dilation cannot become a syn_conv2d table");
+            return false;
+          }
+        }
+        if (!CollectSources(layer->operand(0), *layer, tables, layer)) return false;
+        for (size_t i = first; i < tables.size(); ++i) {
+          tables[i].origin = layer;
+          tables[i].base = *layer->attrs().GetRef("weight");
+        }
+        if (!composed) {
+          AddBias(*layer, pre, bias);
+          continue;
+        }
+        c = ComposeTable(*module_, *layer, term.path, kMaxComposedSynapses);
+      }
+      if (!c.ok()) {
+        ctx_->diags.Error(tables[first].origin->DiagLocation(), std::string(c.status().message()));
+        failed_ = true;
+        return false;
+      }
+      auto shared = std::make_shared<const ComposedTable>(std::move(c).value());
+      for (size_t i = first; i < tables.size(); ++i) tables[i].composed = shared;
+      for (size_t i = 0; i < bias.size(); ++i) bias[i] += shared->bias[i];
+    }
+    return true;
+  }
+
+  // The tables' synapse ops and the add tree summing them (the group's
+  // operand), with the low halves of a split.
+  Value* EmitTables(const std::vector<Table>& tables, const Choice& best,
+                    const std::vector<LowTable>& low, Operation* before) {
+    Value* sum = nullptr;
+    auto accumulate = [&](Value* syn) {
+      if (sum == nullptr) {
+        sum = syn;
+        return;
+      }
+      Value* ops[2] = {sum, syn};
+      auto add = module_->CreateInferred("add", ops, {}, before->loc(), before);
+      SPK_CHECK_OK(add.status());
+      sum = (*add)->result(0);
+    };
+    for (size_t i = 0; i < tables.size(); ++i) {
+      const bool split = !low.empty() && low[i].used;
+      if (tables[i].composed) {
+        accumulate(EmitComposed(tables[i], best.wq[i], best.weight_exps[i], before, ".q"));
+        if (split) {
+          accumulate(EmitComposed(tables[i], low[i].wq, low[i].weight_exp, before, ".qlo"));
+        }
+        continue;
+      }
+      accumulate(
+          EmitTable(tables[i], best.wq[i], best.weight_exps[i], before, table_weights_, ".q"));
+      if (split) {
+        accumulate(
+            EmitTable(tables[i], low[i].wq, low[i].weight_exp, before, low_weights_, ".qlo"));
+      }
+    }
+    return sum;
+  }
+
+  static std::string SplitNote(const std::vector<LowTable>& low, double error_8bit) {
+    const size_t split = static_cast<size_t>(
+        std::count_if(low.begin(), low.end(), [](const LowTable& l) { return l.used; }));
+    if (split == 0) return "";
+    return "; " + std::to_string(split) + " split into high and low 8-bit tables (8-bit error " +
+           Fmt(100 * error_8bit) + "%)";
+  }
+
+  // An f32 add of layer results read by more than one neuron, or read
+  // through a mean (a Spike-driven Transformer's membrane shortcut): it
+  // becomes a relay group whose graded payloads carry the sum, and each
+  // reader reads the relay. Composing the whole sum into every reader
+  // instead would make the deep readers read every layer before them, more
+  // input axons than a core has; the relay costs one step of delay and a
+  // rounding of the sum to the payload's 16 bits.
+  bool IsStreamAdd(const Operation& op) {
+    if (op.name() != "add" || op.result(0)->type().element() != ElementType::kF32) return false;
+    int readers = 0;
+    bool direct = true;
+    std::vector<const Value*> work = {op.result(0)};
+    while (!work.empty()) {
+      const Value* v = work.back();
+      work.pop_back();
+      for (const Value::Use& use : v->uses()) {
+        if (IsLayoutOp(*use.user)) {
+          work.push_back(use.user->result(0));
+          continue;
+        }
+        ++readers;
+        direct = direct && (use.user->name() == "lif" || use.user->name() == "if_neuron");
+      }
+    }
+    if (readers <= 1 && direct) return false;
+    return IsStreamTree(*op.result(0));
+  }
+
+  // Whether `v` is a sum of layers and streams through composable ops.
+  bool IsStreamTree(const Value& v) const {
+    const Operation& d = *v.def();
+    if (d.name() == "linear" || d.name() == "conv2d" || streams_.count(&v) > 0) return true;
+    if (d.name() == "add") {
+      return d.operand(0)->type().dims() == v.type().dims() &&
+             d.operand(1)->type().dims() == v.type().dims() && IsStreamTree(*d.operand(0)) &&
+             IsStreamTree(*d.operand(1));
+    }
+    return v.type().element() == ElementType::kF32 && IsComposable(d) &&
+           IsStreamTree(*d.operand(0));
+  }
+
+  void LowerStream(Operation* add) {
+    composed_index_.clear();
+    Value* value = add->result(0);
+    std::vector<Term> terms;
+    std::vector<Operation*> above;
+    if (!CollectTerms(value, *add, above, terms)) return;
+    const bool composed = std::any_of(terms.begin(), terms.end(), [](const Term& t) {
+      return !t.path.empty() || t.stream != nullptr;
+    });
+    std::vector<Table> tables;
+    std::vector<double> bias;
+    if (!BuildTables(terms, value->type(), composed, tables, bias)) return;
+    // The relay adds no bias: its readers add the stream's.
+    const std::vector<double> none(bias.size(), 0.0);
+    Choice best = Search(tables, none, 1.0, std::numeric_limits<double>::quiet_NaN());
+    if (!best.ok) {
+      Error(*add,
+            "(a stream of real values) cannot be quantized: no payload scale fits its "
+            "weights and a 16-bit payload");
+      return;
+    }
+    const double error_8bit = best.error;
+    std::vector<LowTable> low;
+    if (ctx_->opt_level >= 3 && best.error > kSplitAboveError) low = Split(tables, best, 1.0);
+    Value* sum = EmitTables(tables, best, low, add);
+    ir::AttrDict attrs;
+    attrs.Set("quant.payload_min", ir::Attribute::Float(best.ain_lo));
+    attrs.Set("quant.payload_max", ir::Attribute::Float(best.ain_hi));
+    attrs.Set("quant.scale", ir::Attribute::Float(best.scale));
+    attrs.Set("quant.error", ir::Attribute::Float(std::round(best.error * 1e6) / 1e6));
+    Value* relay = Create("relay", sum, std::move(attrs), add->loc(), add);
+    if (composed) {
+      ir::AttrDict shape;
+      shape.Set("shape", ir::Attribute::IntList(value->type().dims()));
+      relay = Create("reshape", relay, std::move(shape), add->loc(), add);
+    }
+    const std::string& path = add->loc().module_path;
+    // payload = a_in = real * S / 64 (gain 1).
+    streams_[value] = Stream{relay, best.scale / 64.0, std::move(bias),
+                             (path.empty() ? std::string("stream") : path + ".stream")};
+    ctx_->diags.Remark(add->DiagLocation(),
+                       "'add' op of real values read by several neurons carried by a relay "
+                       "group: payload scale " +
+                           Fmt(best.scale / 64.0) + ", weight error " + Fmt(100 * best.error) +
+                           "% over " + std::to_string(tables.size()) + " table(s)" +
+                           SplitNote(low, error_8bit));
+  }
+
   void LowerNeuron(Operation* neuron) {
     composed_index_.clear();  // keyed by tables that live only in this call
     // Layout ops between the weighted layers and the neuron move behind it
@@ -306,40 +514,16 @@ class QuantizePass : public passes::Pass {
     std::vector<Term> terms;
     std::vector<Operation*> above;
     if (!CollectTerms(in, *neuron, above, terms)) return;
-    // Layers that reach the neuron through layout ops or means (a residual
-    // stream of real values) compose with them into sparse tables; then every
-    // table is composed, so that all of them deliver the neuron's flat order.
-    const bool composed =
-        std::any_of(terms.begin(), terms.end(), [](const Term& t) { return !t.path.empty(); });
+    // Layers that reach the neuron through layout ops or means, and streams,
+    // compose with them into sparse tables; then every table is composed, so
+    // that all of them deliver the neuron's flat order.
+    const bool composed = std::any_of(terms.begin(), terms.end(), [](const Term& t) {
+      return !t.path.empty() || t.stream != nullptr;
+    });
     const ir::Type& pre = in->type();
-    std::vector<double> bias(static_cast<size_t>(pre.num_elements()), 0.0);
     std::vector<Table> tables;
-    for (const Term& term : terms) {
-      Operation* layer = term.layer;
-      if (layer->name() == "conv2d") {
-        const auto* dil = layer->attrs().GetIntList("dilation");
-        if (dil != nullptr &&
-            std::any_of(dil->begin(), dil->end(), [](int64_t d) { return d != 1; })) {
-          Error(*layer, "with dilation cannot become a syn_conv2d table");
-          return;
-        }
-      }
-      const size_t first = tables.size();
-      if (!CollectSources(layer->operand(0), *layer, tables, layer)) return;
-      if (!composed) {
-        AddBias(*layer, pre, bias);
-        continue;
-      }
-      auto c = ComposeTable(*module_, *layer, term.path, kMaxComposedSynapses);
-      if (!c.ok()) {
-        ctx_->diags.Error(layer->DiagLocation(), std::string(c.status().message()));
-        failed_ = true;
-        return;
-      }
-      auto shared = std::make_shared<const ComposedTable>(std::move(c).value());
-      for (size_t i = first; i < tables.size(); ++i) tables[i].composed = shared;
-      for (size_t i = 0; i < bias.size(); ++i) bias[i] += shared->bias[i];
-    }
+    std::vector<double> bias;
+    if (!BuildTables(terms, pre, composed, tables, bias)) return;
 
     const ir::AttrDict& na = neuron->attrs();
     double gain = *na.GetFloat("cuba.gain");
@@ -357,41 +541,14 @@ class QuantizePass : public passes::Pass {
     if (ctx_->opt_level >= 3 && best.error > kSplitAboveError) {
       low = Split(tables, best, gain);
     }
-
-    // Emit the tables, their sum and the neuron group.
-    Value* sum = nullptr;
-    auto accumulate = [&](Value* syn) {
-      if (sum == nullptr) {
-        sum = syn;
-        return;
-      }
-      Value* ops[2] = {sum, syn};
-      auto add = module_->CreateInferred("add", ops, {}, neuron->loc(), neuron);
-      SPK_CHECK_OK(add.status());
-      sum = (*add)->result(0);
-    };
-    for (size_t i = 0; i < tables.size(); ++i) {
-      if (tables[i].composed) {
-        accumulate(EmitComposed(tables[i], best.wq[i], best.weight_exps[i], neuron, ".q"));
-        if (!low.empty() && low[i].used) {
-          accumulate(EmitComposed(tables[i], low[i].wq, low[i].weight_exp, neuron, ".qlo"));
-        }
-        continue;
-      }
-      accumulate(
-          EmitTable(tables[i], best.wq[i], best.weight_exps[i], neuron, table_weights_, ".q"));
-      if (!low.empty() && low[i].used) {
-        accumulate(
-            EmitTable(tables[i], low[i].wq, low[i].weight_exp, neuron, low_weights_, ".qlo"));
-      }
-    }
+    Value* sum = EmitTables(tables, best, low, neuron);
     ir::AttrDict attrs;
     attrs.Set("du", ir::Attribute::Int(*na.GetInt("cuba.du")));
     attrs.Set("dv", ir::Attribute::Int(*na.GetInt("cuba.dv")));
     attrs.Set("vth", ir::Attribute::Int(best.vth));
     if (std::any_of(best.bias_mant.begin(), best.bias_mant.end(),
                     [](int16_t b) { return b != 0; })) {
-      std::string base = *terms.front().layer->attrs().GetRef("weight");
+      std::string base = tables.front().base;
       if (base.size() > 7 && base.ends_with(".weight")) base.resize(base.size() - 7);
       ir::Constant* c = passes::AddUniqueConstant(
           *module_, base + ".bias_mant",
@@ -411,18 +568,22 @@ class QuantizePass : public passes::Pass {
     for (auto it = post.rbegin(); it != post.rend(); ++it) {
       s = Create((*it)->name(), s, (*it)->attrs(), (*it)->loc(), neuron);
     }
-    const size_t split = static_cast<size_t>(
-        std::count_if(low.begin(), low.end(), [](const LowTable& l) { return l.used; }));
+    const bool reordered = composed || std::any_of(post.begin(), post.end(), [](Operation* p) {
+                             return !ir::IsIdentityPermutation(ir::StepPermutation(*p));
+                           });
+    if (reordered && !neuron->loc().module_path.empty()) {
+      // The neuron's spikes in the source model's order are these, not the
+      // group's: a probe of the layer reads here (driver AddNeuronProbes).
+      s->def()->mutable_attrs().Set("probe.neuron",
+                                    ir::Attribute::String(neuron->loc().module_path));
+    }
     ctx_->diags.Remark(neuron->DiagLocation(),
                        "'" + neuron->name() + "' op lowered to cuba_lif: scale " + Fmt(best.scale) +
                            ", vth " + std::to_string(best.vth) + ", weight error " +
                            Fmt(100 * best.error) + "% over " + std::to_string(tables.size()) +
                            " table(s)" +
                            (composed ? " composed through layout ops and means" : "") +
-                           (split > 0 ? "; " + std::to_string(split) +
-                                            " split into high and low 8-bit tables (8-bit error " +
-                                            Fmt(100 * error_8bit) + "%)"
-                                      : ""));
+                           SplitNote(low, error_8bit));
     Value* old_in = neuron->operand(0);
     passes::ReplaceOpWith(neuron, s);
     passes::EraseIfDead(old_in->def());
@@ -450,20 +611,17 @@ class QuantizePass : public passes::Pass {
     return (*made)->result(0);
   }
 
-  // A weighted layer of a neuron's input and the ops from its result to the
-  // neuron's input (layout ops, means), in order.
-  struct Term {
-    Operation* layer = nullptr;
-    std::vector<Operation*> path;
-  };
-
   // The layers summed into `v`; `above` holds the composable ops between v
   // and the neuron's input, innermost last.
   bool CollectTerms(Value* v, const Operation& neuron, std::vector<Operation*>& above,
                     std::vector<Term>& out) {
     Operation* d = v->def();
+    if (streams_.count(v) > 0) {
+      out.push_back({nullptr, v, std::vector<Operation*>(above.rbegin(), above.rend())});
+      return true;
+    }
     if (d->name() == "linear" || d->name() == "conv2d") {
-      out.push_back({d, std::vector<Operation*>(above.rbegin(), above.rend())});
+      out.push_back({d, nullptr, std::vector<Operation*>(above.rbegin(), above.rend())});
       return true;
     }
     if (d->name() == "add" && d->operand(0)->type().dims() == v->type().dims() &&
@@ -590,9 +748,11 @@ class QuantizePass : public passes::Pass {
       ks.push_back(k);
     }
     // Threshold: fire on H >= Vth is v > S*Vth - 1; the chip compares v > vth << 6.
-    double vt = scale * vthr / 64.0;
-    c.vth = static_cast<int64_t>(std::ceil(vt - 1e-9)) - 1;
-    if (c.vth < 0 || c.vth > kVthMax) return c;
+    if (!std::isnan(vthr)) {  // NaN: a relay, which has no threshold
+      const double vt = scale * vthr / 64.0;
+      c.vth = static_cast<int64_t>(std::ceil(vt - 1e-9)) - 1;
+      if (c.vth < 0 || c.vth > kVthMax) return c;
+    }
     double bmax = 0;
     for (double b : bias) bmax = std::max(bmax, std::fabs(b * scale * gain));
     c.bias_exp =
@@ -632,6 +792,8 @@ class QuantizePass : public passes::Pass {
       if (keep) c.wq.push_back(std::move(q));
     }
     if (ain_hi > kAinMax || ain_lo < kAinMin) return c;
+    c.ain_lo = ain_lo;
+    c.ain_hi = ain_hi;
     c.bias_mant.resize(bias.size());
     for (size_t i = 0; i < bias.size(); ++i) {
       double m = std::round(bias[i] * scale * gain / std::ldexp(1.0, c.bias_exp));
@@ -725,6 +887,8 @@ class QuantizePass : public passes::Pass {
     }
     if (ain_hi > kAinMax || ain_lo < kAinMin) return {};
     best.error = ref2 > 0 ? std::sqrt(err2 / ref2) : 0;
+    best.ain_lo = ain_lo;
+    best.ain_hi = ain_hi;
     return low;
   }
 
@@ -759,7 +923,7 @@ class QuantizePass : public passes::Pass {
   Value* EmitComposed(const Table& t, const std::vector<int16_t>& wq, int e, Operation* before,
                       const char* suffix) {
     const ComposedTable& c = *t.composed;
-    const std::string base = *t.layer->attrs().GetRef("weight") + ".composed";
+    const std::string base = t.base + ".composed";
     std::vector<int32_t> row_ptr(static_cast<size_t>(c.sources) + 1, 0);
     for (uint32_t src : c.cols) ++row_ptr[src + 1];
     for (size_t i = 1; i < row_ptr.size(); ++i) row_ptr[i] += row_ptr[i - 1];
@@ -791,14 +955,14 @@ class QuantizePass : public passes::Pass {
             ->name();
     ir::AttrDict flat;
     flat.Set("shape", ir::Attribute::IntList({c.sources}));
-    Value* source = Create("reshape", t.source, std::move(flat), t.layer->loc(), before);
+    Value* source = Create("reshape", t.source, std::move(flat), t.origin->loc(), before);
     ir::AttrDict attrs;
     attrs.Set("row_ptr", ir::Attribute::Ref(it->second.first));
     attrs.Set("col", ir::Attribute::Ref(it->second.second));
     attrs.Set("weight", ir::Attribute::Ref(weights));
     attrs.Set("out_features", ir::Attribute::Int(c.targets));
     attrs.Set("weight_exp", ir::Attribute::Int(e));
-    return Create("syn_sparse", source, std::move(attrs), t.layer->loc(), before);
+    return Create("syn_sparse", source, std::move(attrs), t.origin->loc(), before);
   }
 
   ir::Module* module_ = nullptr;
@@ -809,6 +973,7 @@ class QuantizePass : public passes::Pass {
   std::map<const Operation*, std::string> low_weights_;    // layer -> low halves of a split
   // composed table -> its row_ptr and col constants
   std::map<const ComposedTable*, std::pair<std::string, std::string>> composed_index_;
+  std::map<const Value*, Stream> streams_;  // stream add -> the relay carrying it
 };
 
 }  // namespace

@@ -28,6 +28,7 @@ struct OpenCore {
   uint64_t neurons = 0;
   uint64_t bits = 0;
   uint64_t axons = 0;
+  uint64_t out_axons = 0;  // estimated from the previous round's fan-out
   bool empty = true;
 };
 
@@ -54,11 +55,97 @@ CorePlacement PlaceCore(uint32_t index, const ChipProfile& chip) {
   return CorePlacement{index / per_chip, y * width + x};
 }
 
-Plan MakePlan(const std::vector<LayerDemand>& layers, const ChipProfile& chip,
-              const hal::format::BoardProfile& board, const PlanOptions& options) {
+namespace {
+
+// Input axons of a group of `layers[l]` holding target neurons [first, end):
+// ports whole, planned source layers by the groups the targets' footprint
+// hull touches, the others whole. `by_source` (optional) gets each source
+// layer's share.
+uint64_t GroupAxons(const std::vector<LayerDemand>& layers, uint32_t l, uint64_t first,
+                    uint64_t end,
+                    const std::vector<std::vector<std::pair<uint32_t, uint32_t>>>& slices,
+                    std::map<int, uint64_t>* by_source = nullptr) {
+  uint64_t axons = 0;
+  // A source read by several tables (a split table's two halves, a stream
+  // read through several layers) sends its spikes to the core once.
+  std::map<int, std::pair<uint64_t, uint64_t>> hulls;
+  std::map<int, uint64_t> whole;
+  for (const InputDemand& in : layers[l].inputs) {
+    if (in.source_layer < 0) {
+      axons += in.source_size;
+      continue;
+    }
+    uint64_t lo = 0, hi = in.source_size;
+    if (!in.footprint_lo.empty() && static_cast<uint32_t>(in.source_layer) < l) {
+      lo = std::numeric_limits<uint64_t>::max();
+      hi = 0;
+      for (uint64_t t = first; t < end; ++t) {
+        lo = std::min<uint64_t>(lo, in.footprint_lo[t]);
+        hi = std::max<uint64_t>(hi, in.footprint_hi[t]);
+      }
+    }
+    whole[in.source_layer] = std::max(whole[in.source_layer], in.source_size);
+    auto [it, fresh] = hulls.try_emplace(in.source_layer, lo, hi);
+    if (!fresh) {
+      it->second.first = std::min(it->second.first, lo);
+      it->second.second = std::max(it->second.second, hi);
+    }
+  }
+  for (const auto& [src, hull] : hulls) {
+    const auto [lo, hi] = hull;
+    uint64_t n = 0;
+    if (lo >= hi) {
+      n = 0;
+    } else if (static_cast<uint32_t>(src) >= l) {
+      n = whole[src];  // not planned yet (read before it is written)
+    } else {
+      // Slices are in offset order: the first that ends after lo onwards.
+      const auto& sl = slices[static_cast<size_t>(src)];
+      auto it = std::partition_point(
+          sl.begin(), sl.end(), [&](const auto& s) { return uint64_t{s.first} + s.second <= lo; });
+      for (; it != sl.end() && it->first < hi; ++it) n += it->second;
+    }
+    axons += n;
+    if (by_source != nullptr) (*by_source)[src] = n;
+  }
+  return axons;
+}
+
+// One planning pass with `caps` (most neurons per group, per layer). Fills
+// `split` with source layers whose groups are too large for some target
+// neuron's inputs to fit a core.
+// Source groups a group [first, end) of layer l reads, by index into
+// `groups` (of an earlier layer), through its footprint.
+template <typename Visit>
+void ReadGroups(const std::vector<LayerDemand>& layers, uint32_t l, uint64_t first, uint64_t end,
+                const std::vector<std::vector<size_t>>& groups_by_layer,
+                const std::vector<GroupSlice>& groups, Visit&& visit) {
+  for (const InputDemand& in : layers[l].inputs) {
+    if (in.source_layer < 0 || static_cast<uint32_t>(in.source_layer) >= l) continue;
+    uint64_t lo = 0, hi = in.source_size;
+    if (!in.footprint_lo.empty()) {
+      lo = std::numeric_limits<uint64_t>::max();
+      hi = 0;
+      for (uint64_t t = first; t < end; ++t) {
+        lo = std::min<uint64_t>(lo, in.footprint_lo[t]);
+        hi = std::max<uint64_t>(hi, in.footprint_hi[t]);
+      }
+    }
+    for (size_t gi : groups_by_layer[static_cast<size_t>(in.source_layer)]) {
+      const GroupSlice& sg = groups[gi];
+      if (sg.offset < hi && uint64_t{sg.offset} + sg.count > lo) visit(gi);
+    }
+  }
+}
+
+Plan PlanOnce(const std::vector<LayerDemand>& layers, const ChipProfile& chip,
+              const hal::format::BoardProfile& board, const PlanOptions& options,
+              const std::vector<uint64_t>& caps, std::vector<uint64_t>& fanout,
+              std::set<int>* split) {
   Plan plan;
   const CoreLimits& lim = chip.core;
   std::vector<uint32_t> groups_of(layers.size(), 0);
+  std::vector<std::vector<std::pair<uint32_t, uint32_t>>> slices(layers.size());
   OpenCore open;
   uint32_t cores = 0;
 
@@ -67,18 +154,13 @@ Plan MakePlan(const std::vector<LayerDemand>& layers, const ChipProfile& chip,
     const uint32_t unit = std::max<uint32_t>(layer.unit, 1);
     const uint64_t units = std::max<uint64_t>(layer.size / unit, 1);
     uint64_t bits_per_unit = 0;
-    uint64_t axons = 0;
-    // A source read by several tables (a split table's two halves) sends
-    // its spikes to the core once: its axons count once.
-    std::set<int> sources;
     for (const InputDemand& in : layer.inputs) {
       const uint64_t copies = in.per_source_group && in.source_layer >= 0
                                   ? std::max<uint32_t>(groups_of[in.source_layer], 1)
                                   : 1;
       bits_per_unit += in.bits_per_unit * copies;
-      if (in.source_layer < 0 || sources.insert(in.source_layer).second) axons += in.source_size;
     }
-    uint64_t per_group = units;
+    uint64_t per_group = std::min<uint64_t>(units, std::max<uint64_t>(caps[l] / unit, 1));
     const uint64_t by_neurons = Cap(lim.neurons) / unit;
     if (by_neurons == 0) {
       plan.violations.push_back({layer.name, -1, "neurons", unit, lim.neurons});
@@ -94,20 +176,74 @@ Plan MakePlan(const std::vector<LayerDemand>& layers, const ChipProfile& chip,
         per_group = std::min(per_group, by_bits);
       }
     }
-    if (axons > Cap(lim.input_axons)) {
-      plan.violations.push_back({layer.name, -1, "input axons", axons, lim.input_axons});
-    }
-    // Balanced split: n groups whose sizes differ by at most one unit.
-    const uint64_t n = (units + per_group - 1) / per_group;
-    groups_of[l] = static_cast<uint32_t>(n);
-    uint64_t offset_units = 0;
-    for (uint64_t g = 0; g < n; ++g) {
+    const uint64_t size = std::max<uint64_t>(layer.size, 1);
+    auto group_range = [&](uint64_t n, uint64_t g) {  // neurons of group g of n
+      const uint64_t first_unit = g * (units / n) + std::min(g, units % n);
       const uint64_t count_units = units / n + (g < units % n ? 1 : 0);
-      const uint64_t neurons = count_units * unit;
-      const uint64_t bits = count_units * bits_per_unit;
+      return std::pair{first_unit * unit, std::min(size, (first_unit + count_units) * unit)};
+    };
+    // The most axons one split unit needs: no split fits below it.
+    uint64_t unit_axons = 0, worst_unit = 0;
+    for (uint64_t u = 0; u < units; ++u) {
+      const uint64_t a = GroupAxons(layers, l, u * unit, std::min(size, (u + 1) * unit), slices);
+      if (a > unit_axons) {
+        unit_axons = a;
+        worst_unit = u;
+      }
+    }
+    uint64_t n = (units + per_group - 1) / per_group;
+    std::vector<uint64_t> axons_of;
+    if (unit_axons > Cap(lim.input_axons)) {
+      plan.violations.push_back({layer.name, -1, "input axons", unit_axons, lim.input_axons});
+      // Splitting the largest source group this unit reads may help.
+      std::map<int, uint64_t> share;
+      GroupAxons(layers, l, worst_unit * unit, std::min(size, (worst_unit + 1) * unit), slices,
+                 &share);
+      int blame = -1;
+      uint64_t most = 0;
+      for (const auto& [src, a] : share) {
+        uint64_t largest = 0;
+        for (const auto& sl : slices[static_cast<size_t>(src)]) {
+          largest = std::max<uint64_t>(largest, sl.second);
+        }
+        if (static_cast<uint32_t>(src) < l && largest > layers[src].unit && a > most) {
+          most = a;
+          blame = src;
+        }
+      }
+      if (blame >= 0) split->insert(blame);
+    } else {
+      // More, smaller groups until each group's axons fit.
+      for (;;) {
+        axons_of.assign(n, 0);
+        bool fits = true;
+        for (uint64_t g = 0; g < n && fits; ++g) {
+          const auto [first, end] = group_range(n, g);
+          axons_of[g] = GroupAxons(layers, l, first, end, slices);
+          fits = axons_of[g] <= Cap(lim.input_axons);
+        }
+        if (fits || n >= units) break;
+        n = std::min(units, std::max(n + 1, n + n / 4));
+      }
+    }
+    if (axons_of.size() != n) {
+      axons_of.assign(n, 0);
+      for (uint64_t g = 0; g < n; ++g) {
+        const auto [first, end] = group_range(n, g);
+        axons_of[g] = GroupAxons(layers, l, first, end, slices);
+      }
+    }
+    groups_of[l] = static_cast<uint32_t>(n);
+    for (uint64_t g = 0; g < n; ++g) {
+      const auto [first, end] = group_range(n, g);
+      const uint64_t neurons = end - first;
+      const uint64_t bits = (neurons / unit) * bits_per_unit;
+      const uint64_t axons = axons_of[g];
+      const uint64_t out_axons = neurons * fanout[l];
       const bool fits = !open.empty && open.neurons + neurons <= Cap(lim.neurons) &&
                         open.bits + bits <= Cap(lim.synapse_memory_bits) &&
-                        open.axons + axons <= Cap(lim.input_axons);
+                        open.axons + axons <= Cap(lim.input_axons) &&
+                        open.out_axons + out_axons <= Cap(lim.output_axons);
       if (!fits) {
         open = OpenCore{};
         ++cores;
@@ -116,13 +252,47 @@ Plan MakePlan(const std::vector<LayerDemand>& layers, const ChipProfile& chip,
       open.neurons += neurons;
       open.bits += bits;
       open.axons += axons;
-      plan.groups.push_back({l, static_cast<uint32_t>(offset_units * unit),
-                             static_cast<uint32_t>(std::min<uint64_t>(neurons, layer.size)),
-                             cores - 1});
-      offset_units += count_units;
+      open.out_axons += out_axons;
+      const uint32_t count = static_cast<uint32_t>(std::min<uint64_t>(neurons, layer.size));
+      plan.groups.push_back({l, static_cast<uint32_t>(first), count, cores - 1});
+      slices[l].push_back({static_cast<uint32_t>(first), count});
     }
   }
   plan.num_cores = cores;
+
+  // Output axons: a group sends to every core holding a group that reads
+  // it. Too many on a core: split its largest sender finer, and remember each
+  // layer's fan-out so the next round packs by it.
+  std::vector<std::vector<size_t>> groups_by_layer(layers.size());
+  for (size_t gi = 0; gi < plan.groups.size(); ++gi) {
+    groups_by_layer[plan.groups[gi].layer].push_back(gi);
+  }
+  std::vector<std::set<uint32_t>> target_cores(plan.groups.size());
+  for (const GroupSlice& g : plan.groups) {
+    ReadGroups(layers, g.layer, g.offset, uint64_t{g.offset} + g.count, groups_by_layer,
+               plan.groups, [&](size_t gi) { target_cores[gi].insert(g.core); });
+  }
+  std::vector<uint64_t> out_axons(cores, 0);
+  std::vector<std::map<uint32_t, uint64_t>> out_by_layer(cores);
+  for (size_t gi = 0; gi < plan.groups.size(); ++gi) {
+    const GroupSlice& g = plan.groups[gi];
+    const uint64_t n = uint64_t{g.count} * target_cores[gi].size();
+    out_axons[g.core] += n;
+    out_by_layer[g.core][g.layer] += n;
+    fanout[g.layer] = std::max<uint64_t>(fanout[g.layer], target_cores[gi].size());
+  }
+  for (uint32_t c = 0; c < cores; ++c) {
+    if (out_axons[c] <= Cap(lim.output_axons)) continue;
+    uint32_t worst = 0;
+    uint64_t most = 0;
+    for (const auto& [layer, n] : out_by_layer[c]) {
+      if (n > most) {
+        most = n;
+        worst = layer;
+      }
+    }
+    split->insert(static_cast<int>(worst));
+  }
 
   const uint64_t board_cores = uint64_t{board.chips} * chip.cores_per_chip;
   const uint64_t available =
@@ -138,6 +308,38 @@ Plan MakePlan(const std::vector<LayerDemand>& layers, const ChipProfile& chip,
   }
   for (uint32_t c = 0; c < cores; ++c) plan.placement.push_back(PlaceCore(c, chip));
   return plan;
+}
+
+}  // namespace
+
+Plan MakePlan(const std::vector<LayerDemand>& layers, const ChipProfile& chip,
+              const hal::format::BoardProfile& board, const PlanOptions& options) {
+  // A target neuron whose inputs do not fit a core's axons may fit once a
+  // source it reads part of is split finer: halve that source's groups and
+  // plan again.
+  constexpr int kMaxRounds = 32;
+  std::vector<uint64_t> caps(layers.size(), kUnlimited);
+  std::vector<uint64_t> fanout(layers.size(), 0);
+  for (int round = 0;; ++round) {
+    std::set<int> split;
+    const std::vector<uint64_t> fanout_before = fanout;
+    Plan plan = PlanOnce(layers, chip, board, options, caps, fanout, &split);
+    if (round == kMaxRounds) return plan;
+    bool changed = fanout != fanout_before;
+    for (int src : split) {
+      uint64_t largest = 0;
+      for (const GroupSlice& g : plan.groups) {
+        if (g.layer == static_cast<uint32_t>(src)) largest = std::max<uint64_t>(largest, g.count);
+      }
+      const uint64_t unit = std::max<uint32_t>(layers[src].unit, 1);
+      const uint64_t cap = std::max(unit, (largest / 2) / unit * unit);
+      if (cap < caps[src] && cap < largest) {
+        caps[src] = cap;
+        changed = true;
+      }
+    }
+    if (!changed) return plan;
+  }
 }
 
 std::vector<CoreUsage> MeasureCoreUsage(const BoardImage& image, const CoreLimits& limits) {

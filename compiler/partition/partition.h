@@ -3,7 +3,9 @@
 // The codegen describes each neuron layer by what it demands of a core
 // (neurons, synapse memory per split unit, input axons); Plan splits layers
 // into groups that fit one core (conv layers by whole output channels, others
-// by neurons), packs small groups onto shared cores in layer order, and places
+// by neurons; finer where a group's input axons would not fit, and sources
+// are split finer too when one target neuron's inputs touch too large a
+// source group), packs small groups onto shared cores in layer order, and places
 // logical cores along a snake path over each chip's mesh, spilling onto the
 // next chip of the board, so consecutive layers sit a hop apart.
 //
@@ -34,6 +36,11 @@ struct InputDemand {
   // tables repeat their shared kernel per source slice).
   uint64_t bits_per_unit = 0;
   bool per_source_group = false;
+  // Which source neurons each target neuron reads, as [lo, hi) per target
+  // (a hull: exact for row-local tables such as per-token layers); empty
+  // means the whole source. A group then needs axons only for the source
+  // groups its targets' hull touches.
+  std::vector<uint32_t> footprint_lo, footprint_hi;
 };
 
 struct LayerDemand {

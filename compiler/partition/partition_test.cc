@@ -140,5 +140,37 @@ TEST(PartitionTest, MeasuresImagesLikeTheEmulator) {
   EXPECT_EQ(v[1].ToString(), "layer 'a', core 0: input axons: needs 4, available 3");
 }
 
+// A per-token layer: 40 tokens of 50 features read token by token. The
+// whole source (2000 neurons) is more than a core's 1000 input axons, but a
+// target neuron reads only its token's 50: the source is split finer and the
+// target's groups each read only the source groups of their tokens.
+TEST(PartitionTest, FootprintsSplitRowLocalLayersUnderTheAxonLimit) {
+  auto chip = Chip();
+  chip.core.neurons = 2000;           // the source fits one core's neurons...
+  chip.core.synapse_memory_bits = 0;  // (not modelled here)
+  chip.core.output_axons = 0;
+  std::vector<LayerDemand> layers(2);
+  layers[0] = {"tokens", 2000, 1, {{-1, 10, 0, false}}};
+  InputDemand per_token{0, 2000, 0, false};
+  for (uint32_t t = 0; t < 2000; ++t) {
+    per_token.footprint_lo.push_back(t / 50 * 50);
+    per_token.footprint_hi.push_back(t / 50 * 50 + 50);
+  }
+  layers[1] = {"mlp", 2000, 1, {per_token}};
+  const Plan plan = MakePlan(layers, chip, Board(4));
+  EXPECT_TRUE(plan.violations.empty()) << plan.violations.front().ToString();
+  size_t source_groups = 0;
+  for (const GroupSlice& g : plan.groups) source_groups += g.layer == 0;
+  EXPECT_GT(source_groups, 1u);  // ...but not one core's axons
+
+  // Without footprints the same layer cannot map, and the error says why.
+  layers[1].inputs[0].footprint_lo.clear();
+  layers[1].inputs[0].footprint_hi.clear();
+  const Plan whole = MakePlan(layers, chip, Board(4));
+  ASSERT_FALSE(whole.violations.empty());
+  EXPECT_EQ(whole.violations.front().ToString(),
+            "layer 'mlp': input axons: needs 2000, available 1000");
+}
+
 }  // namespace
 }  // namespace spk::compiler::partition

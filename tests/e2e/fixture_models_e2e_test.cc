@@ -241,10 +241,24 @@ TEST(FixtureModelsE2eTest, DISABLED_SpikformerDigits) { CheckBar(RunFixture("spi
 // every layer on at least 99.7% of its spikes.
 TEST(FixtureModelsE2eTest, SpikformerDigitsO3) { CheckBar(RunFixture("spikformer_digits", 3)); }
 
-// DISABLED: lowering gap. quantize rejects sdt.py's patch embedding and
-// residual adds ("feeds 'lif' whose result has other users too", "'transpose'
-// op feeds 'lif'", "'mean' op feeds 'lif'").
-TEST(FixtureModelsE2eTest, DISABLED_SdtDigits) { CheckBar(RunFixture("sdt_digits")); }
+// The issue's bar (99% agreement) at -O3: not met yet, kept to measure it.
+TEST(FixtureModelsE2eTest, DISABLED_SdtDigits) { CheckBar(RunFixture("sdt_digits", 3)); }
+
+// The Spike-driven Transformer maps and runs: its membrane-shortcut streams
+// are relay groups, the layers reading them composed sparse tables. Measured
+// at -O3: 352/360 predictions agree (97.8%), accuracy 93.9% vs 93.6%; per
+// layer 95.4-100%, the stream readers of the second block lowest. This test
+// holds that level until the cause of the remaining gap is found.
+TEST(FixtureModelsE2eTest, SdtDigitsO3) {
+  const Outcome o = RunFixture("sdt_digits", 3);
+  EXPECT_GE(o.agreement, 0.975);
+  EXPECT_LE(std::fabs(o.accuracy - o.torch_accuracy), 0.01);
+  EXPECT_TRUE(o.unprobed.empty()) << o.unprobed.front();
+  EXPECT_FALSE(o.layer_agreement.empty());
+  for (const auto& [layer, agreement] : o.layer_agreement) {
+    EXPECT_GE(agreement, 0.95) << layer;
+  }
+}
 
 }  // namespace
 }  // namespace spk
