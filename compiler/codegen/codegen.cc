@@ -624,10 +624,12 @@ std::vector<partition::LayerDemand> Codegen::Demands() const {
           in.footprint_lo.assign(layer.size, std::numeric_limits<uint32_t>::max());
           in.footprint_hi.assign(layer.size, 0);
         }
+        std::vector<uint64_t> per_target(layer.size, 0);
         for (uint64_t i = 0; i < syn.in_elements; ++i) {
           fan.clear();
           FanOut(syn, i, fan);
           nnz += fan.size();
+          for (const auto& [o, w] : fan) ++per_target[o];
           if (!footprint) continue;
           const uint32_t base = syn.source.map ? (*syn.source.map)[i] : static_cast<uint32_t>(i);
           for (const auto& [o, w] : fan) {
@@ -636,6 +638,10 @@ std::vector<partition::LayerDemand> Codegen::Demands() const {
           }
         }
         in.bits_per_unit = (nnz * lim.synapse_bits_sparse + units - 1) / units;
+        in.bits_prefix.assign(layer.size + 1, 0);
+        for (uint32_t t = 0; t < layer.size; ++t) {
+          in.bits_prefix[t + 1] = in.bits_prefix[t] + per_target[t] * lim.synapse_bits_sparse;
+        }
       }
       d.inputs.push_back(in);
     }

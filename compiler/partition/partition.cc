@@ -177,6 +177,21 @@ Plan PlanOnce(const std::vector<LayerDemand>& layers, const ChipProfile& chip,
       }
     }
     const uint64_t size = std::max<uint64_t>(layer.size, 1);
+    // Synapse bits of targets [first, end).
+    auto group_bits = [&](uint64_t first, uint64_t end) {
+      uint64_t bits = 0;
+      for (const InputDemand& in : layer.inputs) {
+        if (!in.bits_prefix.empty()) {
+          bits += in.bits_prefix[end] - in.bits_prefix[first];
+          continue;
+        }
+        const uint64_t copies = in.per_source_group && in.source_layer >= 0
+                                    ? std::max<uint32_t>(groups_of[in.source_layer], 1)
+                                    : 1;
+        bits += in.bits_per_unit * copies * ((end - first) / unit);
+      }
+      return bits;
+    };
     auto group_range = [&](uint64_t n, uint64_t g) {  // neurons of group g of n
       const uint64_t first_unit = g * (units / n) + std::min(g, units % n);
       const uint64_t count_units = units / n + (g < units % n ? 1 : 0);
@@ -213,14 +228,16 @@ Plan PlanOnce(const std::vector<LayerDemand>& layers, const ChipProfile& chip,
       }
       if (blame >= 0) split->insert(blame);
     } else {
-      // More, smaller groups until each group's axons fit.
+      // More, smaller groups until each group's axons and synapses fit
+      // (sparse tables' synapses need not spread evenly over the targets).
       for (;;) {
         axons_of.assign(n, 0);
         bool fits = true;
         for (uint64_t g = 0; g < n && fits; ++g) {
           const auto [first, end] = group_range(n, g);
           axons_of[g] = GroupAxons(layers, l, first, end, slices);
-          fits = axons_of[g] <= Cap(lim.input_axons);
+          fits = axons_of[g] <= Cap(lim.input_axons) &&
+                 (end - first <= unit || group_bits(first, end) <= Cap(lim.synapse_memory_bits));
         }
         if (fits || n >= units) break;
         n = std::min(units, std::max(n + 1, n + n / 4));
@@ -237,7 +254,7 @@ Plan PlanOnce(const std::vector<LayerDemand>& layers, const ChipProfile& chip,
     for (uint64_t g = 0; g < n; ++g) {
       const auto [first, end] = group_range(n, g);
       const uint64_t neurons = end - first;
-      const uint64_t bits = (neurons / unit) * bits_per_unit;
+      const uint64_t bits = group_bits(first, end);
       const uint64_t axons = axons_of[g];
       const uint64_t out_axons = neurons * fanout[l];
       const bool fits = !open.empty && open.neurons + neurons <= Cap(lim.neurons) &&

@@ -41,6 +41,9 @@ struct InputDemand {
   // means the whole source. A group then needs axons only for the source
   // groups its targets' hull touches.
   std::vector<uint32_t> footprint_lo, footprint_hi;
+  // Synapse bits of targets [0, t) at index t (size + 1 entries), when they
+  // differ between targets (sparse tables); empty: bits_per_unit each unit.
+  std::vector<uint64_t> bits_prefix;
 };
 
 struct LayerDemand {

@@ -172,5 +172,24 @@ TEST(PartitionTest, FootprintsSplitRowLocalLayersUnderTheAxonLimit) {
             "layer 'mlp': input axons: needs 2000, available 1000");
 }
 
+// Sparse tables need not spread their synapses evenly: ten targets that
+// hold most of a layer's synapses must not land in one group because the
+// layer's average per target fits.
+TEST(PartitionTest, UnevenSparseSynapsesSplitWhereTheyAre) {
+  const auto chip = Chip();  // 8000 synapse bits, 100 neurons per core
+  InputDemand in{-1, 10, 109, false};
+  in.bits_prefix.push_back(0);
+  for (uint32_t t = 0; t < 100; ++t)
+    in.bits_prefix.push_back(in.bits_prefix.back() + (t < 10 ? 1000 : 10));
+  std::vector<LayerDemand> layers = {{"uneven", 100, 1, {in}}};
+  const Plan plan = MakePlan(layers, chip, Board(4));
+  EXPECT_TRUE(plan.violations.empty()) << plan.violations.front().ToString();
+  std::vector<uint64_t> bits(plan.num_cores, 0);
+  for (const GroupSlice& g : plan.groups) {
+    bits[g.core] += in.bits_prefix[g.offset + g.count] - in.bits_prefix[g.offset];
+  }
+  for (uint64_t b : bits) EXPECT_LE(b, 8000u);
+}
+
 }  // namespace
 }  // namespace spk::compiler::partition
