@@ -5,6 +5,7 @@
 #include <limits>
 #include <map>
 #include <memory>
+#include <numeric>
 #include <optional>
 #include <set>
 #include <unordered_map>
@@ -62,6 +63,7 @@ struct Layer {
   SpikeKind output = SpikeKind::kBinary;
   uint32_t size = 0;
   uint32_t unit = 1;
+  bool one_unit_groups = false;                      // per-token layers: a group within one row
   std::vector<std::pair<uint32_t, uint8_t>> inputs;  // (syn, target port)
   uint32_t depth = 0;
   std::vector<uint32_t> group_ids;
@@ -139,6 +141,7 @@ class Codegen {
   }
   std::vector<int64_t> IntsOf(const Operation& op, std::string_view ref) const;
   void Walk();
+  void SetRowUnits();
   void VisitLayout(const Operation& op);
   void VisitSyn(const Operation& op);
   void VisitNeuron(const Operation& op);
@@ -587,10 +590,62 @@ bool DenseOk(const Syn& syn) {
   return syn.op->name() == "syn_dense" && rows == 1 && !syn.source.map;
 }
 
+// A per-token layer (syn_dense over rows of a layer's own neurons): tables
+// between groups that each lie within one row, of the same row, are the
+// weights themselves, dense, instead of a sparse table replicating them per
+// row (8 bits per synapse instead of 24).
+struct RowShape {
+  uint64_t rows = 0, in = 0, out = 0;
+};
+std::optional<RowShape> RowDense(const Syn& syn) {
+  if (syn.identity || syn.op->name() != "syn_dense" || syn.source.map ||
+      syn.source.kind != Ref::kLayer) {
+    return std::nullopt;
+  }
+  const auto& d = syn.op->operand(0)->type().dims();
+  const auto& od = syn.op->result()->type().dims();
+  RowShape r{1, static_cast<uint64_t>(d.back()), static_cast<uint64_t>(od.back())};
+  for (size_t k = 0; k + 1 < d.size(); ++k) r.rows *= static_cast<uint64_t>(d[k]);
+  if (r.rows <= 1) return std::nullopt;
+  return r;
+}
+
 bool ConvShapeOk(const Syn& syn) {
   if (syn.identity) return false;
   const auto& d = syn.op->operand(0)->type().dims();
   return syn.op->name() == "syn_conv2d" && d.size() == 4 && d[0] == 1 && !syn.source.map;
+}
+
+void Codegen::SetRowUnits() {
+  // Each layer's rows: as the target of per-token tables (out) and as their
+  // source (in). A group of one unit dividing every row lies within a row.
+  std::vector<uint64_t> unit(layers_.size(), 0);
+  auto join = [&](uint32_t l, uint64_t row) { unit[l] = std::gcd(unit[l], row); };
+  for (uint32_t l = 0; l < layers_.size(); ++l) {
+    for (const auto& [s, port] : layers_[l].inputs) {
+      const auto r = RowDense(syns_[s]);
+      if (!r) continue;
+      join(l, r->out);
+      join(syns_[s].source.index, r->in);
+    }
+  }
+  const uint64_t bits = options_.chip.core.synapse_memory_bits;
+  for (uint32_t l = 0; l < layers_.size(); ++l) {
+    Layer& layer = layers_[l];
+    if (unit[l] == 0 || layer.unit != 1 || layer.size % unit[l] != 0) continue;
+    // One unit's dense tables must fit a core: halve it while it divides.
+    uint64_t in_per_row = 0;
+    for (const auto& [s, port] : layer.inputs) {
+      if (const auto r = RowDense(syns_[s])) in_per_row += r->in;
+    }
+    uint64_t u = unit[l];
+    while (bits != 0 && u % 2 == 0 &&
+           in_per_row * u * options_.chip.core.synapse_bits_dense > bits) {
+      u /= 2;
+    }
+    layer.unit = static_cast<uint32_t>(u);
+    layer.one_unit_groups = true;
+  }
 }
 
 std::vector<partition::LayerDemand> Codegen::Demands() const {
@@ -601,14 +656,26 @@ std::vector<partition::LayerDemand> Codegen::Demands() const {
     d.name = layer.name;
     d.size = layer.size;
     d.unit = layer.size % layer.unit == 0 ? layer.unit : 1;
+    if (layer.one_unit_groups) d.max_group = d.unit;
     const uint64_t units = d.size / d.unit;
     for (const auto& [s, port] : layer.inputs) {
       const Syn& syn = syns_[s];
       partition::InputDemand in;
       in.source_layer = syn.source.kind == Ref::kLayer ? static_cast<int>(syn.source.index) : -1;
       in.source_size = syn.in_elements;
+      const auto row = RowDense(syn);
       if (DenseOk(syn)) {
         in.bits_per_unit = syn.in_elements * d.unit * lim.synapse_bits_dense;
+      } else if (row && layer.one_unit_groups && layers_[syn.source.index].one_unit_groups) {
+        // Target unit u of row r reads row r of the source, densely.
+        in.bits_per_unit = row->in * d.unit * lim.synapse_bits_dense;
+        in.footprint_lo.resize(layer.size);
+        in.footprint_hi.resize(layer.size);
+        for (uint32_t t = 0; t < layer.size; ++t) {
+          const uint64_t r = t / row->out;
+          in.footprint_lo[t] = static_cast<uint32_t>(r * row->in);
+          in.footprint_hi[t] = static_cast<uint32_t>((r + 1) * row->in);
+        }
       } else if (ConvShapeOk(syn) && d.unit > 1) {
         const auto& w = *module_.FindConstant(*syn.op->attrs().GetRef("weight"));
         const auto& wd = w.type().dims();
@@ -768,6 +835,36 @@ void Codegen::EmitTables(uint32_t syn_index, const Layer& target, uint8_t port,
     return true;
   }();
 
+  const auto row = RowDense(syn);
+  const auto within_row = [](const std::vector<std::pair<uint32_t, uint32_t>>& sl, uint64_t n) {
+    return std::all_of(sl.begin(), sl.end(), [&](const auto& s) {
+      return s.second > 0 && s.first / n == (uint64_t{s.first} + s.second - 1) / n;
+    });
+  };
+  if (row && within_row(slices, row->in) && within_row(target.slices, row->out)) {
+    const ir::TensorData& w = module_.FindConstant(*op.attrs().GetRef("weight"))->data();
+    for (size_t sg = 0; sg < slices.size(); ++sg) {
+      for (size_t tg = 0; tg < target.slices.size(); ++tg) {
+        const auto [so, sc] = slices[sg];
+        const auto [to, tc] = target.slices[tg];
+        if (so / row->in != to / row->out) continue;  // different tokens never meet
+        const uint64_t si = so % row->in, ti = to % row->out;
+        SynapseTable t = new_table(sg, tg);
+        t.format = SynapseFormat::kDense;
+        t.weights.resize(uint64_t{sc} * tc);
+        bool any = false;
+        for (uint32_t s = 0; s < sc; ++s) {
+          for (uint32_t o = 0; o < tc; ++o) {
+            const int64_t v = w.GetAsInt((ti + o) * row->in + si + s);
+            t.weights[uint64_t{s} * tc + o] = static_cast<int16_t>(v);
+            any = any || v != 0;
+          }
+        }
+        if (any) add(std::move(t));
+      }
+    }
+    return;
+  }
   if (DenseOk(syn)) {
     const ir::TensorData& w = module_.FindConstant(*op.attrs().GetRef("weight"))->data();
     const uint64_t I = syn.in_elements;
@@ -918,6 +1015,7 @@ StatusOr<CodegenResult> Codegen::Run() {
   if (diags_.has_errors()) {
     return diags_.ToStatus("codegen");
   }
+  SetRowUnits();
   if (layers_.empty()) {
     diags_.Error(ir::Location{module_.source_name(), 0, 0, "", ""},
                  "the model has no neurons to place on the chip");

@@ -336,6 +336,9 @@ Plan MakePlan(const std::vector<LayerDemand>& layers, const ChipProfile& chip,
   // plan again.
   constexpr int kMaxRounds = 32;
   std::vector<uint64_t> caps(layers.size(), kUnlimited);
+  for (size_t l = 0; l < layers.size(); ++l) {
+    if (layers[l].max_group > 0) caps[l] = layers[l].max_group;
+  }
   std::vector<uint64_t> fanout(layers.size(), 0);
   for (int round = 0;; ++round) {
     std::set<int> split;

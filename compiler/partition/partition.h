@@ -51,6 +51,9 @@ struct LayerDemand {
   uint32_t size = 0;  // neurons
   uint32_t unit = 1;  // split granularity: H*W for conv maps, 1 otherwise; divides size
   std::vector<InputDemand> inputs;
+  // Most neurons in one group, 0 for no limit. Per-token layers use one unit
+  // (a token's row, or part of it) per group, so their tables stay dense.
+  uint32_t max_group = 0;
 };
 
 struct GroupSlice {
