@@ -320,16 +320,13 @@ void Codegen::VisitNeuron(const Operation& op) {
   layer.size = static_cast<uint32_t>(Elements(op.result()->type()));
   bool ok = true;
   bool have_depth = false;
+  // balance-delays' extra steps on each and2 port's fan-in (the tables
+  // codegen makes for ports reading chip values carry them).
+  std::vector<uint32_t> port_delays(op.num_operands(), 0);
   if (n == "and2") {
     if (const auto* d = op.attrs().GetIntList("delays")) {
-      for (int64_t v : *d) {
-        if (v > 0) {
-          diags_.Error(op.DiagLocation(),
-                       "'and2' op has port delays: synaptic delays beyond one step are not "
-                       "implemented by the board image format yet (UNIMPLEMENTED)");
-          unimplemented_ = true;
-          break;
-        }
+      for (size_t k = 0; k < d->size() && k < port_delays.size(); ++k) {
+        port_delays[k] = static_cast<uint32_t>((*d)[k]);
       }
     }
   }
@@ -348,6 +345,7 @@ void Codegen::VisitNeuron(const Operation& op) {
       syn.source = *src;
       syn.in_elements = Elements(op.operand(k)->type());
       syn.identity_targets.resize(syn.in_elements);
+      syn.extra_delay = port_delays[k];
       const auto& rd = op.result()->type().dims();
       const auto& od = op.operand(k)->type().dims();
       std::vector<int64_t> idx(rd.size(), 0);
@@ -364,7 +362,7 @@ void Codegen::VisitNeuron(const Operation& op) {
         }
       }
       const uint32_t s = static_cast<uint32_t>(syns_.size());
-      const uint32_t depth = SourceDepth(syn.source) + 1;
+      const uint32_t depth = SourceDepth(syn.source) + 1 + syn.extra_delay;
       syns_.push_back(std::move(syn));
       layer.inputs.push_back({s, static_cast<uint8_t>(k)});
       if (have_depth && depth != layer.depth) {
@@ -374,6 +372,14 @@ void Codegen::VisitNeuron(const Operation& op) {
       }
       layer.depth = std::max(layer.depth, depth);
       have_depth = true;
+      continue;
+    }
+    if (port_delays[k] > 0) {
+      diags_.Error(op.DiagLocation(),
+                   "'and2' op has a delay on a port fed by synapse ops; only ports reading "
+                   "chip values can be delayed (UNIMPLEMENTED)");
+      unimplemented_ = true;
+      ok = false;
       continue;
     }
     if (it == refs_.end() || it->second.kind != Ref::kSyn) {
@@ -1088,6 +1094,21 @@ StatusOr<CodegenResult> GenerateBoardImage(const ir::Module& module, const Codeg
                                            ir::DiagnosticEngine& diags) {
   Codegen codegen(module, options, diags);
   return codegen.Run();
+}
+
+passes::TargetInfo TargetInfoFor(const hal::format::ChipProfile& chip,
+                                 const hal::format::BoardProfile& board, uint32_t max_cores) {
+  passes::TargetInfo t;
+  const uint64_t board_cores = uint64_t{board.chips} * chip.cores_per_chip;
+  t.cores = max_cores == 0 ? board_cores : std::min<uint64_t>(max_cores, board_cores);
+  t.name = chip.name + " x " + std::to_string(board.chips) + " chip(s)" +
+           (board.name.empty() ? "" : " (" + board.name + ")");
+  if (max_cores != 0) t.name += ", " + std::to_string(t.cores) + " cores";
+  t.neurons_per_core = chip.core.neurons;
+  t.synapse_bits_per_core = chip.core.synapse_memory_bits;
+  t.input_axons_per_core = chip.core.input_axons;
+  t.bits_per_sparse_synapse = chip.core.synapse_bits_sparse;
+  return t;
 }
 
 }  // namespace spk::compiler::codegen

@@ -309,6 +309,27 @@ module @and attributes {timesteps = 4} {
   EXPECT_EQ(out[0].size(), r.image.meta.run_steps * 4u);
 }
 
+// A second and2 layer (SSA on the chip) meets a port one step shallower:
+// balance-delays' `delays` reach that port's table, and the layer's depth
+// counts them.
+TEST(CodegenTest, And2PortDelaysReachTheirTables) {
+  constexpr char kText[] = R"(
+module @and attributes {timesteps = 4} {
+  %0 = input() {name = "a"} : () -> spike[T,1,2]
+  %1 = input() {name = "b"} : () -> spike[T,1,2]
+  %2 = and2(%0, %1) : (spike[T,1,2], spike[T,1,2]) -> spike[T,1,2] loc("a.py":1:1 "and1")
+  %3 = and2(%2, %0) {delays = [0, 1]} : (spike[T,1,2], spike[T,1,2]) -> spike[T,1,2] loc("a.py":2:1 "and2")
+  output(%3) {name = "y"} : spike[T,1,2] -> ()
+}
+)";
+  CodegenResult r = MustCompile(kText);
+  ASSERT_EQ(r.image.tables.size(), 4u);
+  EXPECT_EQ(r.image.tables[2].delay, 0u);
+  EXPECT_EQ(r.image.tables[3].delay, 1u);
+  EXPECT_EQ(r.image.tables[3].target_port, 1);
+  EXPECT_EQ(r.image.outputs[0].delay, 2u);
+}
+
 TEST(CodegenTest, MappingFailureListsEveryViolatedLimit) {
   CodegenOptions tiny = TestOptions();
   tiny.chip.core.synapse_memory_bits = 16;
