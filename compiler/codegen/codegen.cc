@@ -554,6 +554,7 @@ void Codegen::VisitHost(const Operation& op) {
   info.op = "host:" + seg.op;
   info.loc = op.loc();
   info.on_host = true;
+  if (const std::string* a = op.attrs().GetString("attn.ssa")) info.attention = *a;
   info.depth = depth;
   infos_.push_back(std::move(info));
   image_.host_segments.push_back(std::move(seg));
@@ -1028,6 +1029,7 @@ StatusOr<CodegenResult> Codegen::Run() {
     }
     info.depth = layer.depth;
     info.quant_error = layer.op->attrs().GetFloat("quant.error").value_or(-1.0);
+    if (const std::string* a = layer.op->attrs().GetString("attn.ssa")) info.attention = *a;
     infos_.push_back(std::move(info));
   }
 

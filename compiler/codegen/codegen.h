@@ -63,6 +63,10 @@ struct LayerInfo {
   // Weight quantization error annotated by lowering (`quant.error` on the
   // neuron op); negative when unknown.
   double quant_error = -1;
+  // The attention (its neuron's module path) whose spike matmuls this layer
+  // computes, from lower-attention's `attn.ssa`: and2 layers on the chip or
+  // host segments. Empty for the rest.
+  std::string attention;
 };
 
 struct CodegenResult {

@@ -545,7 +545,10 @@ class LowerAttentionPass : public passes::Pass {
       loc.op_name.clear();
       Value* ports[2] = {Port(items[s.a].value, items[s.a].labels, s.labels, neuron),
                          Port(items[s.b].value, items[s.b].labels, s.labels, neuron)};
-      auto made = module_->CreateInferred("and2", ports, {}, loc, neuron);
+      // The compile report groups the layers of one attention by this.
+      ir::AttrDict attrs;
+      attrs.Set("attn.ssa", ir::Attribute::String(base));
+      auto made = module_->CreateInferred("and2", ports, std::move(attrs), loc, neuron);
       SPK_CHECK_OK(made.status());
       items.erase(items.begin() + static_cast<ptrdiff_t>(s.b));
       items[s.a] = {(*made)->result(0), s.labels};
@@ -654,6 +657,7 @@ class LowerAttentionPass : public passes::Pass {
       const bool is_root = op == root;
       Operation* h = ConvertToHost(*module_, op, is_root, ctx_->diags);
       SPK_CHECK(h != nullptr);
+      h->mutable_attrs().Set("attn.ssa", ir::Attribute::String(Base(*neuron, "attn")));
       bounds[h->result(0)] = r;
       if (is_root) root_host = h;
     }
