@@ -428,7 +428,8 @@ class LowerAttentionPass : public passes::Pass {
   }
 
   // The and2 layers, greedily: each ANDs the pair of operands whose labels
-  // span the fewest compartments. Every product term needs its own AND in
+  // span the fewest compartments (the last one spans every label, in
+  // `order`). Every product term needs its own AND in
   // the last layer (the terms are summed, and a sum of spikes is no longer
   // binary), so only the first layer can be chosen: for SSA, k & v spans
   // N d^2 and q & k N^2 d, whichever is smaller; q & v would span N^2 d^2.
@@ -453,8 +454,6 @@ class LowerAttentionPass : public passes::Pass {
           }
         }
       }
-      // The last layer lays out every label in `order`.
-      if (items.size() == 2) best.labels = order;
       items.erase(items.begin() + static_cast<ptrdiff_t>(best.b));
       items[best.a] = best.labels;
       steps.push_back(best);
