@@ -85,7 +85,7 @@ int RunCompile(Context& ctx, const Args& args) {
   const std::string report_path = report_template;
 
   std::vector<std::string> argv = {*compiler, model, "-o", out_path, "--report-json", report_path};
-  for (const char* flag : {"chip", "board", "max-cores", "input-shape", "timesteps"}) {
+  for (const char* flag : {"chip", "board", "max-cores", "ssa", "input-shape", "timesteps"}) {
     if (auto v = args.Value(flag)) {
       argv.push_back(std::string("--") + flag);
       argv.push_back(*v);

@@ -104,6 +104,10 @@ int RunDeploy(Context& ctx, const Args& args) {
   if (*chip_index) request.partition.chip = static_cast<uint32_t>(**chip_index);
   if (*opt) request.opt_level = static_cast<uint32_t>(**opt);
   if (*timesteps) request.timesteps = static_cast<uint32_t>(**timesteps);
+  request.ssa = args.Value("ssa").value_or("auto");
+  if (request.ssa != "auto" && request.ssa != "host" && request.ssa != "chip") {
+    return UsageError(ctx, "deploy", "--ssa takes auto, host or chip, got '" + request.ssa + "'");
+  }
   const std::string failover = args.Value("failover").value_or("none");
   if (failover == "emulator") {
     request.failover = protocol::FailoverPolicy::kEmulator;

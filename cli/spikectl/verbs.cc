@@ -40,11 +40,13 @@ const Verb kVerbs[] = {
      "compile (or take from the cache) and load a model",
      "spikectl deploy MODEL.pt|IMAGE.spkimg [--name NAME] [--board BOARD] [--chip PROFILE]\n"
      "                [--cores N] [--chip-index N] [--exclusive] [--failover none|emulator]\n"
-     "                [-O 0..3] [--timesteps T] [--replace] [--upload] [--progress|--no-progress]\n"
-     "                [--json]\n"
+     "                [-O 0..3] [--ssa auto|host|chip] [--timesteps T] [--replace] [--upload]\n"
+     "                [--progress|--no-progress] [--json]\n"
      "--upload sends the model's bytes instead of its path (for a daemon that cannot read it).\n"
-     "Progress is shown while compiling when stderr is a terminal.",
-     {"name", "board", "chip", "cores", "chip-index", "failover", "O", "opt-level", "timesteps"},
+     "--ssa: where spike matmuls (Spikformer attention) run; auto puts them on the chip when\n"
+     "they fit. Progress is shown while compiling when stderr is a terminal.",
+     {"name", "board", "chip", "cores", "chip-index", "failover", "O", "opt-level", "ssa",
+      "timesteps"},
      {"exclusive", "replace", "upload", "progress", "no-progress"},
      RunDeploy},
     {"undeploy",
@@ -67,12 +69,12 @@ const Verb kVerbs[] = {
     {"compile",
      "compile a model offline, without a daemon (runs spk-compile)",
      "spikectl compile MODEL.pt -o OUT.spkimg [--chip PROFILE] [--board PROFILE] [--max-cores N]\n"
-     "                [-O 0..3] [--input-shape 1,1,8,8] [--timesteps T] [--report]\n"
-     "                [--compiler PATH] [--json]\n"
+     "                [-O 0..3] [--ssa auto|host|chip] [--input-shape 1,1,8,8] [--timesteps T]\n"
+     "                [--report] [--compiler PATH] [--json]\n"
      "The compiler is --compiler, else $SPIKED_COMPILE_COMMAND, else spk-compile beside\n"
      "spikectl (or in the build tree), else on $PATH.",
-     {"o", "output", "chip", "board", "max-cores", "O", "opt-level", "input-shape", "timesteps",
-      "compiler"},
+     {"o", "output", "chip", "board", "max-cores", "O", "opt-level", "ssa", "input-shape",
+      "timesteps", "compiler"},
      {"report"},
      RunCompile},
     {"telemetry",

@@ -172,6 +172,7 @@ class Codegen {
   std::set<std::string> names_;
   std::unordered_map<const Value*, std::string> chip_reads_;    // value -> host-read port
   std::vector<std::pair<size_t, const Value*>> output_values_;  // port -> value it reads
+  bool unimplemented_ = false;
   BoardImage image_;
   std::vector<LayerInfo> infos_;
 };
@@ -286,8 +287,16 @@ void Codegen::VisitNeuron(const Operation& op) {
   layer.size = static_cast<uint32_t>(Elements(op.result()->type()));
   bool ok = true;
   bool have_depth = false;
-  // balance-delays' extra steps for each and2 port, carried by its table.
-  const std::vector<int64_t>* port_delays = n == "and2" ? op.attrs().GetIntList("delays") : nullptr;
+  // balance-delays' extra steps on each and2 port's fan-in (the tables
+  // codegen makes for ports reading chip values carry them).
+  std::vector<uint32_t> port_delays(op.num_operands(), 0);
+  if (n == "and2") {
+    if (const auto* d = op.attrs().GetIntList("delays")) {
+      for (size_t k = 0; k < d->size() && k < port_delays.size(); ++k) {
+        port_delays[k] = static_cast<uint32_t>((*d)[k]);
+      }
+    }
+  }
   for (size_t k = 0; k < op.num_operands(); ++k) {
     auto it = refs_.find(op.operand(k));
     if (n == "and2" && it != refs_.end() && it->second.kind != Ref::kSyn) {
@@ -302,10 +311,8 @@ void Codegen::VisitNeuron(const Operation& op) {
       syn.identity = true;
       syn.source = *src;
       syn.in_elements = Elements(op.operand(k)->type());
-      if (port_delays != nullptr && k < port_delays->size()) {
-        syn.extra_delay = static_cast<uint32_t>((*port_delays)[k]);
-      }
       syn.identity_targets.resize(syn.in_elements);
+      syn.extra_delay = port_delays[k];
       const auto& rd = op.result()->type().dims();
       const auto& od = op.operand(k)->type().dims();
       std::vector<int64_t> idx(rd.size(), 0);
@@ -332,6 +339,14 @@ void Codegen::VisitNeuron(const Operation& op) {
       }
       layer.depth = std::max(layer.depth, depth);
       have_depth = true;
+      continue;
+    }
+    if (port_delays[k] > 0) {
+      diags_.Error(op.DiagLocation(),
+                   "'and2' op has a delay on a port fed by synapse ops; only ports reading "
+                   "chip values can be delayed (UNIMPLEMENTED)");
+      unimplemented_ = true;
+      ok = false;
       continue;
     }
     if (it == refs_.end() || it->second.kind != Ref::kSyn) {
@@ -506,6 +521,7 @@ void Codegen::VisitHost(const Operation& op) {
   info.op = "host:" + seg.op;
   info.loc = op.loc();
   info.on_host = true;
+  if (const std::string* a = op.attrs().GetString("attn.ssa")) info.attention = *a;
   info.depth = depth;
   infos_.push_back(std::move(info));
   image_.host_segments.push_back(std::move(seg));
@@ -1013,6 +1029,7 @@ std::vector<hal::format::OutputSegment> Codegen::Segments(const Ref& ref, uint64
 StatusOr<CodegenResult> Codegen::Run() {
   Walk();
   if (diags_.has_errors()) {
+    if (unimplemented_) return UnimplementedError(diags_.ToStatus("codegen").message());
     return diags_.ToStatus("codegen");
   }
   SetRowUnits();
@@ -1092,6 +1109,7 @@ StatusOr<CodegenResult> Codegen::Run() {
     }
     info.depth = layer.depth;
     info.quant_error = layer.op->attrs().GetFloat("quant.error").value_or(-1.0);
+    if (const std::string* a = layer.op->attrs().GetString("attn.ssa")) info.attention = *a;
     infos_.push_back(std::move(info));
   }
 
@@ -1158,6 +1176,21 @@ StatusOr<CodegenResult> GenerateBoardImage(const ir::Module& module, const Codeg
                                            ir::DiagnosticEngine& diags) {
   Codegen codegen(module, options, diags);
   return codegen.Run();
+}
+
+passes::TargetInfo TargetInfoFor(const hal::format::ChipProfile& chip,
+                                 const hal::format::BoardProfile& board, uint32_t max_cores) {
+  passes::TargetInfo t;
+  const uint64_t board_cores = uint64_t{board.chips} * chip.cores_per_chip;
+  t.cores = max_cores == 0 ? board_cores : std::min<uint64_t>(max_cores, board_cores);
+  t.name = chip.name + " x " + std::to_string(board.chips) + " chip(s)" +
+           (board.name.empty() ? "" : " (" + board.name + ")");
+  if (max_cores != 0) t.name += ", " + std::to_string(t.cores) + " cores";
+  t.neurons_per_core = chip.core.neurons;
+  t.synapse_bits_per_core = chip.core.synapse_memory_bits;
+  t.input_axons_per_core = chip.core.input_axons;
+  t.bits_per_sparse_synapse = chip.core.synapse_bits_sparse;
+  return t;
 }
 
 }  // namespace spk::compiler::codegen

@@ -28,6 +28,7 @@
 #include "compiler/ir/location.h"
 #include "compiler/ir/module.h"
 #include "compiler/partition/partition.h"
+#include "compiler/passes/pass.h"
 #include "hal/format/board_image.h"
 #include "hal/format/chip_profile.h"
 
@@ -62,6 +63,10 @@ struct LayerInfo {
   // Weight quantization error annotated by lowering (`quant.error` on the
   // neuron op); negative when unknown.
   double quant_error = -1;
+  // The attention (its neuron's module path) whose spike matmuls this layer
+  // computes, from lower-attention's `attn.ssa`: and2 layers on the chip or
+  // host segments. Empty for the rest.
+  std::string attention;
 };
 
 struct CodegenResult {
@@ -70,6 +75,11 @@ struct CodegenResult {
   partition::Plan plan;
   std::vector<partition::CoreUsage> usage;  // per logical core
 };
+
+// The capacity of `board` (or of `max_cores` of it, when non-zero) as the
+// lowering passes see it (passes::TargetInfo).
+passes::TargetInfo TargetInfoFor(const hal::format::ChipProfile& chip,
+                                 const hal::format::BoardProfile& board, uint32_t max_cores);
 
 // INVALID_ARGUMENT when the model cannot be mapped (diagnostics list every
 // problem: unsupported ops, every violated per-core limit); UNIMPLEMENTED for

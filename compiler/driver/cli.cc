@@ -52,6 +52,7 @@ std::string OptionsKeyText(const CompileOptions& o) {
     << "\nactivity=" << o.assumed_activity << "\n";
   // Only when set, so that the keys of every compile made before it stay.
   if (o.probe_neurons) s << "probe_neurons=1\n";
+  if (o.ssa != "auto") s << "ssa=" << o.ssa << "\n";
   return s.str();
 }
 
@@ -145,7 +146,7 @@ std::string CompileUsage() {
          "                   [-O0|-O1|-O2|-O3] [--input-shape 1,1,8,8] [--timesteps T]\n"
          "                   [--report] [--report-json FILE] [--emit-ir input|optimized]\n"
          "                   [--progress|--no-progress] [--cache-dir DIR] [--no-cache]\n"
-         "                   [--time-report] [--probe-neurons]\n"
+         "                   [--time-report] [--probe-neurons] [--ssa auto|host|chip]\n"
          "\n"
          "Compiles a TorchScript model (.pt) or spike IR text (frontend or lowered) into a\n"
          "board image. Diagnostics go to stderr as file:line:col: error: ...\n"
@@ -153,6 +154,9 @@ std::string CompileUsage() {
          "cache there and reuses them; --no-cache turns that off. --time-report prints\n"
          "the wall time of every stage and pass to stderr. --probe-neurons makes every\n"
          "LIF/IF layer's spikes an output (probe:<module path>) for layer-by-layer checks.\n"
+         "--ssa chooses where spike matmuls (Spikformer attention) run: auto (default) on\n"
+         "the chip as and2 layers when they fit the board, else on the host; host or chip\n"
+         "force it (chip fails, naming the layer, when the expansion does not fit).\n"
          "Exit status: 0 success, 1 the model cannot be compiled, 2 bad usage, unreadable\n"
          "or unwritable files or unknown profiles, 3 internal error.\n";
 }
@@ -178,7 +182,7 @@ int RunCompileCli(std::span<const std::string> args, const Importer& importer, s
       return kExitOk;
     } else if (a == "-o" || a == "--chip" || a == "--board" || a == "--max-cores" ||
                a == "--input-shape" || a == "--timesteps" || a == "--report-json" ||
-               a == "--emit-ir" || a == "--cache-dir" || a == "--cache-key") {
+               a == "--emit-ir" || a == "--cache-dir" || a == "--cache-key" || a == "--ssa") {
       auto v = value();
       if (!v) return usage(a + " needs a value");
       if (a == "-o") {
@@ -189,6 +193,10 @@ int RunCompileCli(std::span<const std::string> args, const Importer& importer, s
         options.board = *v;
       } else if (a == "--report-json") {
         report_json = *v;
+      } else if (a == "--ssa") {
+        if (!CheckSsaMode(*v).ok())
+          return usage("--ssa takes auto, host or chip, got '" + *v + "'");
+        options.ssa = *v;
       } else if (a == "--cache-dir") {
         if (v->empty()) return usage("--cache-dir needs a directory");
         cache_dir = *v;

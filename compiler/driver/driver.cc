@@ -88,6 +88,11 @@ std::string SiblingExecutable(const std::string& name) {
   return exe.substr(0, exe.rfind('/') + 1) + name;
 }
 
+Status CheckSsaMode(std::string_view mode) {
+  if (mode == "auto" || mode == "host" || mode == "chip") return Status::Ok();
+  return InvalidArgumentError("ssa must be auto, host or chip, got '" + std::string(mode) + "'");
+}
+
 bool IsTorchScriptArchive(std::span<const uint8_t> bytes) {
   return bytes.size() >= 4 && bytes[0] == 'P' && bytes[1] == 'K' && bytes[2] == 3 && bytes[3] == 4;
 }
@@ -100,6 +105,9 @@ StatusOr<CompileOutput> CompileModel(std::span<const uint8_t> bytes, const std::
   auto say = [&](const std::string& line) {
     if (progress) progress(line);
   };
+  if (Status s = CheckSsaMode(options.ssa); !s.ok()) {
+    return FailedPreconditionError(std::string(s.message()));
+  }
   // Profiles first: a typo in --chip should not cost a model import.
   auto chip = hal::format::LoadChipProfile(options.chip);
   if (!chip.ok()) {
@@ -163,6 +171,8 @@ StatusOr<CompileOutput> CompileModel(std::span<const uint8_t> bytes, const std::
   say("running -O" + std::to_string(options.opt_level) + " pipeline");
   passes::PassManager pm(Registry());
   SPK_RETURN_IF_ERROR(pm.AddOptLevel(options.opt_level));
+  pm.set_option("lower-attention.ssa", options.ssa);
+  pm.set_target(codegen::TargetInfoFor(*chip, board, options.max_cores));
   pm.set_after_pass_hook([&](const passes::Pass& pass, const ir::Module&) {
     mark("pass " + std::string(pass.name()));
   });

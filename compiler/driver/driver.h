@@ -21,6 +21,7 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "base/status.h"
@@ -65,7 +66,15 @@ struct CompileOptions {
   // any chip output), so a run can be compared with the source model layer
   // by layer. Costs output bandwidth; for debugging and agreement tests.
   bool probe_neurons = false;
+  // Spike matmuls (Spikformer SSA): "auto" expands them into and2 layers on
+  // the chip when the expansion fits the board (or max_cores of it), else
+  // runs them on the host; "host" and "chip" force either (chip fails when it
+  // does not fit). docs/lowering.md#attention.
+  std::string ssa = "auto";
 };
+
+// INVALID_ARGUMENT unless `mode` is auto, host or chip.
+Status CheckSsaMode(std::string_view mode);
 
 // Wall time of one stage of CompileModel ("import", a pass name, "codegen").
 struct StageTime {

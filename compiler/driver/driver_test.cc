@@ -56,6 +56,22 @@ module @front attributes {timesteps = 4} {
 }
 )";
 
+// Spikformer SSA on spike inputs, 2 tokens x 2 dims: its AND expansion
+// (8 + 16 and2s) fits any board.
+constexpr char kSsa[] = R"(
+module @ssa attributes {timesteps = 4} {
+  %q = input() {name = "q"} : () -> spike[T,1,2,2]
+  %k = input() {name = "k"} : () -> spike[T,1,2,2]
+  %v = input() {name = "v"} : () -> spike[T,1,2,2]
+  %kt = transpose(%k) {dim0 = -2, dim1 = -1} : spike[T,1,2,2] -> spike[T,1,2,2]
+  %qk = matmul(%q, %kt) : (spike[T,1,2,2], spike[T,1,2,2]) -> graded[T,1,2,2]
+  %sc = mul_scalar(%qk) {scalar = 0.125} : graded[T,1,2,2] -> f32[T,1,2,2]
+  %att = matmul(%sc, %v) : (f32[T,1,2,2], spike[T,1,2,2]) -> f32[T,1,2,2]
+  %o = lif(%att) {tau = 2.0, v_threshold = 0.5} : f32[T,1,2,2] -> spike[T,1,2,2] loc("s.py":3:1 "attn.attn_lif")
+  output(%o) {name = "y"} : spike[T,1,2,2] -> ()
+}
+)";
+
 class DriverTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -138,6 +154,35 @@ TEST_F(DriverTest, SameModelSameBytes) {
   EXPECT_EQ(Slurp(dir_ / "a.spkimg"), Slurp(dir_ / "b.spkimg"));
 }
 
+// --ssa: auto expands the small SSA on the chip, host keeps it on the host;
+// the report says where each attention runs, and the options are cached apart.
+TEST_F(DriverTest, SsaChoiceReachesTheReportAndTheCacheKey) {
+  const std::string model = Write("ssa.spkir", kSsa);
+  const std::string chip_json = (dir_ / "chip.json").string();
+  const std::string host_json = (dir_ / "host.json").string();
+  const std::string cache = (dir_ / "cache").string();
+  ASSERT_EQ(Run({model, "-o", (dir_ / "a.spkimg").string(), "--report", "--report-json", chip_json,
+                 "--cache-dir", cache}),
+            0)
+      << err_.str();
+  EXPECT_THAT(out_.str(), HasSubstr("attention attn.attn_lif: spike matmuls on the chip, 2 and2 "
+                                    "layer(s), 24 compartments"));
+  EXPECT_THAT(Slurp(chip_json),
+              HasSubstr(R"("attention":[{"name":"attn.attn_lif","where":"chip")"));
+  ASSERT_EQ(Run({model, "-o", (dir_ / "b.spkimg").string(), "--ssa", "host", "--report",
+                 "--report-json", host_json, "--cache-dir", cache}),
+            0)
+      << err_.str();
+  EXPECT_THAT(out_.str(), HasSubstr("attention attn.attn_lif: spike matmuls on the host"));
+  EXPECT_THAT(Slurp(host_json), HasSubstr(R"("where":"host")"));
+  EXPECT_NE(Slurp((dir_ / "a.spkimg").string()), Slurp((dir_ / "b.spkimg").string()));
+  // Forced onto a chip it does not fit (a 1-core partition): exit 1, the layer named.
+  EXPECT_EQ(Run({model, "-o", (dir_ / "c.spkimg").string(), "--ssa", "chip", "--max-cores", "1"}),
+            kExitModelError);
+  EXPECT_THAT(err_.str(), HasSubstr("s.py:3:1: error: the on-chip SSA expansion feeding 'lif' "
+                                    "[attn.attn_lif] does not fit"));
+}
+
 TEST_F(DriverTest, ExitCodes) {
   const std::string model = Write("mlp.spkir", kLowered);
   const std::string out = (dir_ / "x.spkimg").string();
@@ -145,6 +190,7 @@ TEST_F(DriverTest, ExitCodes) {
   EXPECT_EQ(Run({model}), kExitUsage);
   EXPECT_EQ(Run({model, "-o", out, "--frobnicate"}), kExitUsage);
   EXPECT_EQ(Run({model, "-o", out, "--chip", "nosuchchip"}), kExitUsage);
+  EXPECT_EQ(Run({model, "-o", out, "--ssa", "sometimes"}), kExitUsage);
   EXPECT_EQ(Run({(dir_ / "missing.pt").string(), "-o", out}), kExitUsage);
   EXPECT_EQ(Run({model, "-o", (dir_ / "no" / "such" / "dir.spkimg").string()}), kExitUsage);
   // A model error: the location of the op at fault, and exit 1.

@@ -124,6 +124,38 @@ std::string JsonString(const std::string& s) {
   return out + "\"";
 }
 
+// Where each attention's spike matmuls run (lower-attention's choice), in
+// the order the layers come.
+struct Attention {
+  std::string name;
+  bool on_host = false;
+  std::vector<uint32_t> cores;  // of its and2 layers
+  uint64_t neurons = 0;         // and2 compartments
+  int layers = 0;               // and2 layers or host segments
+};
+
+std::vector<Attention> Attentions(const codegen::CodegenResult& r) {
+  std::vector<Attention> out;
+  for (const auto& info : r.layers) {
+    if (info.attention.empty()) continue;
+    auto it = std::find_if(out.begin(), out.end(),
+                           [&](const Attention& a) { return a.name == info.attention; });
+    if (it == out.end()) {
+      out.push_back({info.attention, info.on_host, {}, 0, 0});
+      it = out.end() - 1;
+    }
+    ++it->layers;
+    it->neurons += info.neurons;
+    for (uint32_t c : info.cores) {
+      if (std::find(it->cores.begin(), it->cores.end(), c) == it->cores.end()) {
+        it->cores.push_back(c);
+      }
+    }
+  }
+  for (Attention& a : out) std::sort(a.cores.begin(), a.cores.end());
+  return out;
+}
+
 }  // namespace
 
 std::string ReportText(const codegen::CodegenResult& r, const hal::format::BoardImage& image,
@@ -160,6 +192,21 @@ std::string ReportText(const codegen::CodegenResult& r, const hal::format::Board
                 image.meta.run_steps, c.totals.latency_s * 1e6, c.totals.dynamic_energy_j * 1e6,
                 c.totals.static_energy_j * 1e6, activity * 100, chip.name.c_str());
   out += line;
+  for (const Attention& a : Attentions(r)) {
+    if (a.on_host) {
+      std::snprintf(line, sizeof line, "attention %s: spike matmuls on the host (%d segment(s))\n",
+                    a.name.c_str(), a.layers);
+    } else {
+      std::string cores = a.cores.empty() ? "-" : std::to_string(a.cores.front());
+      if (a.cores.size() > 1) cores += "-" + std::to_string(a.cores.back());
+      std::snprintf(line, sizeof line,
+                    "attention %s: spike matmuls on the chip, %d and2 layer(s), %llu "
+                    "compartments on %zu core(s) (%s)\n",
+                    a.name.c_str(), a.layers, static_cast<unsigned long long>(a.neurons),
+                    a.cores.size(), cores.c_str());
+    }
+    out += line;
+  }
   return out;
 }
 
@@ -204,6 +251,19 @@ std::string ReportJson(const codegen::CodegenResult& r, const hal::format::Board
       out += ",\"source\":" + JsonString(info.loc.file + ":" + std::to_string(info.loc.line));
     }
     out += "}";
+  }
+  out += "],\"attention\":[";
+  const std::vector<Attention> attention = Attentions(r);
+  for (size_t i = 0; i < attention.size(); ++i) {
+    const Attention& a = attention[i];
+    out += (i ? "," : "") + std::string("{\"name\":") + JsonString(a.name) +
+           ",\"where\":" + JsonString(a.on_host ? "host" : "chip") +
+           ",\"layers\":" + std::to_string(a.layers) +
+           ",\"and2_compartments\":" + std::to_string(a.neurons) + ",\"cores\":[";
+    for (size_t k = 0; k < a.cores.size(); ++k) {
+      out += (k ? "," : "") + std::to_string(a.cores[k]);
+    }
+    out += "]}";
   }
   out += "],\"cores\":[";
   for (size_t k = 0; k < r.usage.size(); ++k) {

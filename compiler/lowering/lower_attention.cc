@@ -7,18 +7,24 @@
 //                                       transpose, then a linear with weights
 //                                       1 over it (quantize makes it a table):
 //                                       SDSA's sum over tokens of k * v.
-//   lif(... matmul(spikes) ...)      -> Spikformer SSA: the float cone feeding
-//                                       the neuron (q @ k^T, * scale, @ v and
-//                                       layout ops) runs as host ops; its
-//                                       result enters the chip as a graded
-//                                       port (`port.scale`, payload range
-//                                       annotated) through an identity table.
-// The SSA choice and its cost (host multiply-adds per step; the same number
-// of and2 compartments an on-chip AND expansion would need) is a remark.
+//   lif(... matmul(spikes) ...)      -> Spikformer SSA, one of two ways:
+//     chip: every product term of binary spikes is an AND, so
+//       scale * sum_{j,e} q[i,e] k[j,e] v[j,c] = scale * sum_{j,e} q[i,e] & k[j,e] & v[j,c]
+//       becomes and2 layers (ports broadcast through layout ops) and a table
+//       of weights `scale` summing the last layer into the neuron;
+//     host: the float cone feeding the neuron (q @ k^T, * scale, @ v and
+//       layout ops) runs as host ops; its result enters the chip as a graded
+//       port (`port.scale`, payload range annotated) through an identity table.
+//   The option `lower-attention.ssa` (auto, host, chip) chooses; auto expands
+//   when the expansion fits the target (PassContext::target). A remark gives
+//   the choice and the cost of both ways.
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <map>
 #include <memory>
+#include <numeric>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -38,6 +44,42 @@ struct Interval {
   double lo = 0, hi = 0;
 };
 
+// The attention cone as an einsum of binary spikes: a value is
+//   scale * sum over the labels not in `out` of prod_f factors[f]
+// where each factor is a chip value whose per-step dims carry `labels`.
+struct Factor {
+  Value* value = nullptr;
+  std::vector<int> labels;  // one per per-step dim of value
+};
+struct Term {
+  std::vector<Factor> factors;
+  std::vector<int> out;  // labels of the value's per-step dims
+  double scale = 1;
+};
+
+// The cost of one spike-matmul cone either way.
+struct Cost {
+  int matmuls = 0;
+  double macs = 0;                  // host multiply-adds per step
+  std::vector<int64_t> and2_sizes;  // compartments per and2 layer, in order
+  int64_t synapses = 0;             // port fan-ins (2 per and2) + the sum table
+  int64_t sum_fanin = 0;            // sum-table synapses per neuron
+  int64_t max_axons = 0;            // the largest source a layer reads
+  std::string max_axons_layer;
+  int64_t cores = 0;  // lower bound on the cores the expansion adds
+  int64_t compartments() const {
+    return std::accumulate(and2_sizes.begin(), and2_sizes.end(), int64_t{0});
+  }
+};
+
+int64_t CeilDiv(int64_t a, int64_t b) { return b <= 0 ? 0 : (a + b - 1) / b; }
+
+// A chip value's source group: its value behind layout ops.
+const Value* BaseValue(const Value* v) {
+  while (IsLayoutOp(*v->def())) v = v->def()->operand(0);
+  return v;
+}
+
 bool IsSpikeLeaf(const Value& v) {
   if (v.type().element() != ElementType::kSpike && v.type().element() != ElementType::kGraded) {
     return false;
@@ -52,7 +94,8 @@ class LowerAttentionPass : public passes::Pass {
  public:
   static constexpr std::string_view kName = "lower-attention";
   static constexpr std::string_view kSummary =
-      "spike products -> and2, token sums -> weight-1 synapses, SSA matmuls -> host ops";
+      "spike products -> and2, token sums -> weight-1 synapses, SSA matmuls -> and2 layers or "
+      "host ops";
 
   std::string_view name() const override { return kName; }
   std::string_view summary() const override { return kSummary; }
@@ -60,6 +103,22 @@ class LowerAttentionPass : public passes::Pass {
   Status Run(ir::Module& module, passes::PassContext& ctx) override {
     module_ = &module;
     ctx_ = &ctx;
+    mode_ = ctx.Option("lower-attention.ssa", "auto");
+    if (mode_ != "auto" && mode_ != "host" && mode_ != "chip") {
+      return InvalidArgumentError("lower-attention: option ssa must be auto, host or chip, got '" +
+                                  mode_ + "'");
+    }
+    // What the rest of the model needs at least (auto's budget): its neurons.
+    if (ctx.target.known()) {
+      int64_t neurons = 0;
+      for (const auto& op : module.ops()) {
+        if (op->name() == "lif" || op->name() == "if_neuron") {
+          neurons += op->result(0)->type().num_elements();
+        }
+      }
+      budget_ = static_cast<int64_t>(ctx.target.cores) -
+                CeilDiv(neurons, static_cast<int64_t>(ctx.target.neurons_per_core));
+    }
     for (Operation* op : module.OpsSnapshot()) {
       if (op->name() == "mul" && op->operand(0)->type().element() == ElementType::kSpike &&
           op->operand(1)->type().element() == ElementType::kSpike &&
@@ -74,7 +133,7 @@ class LowerAttentionPass : public passes::Pass {
       if (op->name() != "lif" && op->name() != "if_neuron") continue;
       Value* in = op->operand(0);
       if (in->def()->name() == "sum" && in->uses().size() == 1) LowerTokenSum(op, in->def());
-      if (ConeHasMatmul(op->operand(0))) LowerHostCone(op);
+      if (ConeHasMatmul(op->operand(0))) LowerSpikeMatmuls(op);
     }
     if (failed_) return InvalidArgumentError("lower-attention: attention cannot be lowered");
     return Status::Ok();
@@ -159,12 +218,402 @@ class LowerAttentionPass : public passes::Pass {
     return std::nullopt;
   }
 
-  void LowerHostCone(Operation* neuron) {
+  // --- SSA: the choice ---
+
+  void LowerSpikeMatmuls(Operation* neuron) {
+    Value* root = neuron->operand(0);
+    while (IsLayoutOp(*root->def())) root = root->def()->operand(0);
+    Cost cost = HostCost(root);
+    std::optional<Term> term;
+    next_label_ = 0;
+    label_size_.clear();
+    if (!IsSpikeLeaf(*root)) term = BuildTerm(root);
+    if (term && term->factors.size() < 2) term.reset();
+    if (term) ChipCost(*term, *neuron, cost);
+
+    std::string why;
+    bool chip = false;
+    const passes::TargetInfo& target = ctx_->target;
+    if (mode_ == "host") {
+      why = "--ssa=host";
+    } else if (!term) {
+      why = "not a product of binary spikes the AND expansion covers";
+      if (mode_ == "chip") {
+        ctx_->diags.Error(neuron->DiagLocation(),
+                          "spike matmuls feeding '" + neuron->name() +
+                              "' cannot be expanded on the chip (--ssa=chip): " + why);
+        failed_ = true;
+        return;
+      }
+    } else if (!target.known()) {
+      chip = mode_ == "chip";
+      why = chip ? "--ssa=chip; no target given, capacity not checked"
+                 : "no target given to weigh the expansion against";
+    } else {
+      std::string misfit = Misfit(cost);
+      if (misfit.empty()) {
+        chip = true;
+        budget_ -= cost.cores;
+        why = mode_ == "chip" ? "--ssa=chip" : "fits " + target.name;
+      } else if (mode_ == "chip") {
+        ctx_->diags.Error(neuron->DiagLocation(),
+                          "the on-chip SSA expansion feeding '" + neuron->name() + "' [" +
+                              Base(*neuron, "?") + "] does not fit " + target.name +
+                              " (--ssa=chip): " + misfit + "; " + ChipNumbers(cost) +
+                              " (use --ssa=host or a larger board)");
+        failed_ = true;
+        return;
+      } else {
+        why = "the expansion does not fit " + target.name + ": " + misfit;
+      }
+    }
+    if (chip) {
+      ExpandOnChip(neuron, root, *term, cost, why);
+    } else {
+      LowerHostCone(neuron, cost, term ? ChipNumbers(cost) : "", why);
+    }
+  }
+
+  // Host matmuls and multiply-adds per step of the cone under `root`.
+  Cost HostCost(Value* root) {
+    std::set<Operation*> cone;
+    Cone(root, cone);
+    Cost c;
+    for (Operation* op : cone) {
+      if (op->name() != "matmul") continue;
+      const bool tb = op->attrs().GetBool("transpose_b").value_or(false);
+      const ir::Type& bt = op->operand(1)->type();
+      const double k = static_cast<double>(bt.dim(bt.rank() - (tb ? 1 : 2)));
+      c.macs += static_cast<double>(op->result(0)->type().num_elements()) * k;
+      ++c.matmuls;
+    }
+    return c;
+  }
+
+  // Why the expansion does not fit the target, or empty. Per core, a layer
+  // reads every neuron of each source group (the partitioner counts whole
+  // sources as input axons), so no number of cores helps there; the cores
+  // are compared with what the rest of the model leaves at least.
+  std::string Misfit(const Cost& c) const {
+    const passes::TargetInfo& t = ctx_->target;
+    if (t.input_axons_per_core > 0 && c.max_axons > static_cast<int64_t>(t.input_axons_per_core)) {
+      return c.max_axons_layer + " reads " + std::to_string(c.max_axons) +
+             " source neurons, a core takes " + std::to_string(t.input_axons_per_core) +
+             " input axons";
+    }
+    if (c.cores > budget_) {
+      return "needs at least " + std::to_string(c.cores) + " cores, " +
+             std::to_string(std::max<int64_t>(budget_, 0)) + " of " + std::to_string(t.cores) +
+             " are left";
+    }
+    return "";
+  }
+
+  std::string ChipNumbers(const Cost& c) const {
+    std::string layers;
+    for (int64_t n : c.and2_sizes) layers += (layers.empty() ? "" : " + ") + std::to_string(n);
+    return "the expansion needs " + std::to_string(c.compartments()) + " and2 compartments (" +
+           layers + ") and " + std::to_string(c.synapses) + " synapses";
+  }
+
+  // --- SSA on the chip ---
+
+  int NewLabel(int64_t size) {
+    label_size_.push_back(size);
+    return next_label_++;
+  }
+
+  static void Rename(Term& t, int from, int to) {
+    for (Factor& f : t.factors) std::replace(f.labels.begin(), f.labels.end(), from, to);
+    std::replace(t.out.begin(), t.out.end(), from, to);
+  }
+
+  // The cone under `v` as an einsum of spike leaves, or nullopt where it is
+  // something else (a reshape between the matmuls, graded leaves, broadcast
+  // batch dims): those stay on the host.
+  std::optional<Term> BuildTerm(Value* v) {
+    if (IsSpikeLeaf(*v)) {
+      if (v->type().element() != ElementType::kSpike || !v->type().timed()) return std::nullopt;
+      Term t;
+      Factor f{v, {}};
+      for (int64_t d : v->type().dims()) f.labels.push_back(NewLabel(d));
+      t.out = f.labels;
+      t.factors.push_back(std::move(f));
+      return t;
+    }
+    Operation* d = v->def();
+    const std::string& n = d->name();
+    const int off = v->type().timed() ? 1 : 0;
+    if (n == "mul_scalar") {
+      auto t = BuildTerm(d->operand(0));
+      if (t) t->scale *= *d->attrs().GetFloat("scalar");
+      return t;
+    }
+    if (n == "transpose") {
+      auto t = BuildTerm(d->operand(0));
+      if (!t) return t;
+      const int r = d->operand(0)->type().full_rank();
+      int64_t a = *d->attrs().GetInt("dim0"), b = *d->attrs().GetInt("dim1");
+      a = (a < 0 ? a + r : a) - off;
+      b = (b < 0 ? b + r : b) - off;
+      std::swap(t->out[static_cast<size_t>(a)], t->out[static_cast<size_t>(b)]);
+      return t;
+    }
+    if (n == "permute") {
+      auto t = BuildTerm(d->operand(0));
+      if (!t) return t;
+      const auto& dims = *d->attrs().GetIntList("dims");
+      const int r = d->operand(0)->type().full_rank();
+      std::vector<int> out;
+      for (size_t k = static_cast<size_t>(off); k < dims.size(); ++k) {
+        const int64_t p = dims[k] < 0 ? dims[k] + r : dims[k];
+        out.push_back(t->out[static_cast<size_t>(p - off)]);
+      }
+      t->out = std::move(out);
+      return t;
+    }
+    if (n != "matmul") return std::nullopt;
+    auto a = BuildTerm(d->operand(0));
+    auto b = a ? BuildTerm(d->operand(1)) : std::nullopt;
+    if (!b) return std::nullopt;
+    const size_t r = a->out.size();
+    if (r < 2 || b->out.size() != r) return std::nullopt;
+    if (d->attrs().GetBool("transpose_b").value_or(false)) std::swap(b->out[r - 1], b->out[r - 2]);
+    for (size_t k = 0; k + 2 < r; ++k) {  // batch dims: the same, no broadcasting
+      if (label_size_[a->out[k]] != label_size_[b->out[k]]) return std::nullopt;
+      Rename(*b, b->out[k], a->out[k]);
+    }
+    if (label_size_[a->out[r - 1]] != label_size_[b->out[r - 2]]) return std::nullopt;
+    const int contracted = a->out[r - 1];
+    Rename(*b, b->out[r - 2], contracted);
+    Term t;
+    t.factors = std::move(a->factors);
+    t.factors.insert(t.factors.end(), b->factors.begin(), b->factors.end());
+    t.out = a->out;
+    t.out.back() = b->out[r - 1];
+    t.scale = a->scale * b->scale;
+    return t;
+  }
+
+  // The labels in the order the last and2 layer lays them out: the result's
+  // dims but the last, the summed ones, then the result's last dim; so a
+  // table over the last dim (block-diagonal weights) gives the result's
+  // shape, and an output reading the neuron needs no host reshape.
+  static std::vector<int> LabelOrder(const Term& t) {
+    std::vector<int> order(t.out.begin(), t.out.end() - 1);
+    for (const Factor& f : t.factors) {
+      for (int l : f.labels) {
+        if (std::find(order.begin(), order.end(), l) == order.end() && l != t.out.back()) {
+          order.push_back(l);
+        }
+      }
+    }
+    order.push_back(t.out.back());
+    return order;
+  }
+
+  static std::vector<int> Union(const std::vector<int>& order, const std::vector<int>& a,
+                                const std::vector<int>& b) {
+    std::vector<int> u;
+    for (int l : order) {
+      if (std::count(a.begin(), a.end(), l) || std::count(b.begin(), b.end(), l)) u.push_back(l);
+    }
+    return u;
+  }
+
+  int64_t Size(const std::vector<int>& labels) const {
+    int64_t n = 1;
+    for (int l : labels) n *= label_size_[static_cast<size_t>(l)];
+    return n;
+  }
+
+  // The and2 layers, greedily: each ANDs the pair of operands whose labels
+  // span the fewest compartments (the last one spans every label, in
+  // `order`). Every product term needs its own AND in
+  // the last layer (the terms are summed, and a sum of spikes is no longer
+  // binary), so only the first layer can be chosen: for SSA, k & v spans
+  // N d^2 and q & k N^2 d, whichever is smaller; q & v would span N^2 d^2.
+  struct Step {
+    size_t a = 0, b = 0;
+    std::vector<int> labels;
+  };
+  std::vector<Step> Plan(const Term& t) const {
+    const std::vector<int> order = LabelOrder(t);
+    std::vector<std::vector<int>> items;
+    for (const Factor& f : t.factors) items.push_back(f.labels);
+    std::vector<Step> steps;
+    while (items.size() > 1) {
+      Step best;
+      int64_t best_size = -1;
+      for (size_t i = 0; i < items.size(); ++i) {
+        for (size_t j = i + 1; j < items.size(); ++j) {
+          std::vector<int> u = Union(order, items[i], items[j]);
+          if (best_size < 0 || Size(u) < best_size) {
+            best = {i, j, u};
+            best_size = Size(u);
+          }
+        }
+      }
+      items.erase(items.begin() + static_cast<ptrdiff_t>(best.b));
+      items[best.a] = best.labels;
+      steps.push_back(best);
+    }
+    return steps;
+  }
+
+  void ChipCost(const Term& t, const Operation& neuron, Cost& c) const {
+    const std::vector<int> order = LabelOrder(t);
+    // Items: (labels, source size in neurons, name).
+    struct Item {
+      std::vector<int> labels;
+      int64_t source = 0;
+      std::string name;
+    };
+    std::vector<Item> items;
+    for (const Factor& f : t.factors) {
+      items.push_back({f.labels, BaseValue(f.value)->type().num_elements(),
+                       "'" + BaseValue(f.value)->def()->name() + "'"});
+    }
+    const passes::TargetInfo& target = ctx_->target;
+    int k = 0;
+    for (const Step& s : Plan(t)) {
+      const int64_t n = Size(s.labels);
+      const std::string name = "and2 layer " + std::to_string(++k);
+      const int64_t axons = items[s.a].source + items[s.b].source;
+      if (axons > c.max_axons) {
+        c.max_axons = axons;
+        c.max_axons_layer = name;
+      }
+      c.and2_sizes.push_back(n);
+      c.synapses += 2 * n;
+      c.cores += std::max(CeilDiv(n, static_cast<int64_t>(target.neurons_per_core)),
+                          CeilDiv(2 * n * static_cast<int64_t>(target.bits_per_sparse_synapse),
+                                  static_cast<int64_t>(target.synapse_bits_per_core)));
+      items.erase(items.begin() + static_cast<ptrdiff_t>(s.b));
+      items[s.a] = {s.labels, n, name};
+    }
+    const int64_t last = c.and2_sizes.back();
+    c.sum_fanin = last / std::max<int64_t>(Size(t.out), 1);
+    c.synapses += last;
+    if (last > c.max_axons) {
+      c.max_axons = last;
+      c.max_axons_layer = "the sum into '" + neuron.name() + "'";
+    }
+    c.cores += CeilDiv(last * static_cast<int64_t>(target.bits_per_sparse_synapse),
+                       static_cast<int64_t>(target.synapse_bits_per_core));
+  }
+
+  // A port of an and2 laid out as `target` labels: the operand's dims
+  // permuted into target order, then size-1 dims for the labels it lacks
+  // (NumPy broadcasting fans it out).
+  Value* Port(Value* v, const std::vector<int>& labels, const std::vector<int>& target,
+              const Operation* at) {
+    std::vector<int> sorted;
+    for (int l : target) {
+      if (std::count(labels.begin(), labels.end(), l)) sorted.push_back(l);
+    }
+    if (sorted != labels) {
+      std::vector<int64_t> perm = {0};
+      for (int l : sorted) {
+        perm.push_back(std::find(labels.begin(), labels.end(), l) - labels.begin() + 1);
+      }
+      ir::AttrDict a;
+      a.Set("dims", ir::Attribute::IntList(perm));
+      v = Make("permute", {v}, std::move(a), at);
+    }
+    if (sorted != target) {
+      std::vector<int64_t> shape;
+      for (int l : target) {
+        shape.push_back(std::count(labels.begin(), labels.end(), l) ? label_size_[l] : 1);
+      }
+      ir::AttrDict a;
+      a.Set("shape", ir::Attribute::IntList(shape));
+      v = Make("reshape", {v}, std::move(a), at);
+    }
+    return v;
+  }
+
+  void ExpandOnChip(Operation* neuron, Value* root, const Term& t, const Cost& cost,
+                    const std::string& why) {
+    const std::string base = Base(*neuron, "attn");
+    std::vector<Factor> items = t.factors;
+    int k = 0;
+    for (const Step& s : Plan(t)) {
+      ir::Location loc = neuron->loc();
+      loc.module_path = base + ".and" + std::to_string(++k);
+      loc.op_name.clear();
+      Value* ports[2] = {Port(items[s.a].value, items[s.a].labels, s.labels, neuron),
+                         Port(items[s.b].value, items[s.b].labels, s.labels, neuron)};
+      // The compile report groups the layers of one attention by this.
+      ir::AttrDict attrs;
+      attrs.Set("attn.ssa", ir::Attribute::String(base));
+      auto made = module_->CreateInferred("and2", ports, std::move(attrs), loc, neuron);
+      SPK_CHECK_OK(made.status());
+      items.erase(items.begin() + static_cast<ptrdiff_t>(s.b));
+      items[s.a] = {(*made)->result(0), s.labels};
+    }
+    // The sum over the contracted labels: a table over the last dim,
+    // (summed..., c) -> c, weight `scale` where c matches (quantize folds the
+    // scale into the table as it folds mul_scalar).
+    const Factor& last = items.front();
+    const int64_t fanin = cost.sum_fanin;
+    const int64_t width = label_size_[static_cast<size_t>(t.out.back())];
+    std::vector<int64_t> flat = root->type().dims();
+    flat.back() = fanin * width;
+    ir::AttrDict ra;
+    ra.Set("shape", ir::Attribute::IntList(flat));
+    Value* v = Make("reshape", {last.value}, std::move(ra), neuron);
+    std::vector<float> weights(static_cast<size_t>(width * fanin * width), 0.0f);
+    for (int64_t c = 0; c < width; ++c) {
+      for (int64_t j = 0; j < fanin; ++j) {
+        weights[static_cast<size_t>(c * fanin * width + j * width + c)] =
+            static_cast<float>(t.scale);
+      }
+    }
+    ir::Constant* w = passes::AddUniqueConstant(
+        *module_, base + ".and_sum", ir::Type::Untimed(ElementType::kF32, {width, fanin * width}),
+        ir::TensorData(std::move(weights)));
+    ir::AttrDict la;
+    la.Set("weight", ir::Attribute::Ref(w->name()));
+    v = Make("linear", {v}, std::move(la), neuron);
+    // The layout ops between the cone and the neuron again, on the f32 sum
+    // (their old results may be graded).
+    std::vector<Operation*> chain;
+    for (Value* c = neuron->operand(0); c != root; c = c->def()->operand(0)) {
+      chain.push_back(c->def());
+    }
+    for (auto it = chain.rbegin(); it != chain.rend(); ++it) {
+      auto made = module_->CreateInferred((*it)->name(), std::span<Value* const>(&v, 1),
+                                          (*it)->attrs(), (*it)->loc(), neuron);
+      SPK_CHECK_OK(made.status());
+      v = (*made)->result(0);
+    }
+    Operation* old = neuron->operand(0)->def();
+    neuron->SetOperand(0, v);
+    passes::EraseIfDead(old);
+    std::string layers;
+    for (size_t i = 0; i < cost.and2_sizes.size(); ++i) {
+      layers += (i ? ", " : "") + base + ".and" + std::to_string(i + 1) + " " +
+                std::to_string(cost.and2_sizes[i]);
+    }
+    char host[96];
+    std::snprintf(host, sizeof host, "%d host matmul(s), %.0f multiply-adds per step", cost.matmuls,
+                  cost.macs);
+    ctx_->diags.Remark(neuron->DiagLocation(),
+                       "spike matmuls feeding '" + neuron->name() + "' expanded on the chip (" +
+                           why + "): " + std::to_string(cost.compartments()) +
+                           " and2 compartments (" + layers + "), " + std::to_string(cost.synapses) +
+                           " synapses, " + std::to_string(cost.and2_sizes.size()) +
+                           " step(s) of delay; on the host: " + host);
+  }
+
+  // --- SSA on the host ---
+
+  void LowerHostCone(Operation* neuron, const Cost& cost, const std::string& chip_numbers,
+                     const std::string& why) {
     std::set<Operation*> cone;
     Cone(neuron->operand(0), cone);
     std::map<const Value*, Interval> bounds;
-    double macs = 0;
-    int matmuls = 0;
     Operation* root = neuron->operand(0)->def();
     Operation* root_host = nullptr;
     for (Operation* op : module_->OpsSnapshot()) {
@@ -191,8 +640,6 @@ class LowerAttentionPass : public passes::Pass {
                        in[0].hi * in[1].hi};
         r = {k * std::min(0.0, *std::min_element(p, p + 4)),
              k * std::max(0.0, *std::max_element(p, p + 4))};
-        macs += static_cast<double>(op->result(0)->type().num_elements()) * k;
-        ++matmuls;
       } else if (n == "mul_scalar") {
         double s = *op->attrs().GetFloat("scalar");
         r = {std::min(in[0].lo * s, in[0].hi * s), std::max(in[0].lo * s, in[0].hi * s)};
@@ -209,6 +656,7 @@ class LowerAttentionPass : public passes::Pass {
       const bool is_root = op == root;
       Operation* h = ConvertToHost(*module_, op, is_root, ctx_->diags);
       SPK_CHECK(h != nullptr);
+      h->mutable_attrs().Set("attn.ssa", ir::Attribute::String(Base(*neuron, "attn")));
       bounds[h->result(0)] = r;
       if (is_root) root_host = h;
     }
@@ -235,16 +683,22 @@ class LowerAttentionPass : public passes::Pass {
     neuron->SetOperand(0, Make("linear", {root_host->result(0)}, std::move(la), neuron));
     char numbers[160];
     std::snprintf(numbers, sizeof numbers,
-                  "%d host matmul(s), %.0f multiply-adds per step (an on-chip AND expansion "
-                  "would need %.0f and2 compartments); result enters as graded port, scale %g",
-                  matmuls, macs, macs, scale);
-    ctx_->diags.Remark(neuron->DiagLocation(), "spike matmuls feeding '" + neuron->name() +
-                                                   "' run on the host: " + numbers);
+                  "%d host matmul(s), %.0f multiply-adds per step; result enters as graded "
+                  "port, scale %g",
+                  cost.matmuls, cost.macs, scale);
+    ctx_->diags.Remark(neuron->DiagLocation(),
+                       "spike matmuls feeding '" + neuron->name() + "' run on the host (" + why +
+                           "): " + numbers +
+                           (chip_numbers.empty() ? "" : "; on the chip " + chip_numbers));
   }
 
   ir::Module* module_ = nullptr;
   passes::PassContext* ctx_ = nullptr;
   bool failed_ = false;
+  std::string mode_;    // auto, host, chip
+  int64_t budget_ = 0;  // cores left for expansions (auto and chip, known target)
+  int next_label_ = 0;
+  std::vector<int64_t> label_size_;
 };
 
 }  // namespace

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstdio>
 #include <fstream>
+#include <map>
 #include <random>
 #include <sstream>
 #include <string>
@@ -38,7 +39,7 @@ std::string ReadFile(const std::string& path) {
 
 // Parses and runs -O<level>; the diagnostics text goes to *log.
 std::unique_ptr<ir::Module> Lower(const std::string& text, int level, std::string* log,
-                                  Status* status) {
+                                  Status* status, const std::string& ssa = "") {
   ir::DiagnosticEngine diags;
   auto m = ir::ParseModule(text, "test.spkir", diags);
   if (!m.ok()) {
@@ -47,6 +48,7 @@ std::unique_ptr<ir::Module> Lower(const std::string& text, int level, std::strin
   }
   passes::PassManager pm(Registry());
   *status = pm.AddOptLevel(level);
+  if (!ssa.empty()) pm.set_option("lower-attention.ssa", ssa);
   if (status->ok()) *status = pm.Run(**m, diags);
   for (const auto& d : diags.diagnostics()) *log += d.message + "\n";
   return std::move(*m);
@@ -184,6 +186,116 @@ TEST(NumericTest, RandomMlpSpikesAgreeWithFloat) {
     std::printf("-O%d: %.4f of %lld neuron-steps agree\n", level, rate, static_cast<long long>(n));
     EXPECT_GE(rate, 0.97) << "at -O" << level;
   }
+}
+
+// Spikformer SSA on spike inputs q, k, v [T,1,H,N,d] (random spikes, new
+// every step), scale * (q @ k^T) @ v (or q @ (k^T @ v)), heads merged back to
+// [T,1,N,H*d] as spikformer.py does, into attn_lif (threshold 0.5).
+std::string RandomSsa(int heads, int tokens, int dim, bool kv_first, double scale) {
+  const std::string h = std::to_string(heads), n = std::to_string(tokens), d = std::to_string(dim),
+                    hd = std::to_string(heads * dim);
+  const std::string qt = "spike[T,1," + h + "," + n + "," + d + "]";
+  const std::string kt = "spike[T,1," + h + "," + d + "," + n + "]";
+  const std::string att = "graded[T,1," + h + "," + n + "," + n + "]";
+  const std::string attf = "f32[T,1," + h + "," + n + "," + n + "]";
+  const std::string kv = "graded[T,1," + h + "," + d + "," + d + "]";
+  const std::string kvf = "f32[T,1," + h + "," + d + "," + d + "]";
+  const std::string y = "f32[T,1," + h + "," + n + "," + d + "]";
+  const std::string yt = "f32[T,1," + n + "," + h + "," + d + "]";
+  const std::string yr = "f32[T,1," + n + "," + hd + "]";
+  char sc[32];
+  std::snprintf(sc, sizeof sc, "%.17g", scale);
+  std::ostringstream t;
+  t << "module @ssa attributes {timesteps = 8} {\n"
+    << "  %q = input() {name = \"q\"} : () -> " << qt << "\n"
+    << "  %k = input() {name = \"k\"} : () -> " << qt << "\n"
+    << "  %v = input() {name = \"v\"} : () -> " << qt << "\n"
+    << "  %kt = transpose(%k) {dim0 = -2, dim1 = -1} : " << qt << " -> " << kt << "\n";
+  if (kv_first) {
+    t << "  %kv = matmul(%kt, %v) : (" << kt << ", " << qt << ") -> " << kv << "\n"
+      << "  %s = mul_scalar(%kv) {scalar = " << sc << "} : " << kv << " -> " << kvf << "\n"
+      << "  %a = matmul(%q, %s) : (" << qt << ", " << kvf << ") -> " << y << "\n";
+  } else {
+    t << "  %qk = matmul(%q, %kt) : (" << qt << ", " << kt << ") -> " << att << "\n"
+      << "  %s = mul_scalar(%qk) {scalar = " << sc << "} : " << att << " -> " << attf << "\n"
+      << "  %a = matmul(%s, %v) : (" << attf << ", " << qt << ") -> " << y << "\n";
+  }
+  t << "  %at = transpose(%a) {dim0 = 2, dim1 = 3} : " << y << " -> " << yt << "\n"
+    << "  %ar = reshape(%at) {shape = [1, " << n << ", " << hd << "]} : " << yt << " -> " << yr
+    << "\n"
+    << "  %o = lif(%ar) {tau = 2.0, v_threshold = 0.5} : " << yr << " -> spike[T,1," << n << ","
+    << hd << "] loc(\"attn.attn_lif\")\n"
+    << "  output(%o) {name = \"y\"} : spike[T,1," << n << "," << hd << "] -> ()\n}\n";
+  return t.str();
+}
+
+// The on-chip AND expansion is exact: the chip's attn_lif spikes equal the
+// float model's at every step, whatever the shapes, spike rates and form.
+TEST(NumericTest, SsaExpansionOnChipIsExact) {
+  std::mt19937 rng(99);
+  struct Case {
+    int heads, tokens, dim;
+    bool kv_first;
+    double scale, rate;
+  };
+  const Case cases[] = {{2, 4, 4, false, 0.125, 0.6},
+                        {1, 3, 5, false, 0.125, 0.8},
+                        {2, 5, 3, true, 0.25, 0.5},
+                        {1, 4, 2, false, 0.5, 0.3},
+                        {3, 2, 4, true, 0.125, 0.9}};
+  int64_t fired = 0, total = 0;
+  for (const Case& c : cases) {
+    for (int level : {0, 3}) {
+      const std::string text = RandomSsa(c.heads, c.tokens, c.dim, c.kv_first, c.scale);
+      auto front = ir::ParseModule(text);
+      ASSERT_TRUE(front.ok()) << front.status();
+      std::string log;
+      Status s;
+      auto chip = Lower(text, level, &log, &s, "chip");
+      ASSERT_TRUE(s.ok()) << s << "\n" << log;
+      ASSERT_NE(log.find("expanded on the chip"), std::string::npos) << log;
+      EXPECT_TRUE(CheckLoweredNormalForm(*chip).empty());
+      const int64_t steps = 8;
+      const int64_t depth = *chip->attrs().GetInt("pipeline.max_depth");
+      const size_t per_step = static_cast<size_t>(c.heads * c.tokens * c.dim);
+      std::bernoulli_distribution spike(c.rate);
+      std::map<std::string, std::vector<float>> front_in, chip_in;
+      for (const char* name : {"q", "k", "v"}) {
+        std::vector<float> x(per_step * static_cast<size_t>(steps + depth), 0.0f);
+        for (size_t i = 0; i < per_step * static_cast<size_t>(steps); ++i) x[i] = spike(rng);
+        chip_in[name] = x;
+        x.resize(per_step * static_cast<size_t>(steps));
+        front_in[name] = x;
+      }
+      auto ft = RunReference(**front, front_in, steps);
+      auto ct = RunReference(*chip, chip_in, steps + depth);
+      ASSERT_TRUE(ft.ok()) << ft.status();
+      ASSERT_TRUE(ct.ok()) << ct.status();
+      // The output "y" in both: the neuron's spikes in the model's layout.
+      auto fo = OpsNamed(**front, "output", "output");
+      auto co = OpsNamed(*chip, "output", "output");
+      ASSERT_EQ(fo.size(), 1u);
+      ASSERT_EQ(co.size(), 1u);
+      const auto d = static_cast<size_t>(*co[0]->attrs().GetInt("pipeline.depth"));
+      EXPECT_EQ(d, 3u);  // two and2 layers, then the sum table
+      const auto& fs = ft->values.at(fo[0]->operand(0));
+      const auto& cs = ct->values.at(co[0]->operand(0));
+      for (size_t t = 0; t < static_cast<size_t>(steps); ++t) {
+        ASSERT_EQ(fs[t].size(), cs[t + d].size());
+        for (size_t j = 0; j < fs[t].size(); ++j) {
+          ASSERT_EQ(fs[t][j], cs[t + d][j])
+              << "heads " << c.heads << " tokens " << c.tokens << " dim " << c.dim << " -O" << level
+              << " step " << t << " neuron " << j;
+          fired += fs[t][j] != 0;
+          ++total;
+        }
+      }
+    }
+  }
+  std::printf("SSA expansion: %lld neuron-steps equal to float, %lld of them spikes\n",
+              static_cast<long long>(total), static_cast<long long>(fired));
+  EXPECT_GT(fired, total / 10);  // the comparison is not all silence
+  EXPECT_LT(fired, total);
 }
 
 }  // namespace

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <utility>
+#include <vector>
 
 namespace spk::compiler::lowering {
 namespace {
@@ -18,6 +20,63 @@ int64_t TruncMul(int64_t x, int64_t factor) {  // sign(x*f) * (|x*f| >> 12)
   return t < 0 ? -((-t) >> 12) : t >> 12;
 }
 
+// Row-major strides of `dims`.
+std::vector<size_t> Strides(const std::vector<int64_t>& dims) {
+  std::vector<size_t> st(dims.size(), 1);
+  for (size_t k = dims.size(); k-- > 1;) st[k - 1] = st[k] * static_cast<size_t>(dims[k]);
+  return st;
+}
+
+// out[i] = x[src[i]] for a permutation `perm` of the per-step dims `in`.
+std::vector<size_t> PermuteIndex(const std::vector<int64_t>& in, const std::vector<int>& perm) {
+  std::vector<int64_t> out_dims;
+  for (int p : perm) out_dims.push_back(in[static_cast<size_t>(p)]);
+  const std::vector<size_t> in_st = Strides(in);
+  size_t n = 1;
+  for (int64_t d : in) n *= static_cast<size_t>(d);
+  std::vector<size_t> src(n);
+  std::vector<int64_t> idx(out_dims.size(), 0);
+  for (size_t i = 0; i < n; ++i) {
+    size_t from = 0;
+    for (size_t k = 0; k < perm.size(); ++k) {
+      from += static_cast<size_t>(idx[k]) * in_st[static_cast<size_t>(perm[k])];
+    }
+    src[i] = from;
+    for (size_t k = out_dims.size(); k-- > 0;) {
+      if (++idx[k] < out_dims[k]) break;
+      idx[k] = 0;
+    }
+  }
+  return src;
+}
+
+// For each element of `out` (NumPy broadcasting), the element of `in` it reads.
+std::vector<size_t> BroadcastIndex(const std::vector<int64_t>& in,
+                                   const std::vector<int64_t>& out) {
+  size_t n = 1;
+  for (int64_t d : out) n *= static_cast<size_t>(d);
+  std::vector<size_t> src(n);
+  std::vector<int64_t> idx(out.size(), 0);
+  for (size_t i = 0; i < n; ++i) {
+    size_t from = 0;
+    for (size_t a = 0; a < in.size(); ++a) {
+      const size_t r = out.size() - in.size() + a;
+      from = from * static_cast<size_t>(in[a]) + static_cast<size_t>(in[a] == 1 ? 0 : idx[r]);
+    }
+    src[i] = from;
+    for (size_t k = out.size(); k-- > 0;) {
+      if (++idx[k] < out[k]) break;
+      idx[k] = 0;
+    }
+  }
+  return src;
+}
+
+int StepDimOf(const ir::Type& t, int64_t d) {
+  const int64_t r = t.full_rank();
+  return static_cast<int>((d < 0 ? d + r : d) - (t.timed() ? 1 : 0));
+}
+
 }  // namespace
 
 StatusOr<ReferenceTrace> RunReference(const ir::Module& module,
@@ -28,7 +87,13 @@ StatusOr<ReferenceTrace> RunReference(const ir::Module& module,
   const auto n_steps = static_cast<size_t>(steps);
   for (const auto& owned : module.ops()) {
     const ir::Operation& op = *owned;
-    const std::string& n = op.name();
+    // Host layout ops (an output reading a neuron through them) compute what
+    // their frontend namesakes do.
+    const std::string* host_op = op.name() == "host" ? op.attrs().GetString("op") : nullptr;
+    const bool host_layout =
+        host_op != nullptr &&
+        (*host_op == "reshape" || *host_op == "transpose" || *host_op == "permute");
+    const std::string& n = host_layout ? *host_op : op.name();
     if (n == "output") continue;
     const ir::AttrDict& a = op.attrs();
     auto weights = [&](const char* name) -> const ir::Constant* {
@@ -39,18 +104,95 @@ StatusOr<ReferenceTrace> RunReference(const ir::Module& module,
     const size_t size = static_cast<size_t>(op.result(0)->type().num_elements());
     if (n == "input") {
       auto it = inputs.find(*a.GetString("name"));
-      if (it == inputs.end() || it->second.size() != size) {
+      const bool per_step = it != inputs.end() && op.result(0)->type().timed() &&
+                            it->second.size() == size * n_steps && n_steps > 1;
+      if (it == inputs.end() || (it->second.size() != size && !per_step)) {
         return InvalidArgumentError("reference: no data of the right size for input '" +
                                     *a.GetString("name") + "'");
       }
       double scale = a.GetFloat("scale").value_or(0.0);
-      std::vector<double> x(it->second.begin(), it->second.end());
-      if (op.result(0)->type().element() == ir::ElementType::kGraded && scale > 0) {
-        for (double& v : x) v = std::round(v * scale);
+      for (size_t t = 0; t < n_steps; ++t) {
+        const auto first = it->second.begin() + static_cast<ptrdiff_t>(per_step ? t * size : 0);
+        out[t].assign(first, first + static_cast<ptrdiff_t>(size));
+        if (op.result(0)->type().element() == ir::ElementType::kGraded && scale > 0) {
+          for (double& v : out[t]) v = std::round(v * scale);
+        }
       }
-      for (auto& s : out) s = x;
     } else if (n == "repeat_t" || n == "reshape" || n == "flatten") {
       out = vals.at(op.operand(0));
+    } else if (n == "transpose" || n == "permute") {
+      const ir::Type& t = op.operand(0)->type();
+      std::vector<int> perm(t.dims().size());
+      for (size_t k = 0; k < perm.size(); ++k) perm[k] = static_cast<int>(k);
+      if (n == "transpose") {
+        std::swap(perm[static_cast<size_t>(StepDimOf(t, *a.GetInt("dim0")))],
+                  perm[static_cast<size_t>(StepDimOf(t, *a.GetInt("dim1")))]);
+      } else {
+        const auto& dims = *a.GetIntList("dims");
+        for (size_t k = t.timed() ? 1 : 0, j = 0; k < dims.size(); ++k, ++j) {
+          perm[j] = StepDimOf(t, dims[k]);
+        }
+      }
+      const std::vector<size_t> src = PermuteIndex(t.dims(), perm);
+      const Steps& x = vals.at(op.operand(0));
+      for (size_t t2 = 0; t2 < n_steps; ++t2) {
+        out[t2].resize(size);
+        for (size_t i = 0; i < size; ++i) out[t2][i] = x[t2][src[i]];
+      }
+    } else if (n == "mul_scalar") {
+      const auto s = static_cast<float>(*a.GetFloat("scalar"));
+      out = vals.at(op.operand(0));
+      for (auto& step : out) {
+        for (double& v : step) v = static_cast<float>(v) * s;  // float32, as PyTorch
+      }
+    } else if (n == "matmul") {
+      // Batch dims equal (no broadcasting); float32 accumulation.
+      const auto& ad = op.operand(0)->type().dims();
+      const auto& bd = op.operand(1)->type().dims();
+      const bool tb = a.GetBool("transpose_b").value_or(false);
+      const size_t r = ad.size();
+      if (r < 2 || bd.size() != r) return UnimplementedError("reference: matmul broadcasting");
+      const auto M = static_cast<size_t>(ad[r - 2]), K = static_cast<size_t>(ad[r - 1]);
+      const auto N = static_cast<size_t>(tb ? bd[r - 2] : bd[r - 1]);
+      const size_t batches = size / (M * N);
+      const Steps& x = vals.at(op.operand(0));
+      const Steps& y = vals.at(op.operand(1));
+      for (size_t t = 0; t < n_steps; ++t) {
+        out[t].assign(size, 0.0);
+        for (size_t bi = 0; bi < batches; ++bi) {
+          for (size_t i = 0; i < M; ++i) {
+            for (size_t j = 0; j < N; ++j) {
+              float acc = 0;
+              for (size_t k = 0; k < K; ++k) {
+                const double yv = tb ? y[t][bi * N * K + j * K + k] : y[t][bi * K * N + k * N + j];
+                acc += static_cast<float>(x[t][bi * M * K + i * K + k]) * static_cast<float>(yv);
+              }
+              out[t][bi * M * N + i * N + j] = acc;
+            }
+          }
+        }
+      }
+    } else if (n == "and2") {
+      // Each port through a weight-1 table (one step, plus its `delays`).
+      const auto* delays = a.GetIntList("delays");
+      std::vector<std::vector<size_t>> src;
+      for (size_t k = 0; k < 2; ++k) {
+        src.push_back(BroadcastIndex(op.operand(k)->type().dims(), op.result(0)->type().dims()));
+      }
+      for (size_t t = 0; t < n_steps; ++t) {
+        out[t].assign(size, 0.0);
+        bool live = true;
+        std::vector<const std::vector<double>*> in(2);
+        for (size_t k = 0; k < 2; ++k) {
+          const size_t lag = 1 + static_cast<size_t>(delays ? (*delays)[k] : 0);
+          live = live && t >= lag;
+          if (live) in[k] = &vals.at(op.operand(k))[t - lag];
+        }
+        if (!live) continue;
+        for (size_t i = 0; i < size; ++i) {
+          out[t][i] = ((*in[0])[src[0][i]] != 0 && (*in[1])[src[1][i]] != 0) ? 1.0 : 0.0;
+        }
+      }
     } else if (n == "add") {
       const Steps& x = vals.at(op.operand(0));
       const Steps& y = vals.at(op.operand(1));

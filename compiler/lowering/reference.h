@@ -5,7 +5,9 @@
 // of the `cuba_lif` groups they became, shifted by their pipeline depth.
 //
 // Supported ops: input, output, repeat_t, linear, add, reshape, flatten,
-// lif, if_neuron (frontend); syn_dense (with delay), cuba_lif (lowered).
+// transpose, permute, mul_scalar, matmul (equal batch dims), lif, if_neuron
+// (frontend); syn_dense (with delay), cuba_lif, and2 (ports broadcasting,
+// with `delays`), host reshape/transpose/permute (lowered).
 // Anything else is UNIMPLEMENTED. Not a performance tool: O(steps * weights).
 //
 // Thread safety: stateless functions.
@@ -28,7 +30,8 @@ struct ReferenceTrace {
 };
 
 // `inputs` maps input names to their real (f32) data, the same at every
-// step. Graded input ports encode it as round(x * scale).
+// step, or for a timed input `steps` times as many values, one step after
+// another. Graded input ports encode it as round(x * scale).
 StatusOr<ReferenceTrace> RunReference(const ir::Module& module,
                                       const std::map<std::string, std::vector<float>>& inputs,
                                       int64_t steps);

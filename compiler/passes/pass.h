@@ -16,6 +16,10 @@
 #ifndef SPK_COMPILER_PASSES_PASS_H_
 #define SPK_COMPILER_PASSES_PASS_H_
 
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <string>
 #include <string_view>
 
 #include "base/status.h"
@@ -24,9 +28,33 @@
 
 namespace spk::compiler::passes {
 
+// What the passes know of the hardware the module is compiled for, so that a
+// lowering choice can be weighed against its capacity (lower-attention's SSA
+// expansion). The driver fills it from the chip and board profiles; spk-opt
+// from --chip/--board/--max-cores. cores == 0: unknown.
+struct TargetInfo {
+  std::string name;    // "loihi2 x 8 chips (kapoho-point-8)", for messages
+  uint64_t cores = 0;  // cores the model may use (board, or a partition of it)
+  uint64_t neurons_per_core = 0;
+  uint64_t synapse_bits_per_core = 0;
+  uint64_t input_axons_per_core = 0;
+  uint64_t bits_per_sparse_synapse = 24;  // identity and broadcast tables are sparse
+  bool known() const { return cores > 0; }
+};
+
 struct PassContext {
   ir::DiagnosticEngine& diags;
   int opt_level = 0;  // the -O level of the pipeline (0..3), for passes that tune effort
+  TargetInfo target;
+  // Per-pass options by "<pass>.<option>" ("lower-attention.ssa" = "chip").
+  // A pass rejects values it does not know with INVALID_ARGUMENT.
+  std::map<std::string, std::string, std::less<>> options;
+
+  // The option's value, or `fallback` when not set.
+  std::string Option(std::string_view key, std::string_view fallback) const {
+    auto it = options.find(key);
+    return it == options.end() ? std::string(fallback) : it->second;
+  }
 };
 
 class Pass {

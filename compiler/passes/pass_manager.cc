@@ -49,7 +49,7 @@ std::vector<std::string> PassManager::pass_names() const {
 
 Status PassManager::Run(ir::Module& module, ir::DiagnosticEngine& diags) {
   SPK_RETURN_IF_ERROR(ir::VerifyModule(module, diags).WithContext("input IR is invalid"));
-  PassContext ctx{diags, opt_level_};
+  PassContext ctx{diags, opt_level_, target_, options_};
   for (const auto& pass : passes_) {
     size_t errors_before = diags.error_count();
     Status status = pass->Run(module, ctx);

@@ -10,9 +10,11 @@
 #define SPK_COMPILER_PASSES_PASS_MANAGER_H_
 
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "base/status.h"
@@ -39,6 +41,12 @@ class PassManager {
   // The pipeline of -O<level>; also sets the level passes see.
   Status AddOptLevel(int level);
 
+  // What every pass sees in its PassContext (see pass.h).
+  void set_target(TargetInfo target) { target_ = std::move(target); }
+  void set_option(std::string key, std::string value) {
+    options_[std::move(key)] = std::move(value);
+  }
+
   void set_verify_each(bool on) { verify_each_ = on; }
   bool verify_each() const { return verify_each_; }
   void set_after_pass_hook(AfterPassHook hook) { after_pass_ = std::move(hook); }
@@ -52,6 +60,8 @@ class PassManager {
   const PassRegistry& registry_;
   std::vector<std::unique_ptr<Pass>> passes_;
   int opt_level_ = 0;
+  TargetInfo target_;
+  std::map<std::string, std::string, std::less<>> options_;
 #ifdef NDEBUG
   bool verify_each_ = false;
 #else

@@ -1,13 +1,16 @@
 #include "compiler/tools/opt_driver.h"
 
 #include <charconv>
+#include <cstdint>
 
+#include "compiler/codegen/codegen.h"
 #include "compiler/ir/op_registry.h"
 #include "compiler/ir/parser.h"
 #include "compiler/ir/printer.h"
 #include "compiler/lowering/lowering.h"
 #include "compiler/passes/pass_manager.h"
 #include "compiler/passes/pass_registry.h"
+#include "hal/format/chip_profile.h"
 
 namespace spk::compiler::tools {
 namespace {
@@ -43,7 +46,8 @@ const passes::PassRegistry& Passes() {
 std::string OptUsage() {
   return "usage: spk-opt INPUT.spkir [--passes=a,b,...] [-O0|-O1|-O2|-O3] [-o OUTPUT]\n"
          "               [--verify-each|--no-verify-each] [--print-after-each]\n"
-         "               [--elide-constants[=N]]\n"
+         "               [--elide-constants[=N]] [--ssa=auto|host|chip]\n"
+         "               [--chip=NAME [--board=NAME] [--max-cores=N]]\n"
          "       spk-opt --list-passes | --list-ops | --help\n"
          "\n"
          "Reads spike IR text (INPUT '-' is stdin), runs the -O pipeline and then the\n"
@@ -56,7 +60,11 @@ std::string OptUsage() {
          "  --verify-each        verify the IR after every pass (default in debug builds)\n"
          "  --print-after-each   print the IR after every pass to stderr\n"
          "  --elide-constants=N  print constants with more than N values (default 16)\n"
-         "                       as <elided>; for reading only, such output is not parseable\n";
+         "                       as <elided>; for reading only, such output is not parseable\n"
+         "  --ssa=MODE           spike matmuls (Spikformer SSA): auto (default: on the chip\n"
+         "                       when the AND expansion fits the target), host or chip\n"
+         "  --chip=NAME          the target's chip profile (with --board, --max-cores as\n"
+         "                       spk-compile's); without it the target is unknown\n";
 }
 
 StatusOr<OptOptions> ParseOptArgs(std::span<const std::string> args) {
@@ -80,6 +88,19 @@ StatusOr<OptOptions> ParseOptArgs(std::span<const std::string> args) {
     } else if (StartsWith(arg, "--elide-constants=")) {
       SPK_ASSIGN_OR_RETURN(options.elide_constants_over,
                            ParseCount(arg.substr(18), "--elide-constants"));
+    } else if (StartsWith(arg, "--ssa=")) {
+      options.ssa = std::string(arg.substr(6));
+      if (options.ssa != "auto" && options.ssa != "host" && options.ssa != "chip") {
+        return InvalidArgumentError("--ssa must be auto, host or chip, got '" + options.ssa + "'");
+      }
+    } else if (StartsWith(arg, "--chip=")) {
+      options.chip = std::string(arg.substr(7));
+    } else if (StartsWith(arg, "--board=")) {
+      options.board = std::string(arg.substr(8));
+    } else if (StartsWith(arg, "--max-cores=")) {
+      SPK_ASSIGN_OR_RETURN(int64_t n, ParseCount(arg.substr(12), "--max-cores"));
+      if (n > UINT32_MAX) return InvalidArgumentError("--max-cores is too large");
+      options.max_cores = static_cast<uint32_t>(n);
     } else if (StartsWith(arg, "--passes=")) {
       std::string_view list = arg.substr(9);
       if (list.empty()) return InvalidArgumentError("--passes= needs at least one pass name");
@@ -103,6 +124,9 @@ StatusOr<OptOptions> ParseOptArgs(std::span<const std::string> args) {
     } else {
       options.input = std::string(arg);
     }
+  }
+  if (options.chip.empty() && (!options.board.empty() || options.max_cores != 0)) {
+    return InvalidArgumentError("--board and --max-cores need --chip");
   }
   if (options.input.empty() && !options.help && !options.list_passes && !options.list_ops) {
     return InvalidArgumentError("no input file (see --help)");
@@ -142,6 +166,19 @@ Status RunOpt(const OptOptions& options, std::string_view text, std::string_view
   if (options.opt_level >= 0) SPK_RETURN_IF_ERROR(pm.AddOptLevel(options.opt_level));
   for (const std::string& list : options.passes) SPK_RETURN_IF_ERROR(pm.AddPipeline(list));
   if (options.verify_each >= 0) pm.set_verify_each(options.verify_each == 1);
+  if (!options.ssa.empty()) pm.set_option("lower-attention.ssa", options.ssa);
+  if (!options.chip.empty()) {
+    SPK_ASSIGN_OR_RETURN(hal::format::ChipProfile chip, hal::format::LoadChipProfile(options.chip));
+    hal::format::BoardProfile board;
+    if (options.board.empty()) {
+      board.name = chip.name + "-single";
+      board.chip = chip.name;
+      board.chips = board.chips_x = board.chips_y = 1;
+    } else {
+      SPK_ASSIGN_OR_RETURN(board, hal::format::LoadBoardProfile(options.board));
+    }
+    pm.set_target(codegen::TargetInfoFor(chip, board, options.max_cores));
+  }
   ir::PrintOptions print_options;
   print_options.elide_constants_over = options.elide_constants_over;
   if (options.print_after_each && log != nullptr) {

@@ -26,6 +26,13 @@ struct OptOptions {
   bool print_after_each = false;  // IR after every pass, to stderr
   int64_t elide_constants_over = -1;
   bool help = false;
+  // --ssa=auto|host|chip: lower-attention's choice for spike matmuls.
+  std::string ssa;
+  // The target the passes weigh choices against (profiles by name, as
+  // spk-compile's); empty chip: none.
+  std::string chip;
+  std::string board;
+  uint32_t max_cores = 0;
 };
 
 // Usage text for --help.

@@ -19,6 +19,13 @@ TEST(OptArgsTest, ParsesTheDocumentedFlags) {
   EXPECT_EQ(o->elide_constants_over, 8);
   EXPECT_TRUE(o->print_after_each);
   EXPECT_TRUE(Parse({"--list-passes"}).ok());
+  auto t =
+      Parse({"in.spkir", "--ssa=chip", "--chip=loihi2", "--board=kapoho-point-8", "--max-cores=4"});
+  ASSERT_TRUE(t.ok()) << t.status();
+  EXPECT_EQ(t->ssa, "chip");
+  EXPECT_EQ(t->chip, "loihi2");
+  EXPECT_EQ(t->board, "kapoho-point-8");
+  EXPECT_EQ(t->max_cores, 4u);
 }
 
 TEST(OptArgsTest, RejectsBadUsage) {
@@ -33,6 +40,10 @@ TEST(OptArgsTest, RejectsBadUsage) {
             std::string_view::npos);
   EXPECT_NE(Parse({"a", "-o"}).status().message().find("needs a file"), std::string_view::npos);
   EXPECT_NE(Parse({"a", "--elide-constants=x"}).status().message().find("needs a count"),
+            std::string_view::npos);
+  EXPECT_NE(Parse({"a", "--ssa=gpu"}).status().message().find("auto, host or chip"),
+            std::string_view::npos);
+  EXPECT_NE(Parse({"a", "--max-cores=2"}).status().message().find("need --chip"),
             std::string_view::npos);
 }
 

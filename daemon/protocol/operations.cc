@@ -235,6 +235,7 @@ StatusOr<DeployRequest> ParseDeployRequest(const nlohmann::json& body) {
                        reader.Choice("failover", {"none", "emulator"}, "none"));
   request.failover = failover == "emulator" ? FailoverPolicy::kEmulator : FailoverPolicy::kNone;
   SPK_ASSIGN_OR_RETURN(request.opt_level, ReadU32(reader, "opt_level", 0, 3, 2));
+  SPK_ASSIGN_OR_RETURN(request.ssa, reader.Choice("ssa", {"auto", "host", "chip"}, "auto"));
   SPK_ASSIGN_OR_RETURN(request.timesteps, ReadU32(reader, "timesteps", 0, kMaxTimesteps, 0));
   SPK_ASSIGN_OR_RETURN(request.replace, ReadBool(reader, "replace", false));
   SPK_ASSIGN_OR_RETURN(request.progress, ReadBool(reader, "progress", false));
@@ -377,6 +378,7 @@ nlohmann::json ToJson(const DeployRequest& request) {
     body["failover"] = FailoverPolicyName(request.failover);
   }
   if (request.opt_level != 2) body["opt_level"] = request.opt_level;
+  if (request.ssa != "auto") body["ssa"] = request.ssa;
   if (request.timesteps != 0) body["timesteps"] = request.timesteps;
   if (request.replace) body["replace"] = true;
   if (request.progress) body["progress"] = true;

@@ -98,10 +98,11 @@ struct DeployRequest : RequestBase {
   std::string board;         // empty: any board with room
   PartitionHints partition;
   FailoverPolicy failover = FailoverPolicy::kNone;
-  uint32_t opt_level = 2;  // compiler optimisation level 0..3
-  uint32_t timesteps = 0;  // 0: the model's default
-  bool replace = false;    // replace a deployment of the same name
-  bool progress = false;   // send PROGRESS frames while compiling
+  uint32_t opt_level = 2;    // compiler optimisation level 0..3
+  std::string ssa = "auto";  // spike matmuls: auto, host or chip (spk-compile --ssa)
+  uint32_t timesteps = 0;    // 0: the model's default
+  bool replace = false;      // replace a deployment of the same name
+  bool progress = false;     // send PROGRESS frames while compiling
 };
 
 struct UndeployRequest : RequestBase {

@@ -79,6 +79,7 @@ TEST(RequestsTest, EveryRequestRoundTrips) {
   deploy.partition = {64, 1, true};
   deploy.failover = FailoverPolicy::kEmulator;
   deploy.opt_level = 3;
+  deploy.ssa = "chip";
   deploy.timesteps = 4;
   deploy.replace = true;
   deploy.progress = true;
@@ -136,6 +137,7 @@ TEST(RequestsTest, DefaultsWhenFieldsAreLeftOut) {
   auto deploy = ParseDeployRequest(*body);
   ASSERT_TRUE(deploy.ok()) << deploy.status();
   EXPECT_EQ(deploy->opt_level, 2u);
+  EXPECT_EQ(deploy->ssa, "auto");
   EXPECT_EQ(deploy->failover, FailoverPolicy::kNone);
   EXPECT_EQ(deploy->partition.cores, 0u);
   EXPECT_FALSE(deploy->partition.chip.has_value());
@@ -232,6 +234,8 @@ TEST(RequestsTest, DeployErrorsNameTheField) {
        "deploy: field 'failover' must be one of 'none', 'emulator', got 'sometimes'"},
       {R"({"op": "deploy", "model": {"path": "/m.pt"}, "opt_level": 4})",
        "deploy: field 'opt_level' must be an integer in 0..3, got number 4"},
+      {R"({"op": "deploy", "model": {"path": "/m.pt"}, "ssa": "gpu"})",
+       "deploy: field 'ssa' must be one of 'auto', 'host', 'chip', got 'gpu'"},
       {R"({"op": "deploy", "model": {"path": "/m.pt"}, "board": ""})",
        "deploy: field 'board' must be 1..256 characters, got 0"},
       {R"({"op": "deploy", "model": {"path": "/m.pt"}, "replace": "yes"})",

@@ -1135,6 +1135,7 @@ Reply Server::Impl::Execute(const protocol::RequestEnvelope& envelope,
     args.chip = request->partition.chip;
     args.exclusive = request->partition.exclusive;
     args.opt_level = request->opt_level;
+    args.ssa = request->ssa;
     args.timesteps = request->timesteps;
     args.replace = request->replace;
     args.failover = request->failover == protocol::FailoverPolicy::kEmulator

@@ -84,6 +84,10 @@ Status RunCompiler(const CompileOptions& options, const CompileJob& job, double*
   const std::string opt = "-O" + std::to_string(job.opt_level);
   std::vector<std::string> args = {options.command, job.model_path,   "-o", job.output_path,
                                    "--chip",        job.chip_profile, opt};
+  if (job.ssa != "auto") {
+    args.push_back("--ssa");
+    args.push_back(job.ssa);
+  }
   if (!job.report_path.empty()) {
     args.push_back("--report-json");
     args.push_back(job.report_path);

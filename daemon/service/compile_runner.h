@@ -56,6 +56,7 @@ struct CompileJob {
   std::string log_path;  // the compiler's stderr and stdout go here
   std::string chip_profile;
   uint32_t opt_level = 2;
+  std::string ssa = "auto";  // spk-compile --ssa
   // Polled while the compiler runs; non-zero kills it. Borrowed; may be null.
   const std::atomic<int>* stop = nullptr;
 };

@@ -896,7 +896,9 @@ StatusOr<Service::Artifact> Service::PrepareArtifact(const DeployArgs& args,
     compile = options_.compile;
   }
   SPK_ASSIGN_OR_RETURN(std::string compiler_id, CompilerIdentity(compile.command));
-  const nlohmann::json opts = {{"opt_level", args.opt_level}, {"timesteps", args.timesteps}};
+  nlohmann::json opts = {{"opt_level", args.opt_level}, {"timesteps", args.timesteps}};
+  // Only when set, so that the keys of images compiled before it stay.
+  if (args.ssa != "auto") opts["ssa"] = args.ssa;
   const std::string key_text =
       model_sha256 + "\n" + opts.dump() + "\n" + chip_profile + "\n" + compiler_id;
   artifact.key = Sha256Hex(
@@ -931,6 +933,7 @@ StatusOr<Service::Artifact> Service::PrepareArtifact(const DeployArgs& args,
                  .log_path = work + ".log",
                  .chip_profile = chip_profile,
                  .opt_level = args.opt_level,
+                 .ssa = args.ssa,
                  .stop = args.stop};
   std::error_code ec;
   fs::remove(job.output_path, ec);
@@ -1108,6 +1111,7 @@ StatusOr<nlohmann::json> Service::LoadAndServe(const std::string& name,
   auto release = [&] { board->allocator->Free(partition).IgnoreError(); };
 
   nlohmann::json options = {{"opt_level", args.opt_level}, {"timesteps", args.timesteps}};
+  if (args.ssa != "auto") options["ssa"] = args.ssa;
   if (args.exclusive) options["exclusive"] = true;  // Restore reads it back
   state::DeployRequest request{.name = name,
                                .model_sha256 = model_sha256,

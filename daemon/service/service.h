@@ -112,6 +112,7 @@ struct DeployArgs {
   std::optional<uint32_t> chip;  // keep the partition on this chip of the board
   bool exclusive = false;        // no other deployment may share the board
   uint32_t opt_level = 2;
+  std::string ssa = "auto";  // spike matmuls: auto, host or chip (spk-compile --ssa)
   uint32_t timesteps = 0;
   bool replace = false;
   // kEmulator: when the board goes, move to an emulated board (see above).
