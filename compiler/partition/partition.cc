@@ -67,9 +67,14 @@ uint64_t GroupAxons(const std::vector<LayerDemand>& layers, uint32_t l, uint64_t
                     std::map<int, uint64_t>* by_source = nullptr) {
   uint64_t axons = 0;
   // A source read by several tables (a split table's two halves, a stream
-  // read through several layers) sends its spikes to the core once.
-  std::map<int, std::pair<uint64_t, uint64_t>> hulls;
-  std::map<int, uint64_t> whole;
+  // read through several layers) sends its spikes to the core once: one
+  // hull per source layer. Layers have few inputs, so a flat list will do.
+  struct Hull {
+    int src;
+    uint64_t lo, hi, whole;
+  };
+  std::vector<Hull> hulls;
+  hulls.reserve(layers[l].inputs.size());
   for (const InputDemand& in : layers[l].inputs) {
     if (in.source_layer < 0) {
       axons += in.source_size;
@@ -84,29 +89,32 @@ uint64_t GroupAxons(const std::vector<LayerDemand>& layers, uint32_t l, uint64_t
         hi = std::max<uint64_t>(hi, in.footprint_hi[t]);
       }
     }
-    whole[in.source_layer] = std::max(whole[in.source_layer], in.source_size);
-    auto [it, fresh] = hulls.try_emplace(in.source_layer, lo, hi);
-    if (!fresh) {
-      it->second.first = std::min(it->second.first, lo);
-      it->second.second = std::max(it->second.second, hi);
+    auto it = std::find_if(hulls.begin(), hulls.end(),
+                           [&](const Hull& h) { return h.src == in.source_layer; });
+    if (it == hulls.end()) {
+      hulls.push_back({in.source_layer, lo, hi, in.source_size});
+    } else {
+      it->lo = std::min(it->lo, lo);
+      it->hi = std::max(it->hi, hi);
+      it->whole = std::max(it->whole, in.source_size);
     }
   }
-  for (const auto& [src, hull] : hulls) {
-    const auto [lo, hi] = hull;
+  for (const Hull& h : hulls) {
     uint64_t n = 0;
-    if (lo >= hi) {
+    if (h.lo >= h.hi) {
       n = 0;
-    } else if (static_cast<uint32_t>(src) >= l) {
-      n = whole[src];  // not planned yet (read before it is written)
+    } else if (static_cast<uint32_t>(h.src) >= l) {
+      n = h.whole;  // not planned yet (read before it is written)
     } else {
       // Slices are in offset order: the first that ends after lo onwards.
-      const auto& sl = slices[static_cast<size_t>(src)];
-      auto it = std::partition_point(
-          sl.begin(), sl.end(), [&](const auto& s) { return uint64_t{s.first} + s.second <= lo; });
-      for (; it != sl.end() && it->first < hi; ++it) n += it->second;
+      const auto& sl = slices[static_cast<size_t>(h.src)];
+      auto it = std::partition_point(sl.begin(), sl.end(), [&](const auto& s) {
+        return uint64_t{s.first} + s.second <= h.lo;
+      });
+      for (; it != sl.end() && it->first < h.hi; ++it) n += it->second;
     }
     axons += n;
-    if (by_source != nullptr) (*by_source)[src] = n;
+    if (by_source != nullptr) (*by_source)[h.src] = n;
   }
   return axons;
 }
@@ -131,10 +139,11 @@ void ReadGroups(const std::vector<LayerDemand>& layers, uint32_t l, uint64_t fir
         hi = std::max<uint64_t>(hi, in.footprint_hi[t]);
       }
     }
-    for (size_t gi : groups_by_layer[static_cast<size_t>(in.source_layer)]) {
-      const GroupSlice& sg = groups[gi];
-      if (sg.offset < hi && uint64_t{sg.offset} + sg.count > lo) visit(gi);
-    }
+    const auto& of = groups_by_layer[static_cast<size_t>(in.source_layer)];
+    auto it = std::partition_point(of.begin(), of.end(), [&](size_t gi) {
+      return uint64_t{groups[gi].offset} + groups[gi].count <= lo;
+    });
+    for (; it != of.end() && groups[*it].offset < hi; ++it) visit(*it);
   }
 }
 
@@ -199,7 +208,12 @@ Plan PlanOnce(const std::vector<LayerDemand>& layers, const ChipProfile& chip,
     };
     // The most axons one split unit needs: no split fits below it.
     uint64_t unit_axons = 0, worst_unit = 0;
-    for (uint64_t u = 0; u < units; ++u) {
+    const bool same_for_all =
+        std::none_of(layer.inputs.begin(), layer.inputs.end(), [&](const InputDemand& in) {
+          return !in.footprint_lo.empty() && in.source_layer >= 0 &&
+                 static_cast<uint32_t>(in.source_layer) < l;
+        });
+    for (uint64_t u = 0; u < (same_for_all ? 1 : units); ++u) {
       const uint64_t a = GroupAxons(layers, l, u * unit, std::min(size, (u + 1) * unit), slices);
       if (a > unit_axons) {
         unit_axons = a;
@@ -284,19 +298,27 @@ Plan PlanOnce(const std::vector<LayerDemand>& layers, const ChipProfile& chip,
   for (size_t gi = 0; gi < plan.groups.size(); ++gi) {
     groups_by_layer[plan.groups[gi].layer].push_back(gi);
   }
-  std::vector<std::set<uint32_t>> target_cores(plan.groups.size());
+  // Groups are visited in core order, so a source group's target cores
+  // arrive sorted: count the distinct ones by the last seen.
+  std::vector<uint32_t> targets(plan.groups.size(), 0);
+  std::vector<int64_t> last_core(plan.groups.size(), -1);
   for (const GroupSlice& g : plan.groups) {
     ReadGroups(layers, g.layer, g.offset, uint64_t{g.offset} + g.count, groups_by_layer,
-               plan.groups, [&](size_t gi) { target_cores[gi].insert(g.core); });
+               plan.groups, [&](size_t gi) {
+                 if (last_core[gi] != g.core) {
+                   last_core[gi] = g.core;
+                   ++targets[gi];
+                 }
+               });
   }
   std::vector<uint64_t> out_axons(cores, 0);
   std::vector<std::map<uint32_t, uint64_t>> out_by_layer(cores);
   for (size_t gi = 0; gi < plan.groups.size(); ++gi) {
     const GroupSlice& g = plan.groups[gi];
-    const uint64_t n = uint64_t{g.count} * target_cores[gi].size();
+    const uint64_t n = uint64_t{g.count} * targets[gi];
     out_axons[g.core] += n;
     out_by_layer[g.core][g.layer] += n;
-    fanout[g.layer] = std::max<uint64_t>(fanout[g.layer], target_cores[gi].size());
+    fanout[g.layer] = std::max<uint64_t>(fanout[g.layer], targets[gi]);
   }
   for (uint32_t c = 0; c < cores; ++c) {
     if (out_axons[c] <= Cap(lim.output_axons)) continue;
