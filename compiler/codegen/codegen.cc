@@ -851,6 +851,24 @@ void Codegen::EmitTables(uint32_t syn_index, const Layer& target, uint8_t port,
     return true;
   }();
 
+  // A dense table for a pair of groups; weight(s, o) indexes the op's
+  // weights for source s and target o of the pair. All-zero blocks are left out.
+  auto dense = [&](size_t sg, size_t tg, auto&& weight) {
+    const ir::TensorData& w = module_.FindConstant(*op.attrs().GetRef("weight"))->data();
+    const uint32_t sc = slices[sg].second, tc = target.slices[tg].second;
+    SynapseTable t = new_table(sg, tg);
+    t.format = SynapseFormat::kDense;
+    t.weights.resize(uint64_t{sc} * tc);
+    bool any = false;
+    for (uint32_t s = 0; s < sc; ++s) {
+      for (uint32_t o = 0; o < tc; ++o) {
+        const int64_t v = w.GetAsInt(static_cast<size_t>(weight(s, o)));
+        t.weights[uint64_t{s} * tc + o] = static_cast<int16_t>(v);
+        any = any || v != 0;
+      }
+    }
+    if (any) add(std::move(t));
+  };
   const auto row = RowDense(syn);
   const auto within_row = [](const std::vector<std::pair<uint32_t, uint32_t>>& sl, uint64_t n) {
     return std::all_of(sl.begin(), sl.end(), [&](const auto& s) {
@@ -858,48 +876,22 @@ void Codegen::EmitTables(uint32_t syn_index, const Layer& target, uint8_t port,
     });
   };
   if (row && within_row(slices, row->in) && within_row(target.slices, row->out)) {
-    const ir::TensorData& w = module_.FindConstant(*op.attrs().GetRef("weight"))->data();
     for (size_t sg = 0; sg < slices.size(); ++sg) {
       for (size_t tg = 0; tg < target.slices.size(); ++tg) {
-        const auto [so, sc] = slices[sg];
-        const auto [to, tc] = target.slices[tg];
+        const uint64_t so = slices[sg].first, to = target.slices[tg].first;
         if (so / row->in != to / row->out) continue;  // different tokens never meet
         const uint64_t si = so % row->in, ti = to % row->out;
-        SynapseTable t = new_table(sg, tg);
-        t.format = SynapseFormat::kDense;
-        t.weights.resize(uint64_t{sc} * tc);
-        bool any = false;
-        for (uint32_t s = 0; s < sc; ++s) {
-          for (uint32_t o = 0; o < tc; ++o) {
-            const int64_t v = w.GetAsInt((ti + o) * row->in + si + s);
-            t.weights[uint64_t{s} * tc + o] = static_cast<int16_t>(v);
-            any = any || v != 0;
-          }
-        }
-        if (any) add(std::move(t));
+        dense(sg, tg, [&](uint64_t s, uint64_t o) { return (ti + o) * row->in + si + s; });
       }
     }
     return;
   }
   if (DenseOk(syn)) {
-    const ir::TensorData& w = module_.FindConstant(*op.attrs().GetRef("weight"))->data();
     const uint64_t I = syn.in_elements;
     for (size_t sg = 0; sg < slices.size(); ++sg) {
       for (size_t tg = 0; tg < target.slices.size(); ++tg) {
-        const auto [so, sc] = slices[sg];
-        const auto [to, tc] = target.slices[tg];
-        SynapseTable t = new_table(sg, tg);
-        t.format = SynapseFormat::kDense;
-        t.weights.resize(uint64_t{sc} * tc);
-        bool any = false;
-        for (uint32_t s = 0; s < sc; ++s) {
-          for (uint32_t o = 0; o < tc; ++o) {
-            const int64_t v = w.GetAsInt((uint64_t{to} + o) * I + so + s);
-            t.weights[uint64_t{s} * tc + o] = static_cast<int16_t>(v);
-            any = any || v != 0;
-          }
-        }
-        if (any) add(std::move(t));
+        const uint64_t so = slices[sg].first, to = target.slices[tg].first;
+        dense(sg, tg, [&](uint64_t s, uint64_t o) { return (to + o) * I + so + s; });
       }
     }
     return;

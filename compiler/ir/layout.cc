@@ -5,19 +5,22 @@
 namespace spk::compiler::ir {
 
 std::vector<int> StepPermutation(const Operation& op) {
-  const Type& t = op.operand(0)->type();
+  return StepPermutation(op.operand(0)->type(), op.name(), op.attrs());
+}
+
+std::vector<int> StepPermutation(const Type& t, std::string_view kind, const AttrDict& attrs) {
   const int shift = t.timed() ? 1 : 0;
+  const int r = t.full_rank();
   std::vector<int> perm(t.dims().size());
   for (size_t k = 0; k < perm.size(); ++k) perm[k] = static_cast<int>(k);
-  if (op.name() == "permute") {
-    const auto* dims = op.attrs().GetIntList("dims");
+  if (kind == "permute") {
+    const auto* dims = attrs.GetIntList("dims");
     if (dims == nullptr) return perm;
     for (size_t k = shift; k < dims->size(); ++k) {
-      perm[k - shift] = static_cast<int>((*dims)[k]) - shift;
+      perm[k - shift] = static_cast<int>(((*dims)[k] % r + r) % r) - shift;
     }
-  } else if (op.name() == "transpose") {
-    auto d0 = op.attrs().GetInt("dim0"), d1 = op.attrs().GetInt("dim1");
-    const int r = t.full_rank();
+  } else if (kind == "transpose") {
+    auto d0 = attrs.GetInt("dim0"), d1 = attrs.GetInt("dim1");
     const int a = static_cast<int>((*d0 + r) % r) - shift;
     const int b = static_cast<int>((*d1 + r) % r) - shift;
     std::swap(perm[a], perm[b]);

@@ -5,6 +5,7 @@
 #define SPK_COMPILER_IR_LAYOUT_H_
 
 #include <cstdint>
+#include <string_view>
 #include <vector>
 
 #include "compiler/ir/module.h"
@@ -15,6 +16,9 @@ namespace spk::compiler::ir {
 // dim perm[k]. Identity for reshape and flatten, which keep row-major order.
 // The op's attributes must have been verified.
 std::vector<int> StepPermutation(const Operation& op);
+// The same for an op of `kind` ("permute", "transpose", or a layout op that
+// keeps order) with `attrs`, reading `in` (a host op names its kind apart).
+std::vector<int> StepPermutation(const Type& in, std::string_view kind, const AttrDict& attrs);
 
 // Output element -> input element of permuting a row-major tensor of
 // `in_dims` by `perm` (as StepPermutation gives it).

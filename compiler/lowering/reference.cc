@@ -5,6 +5,8 @@
 #include <utility>
 #include <vector>
 
+#include "compiler/ir/layout.h"
+
 namespace spk::compiler::lowering {
 namespace {
 
@@ -18,36 +20,6 @@ int64_t ShiftExp(int64_t sum, int64_t e) {
 int64_t TruncMul(int64_t x, int64_t factor) {  // sign(x*f) * (|x*f| >> 12)
   int64_t t = x * factor;
   return t < 0 ? -((-t) >> 12) : t >> 12;
-}
-
-// Row-major strides of `dims`.
-std::vector<size_t> Strides(const std::vector<int64_t>& dims) {
-  std::vector<size_t> st(dims.size(), 1);
-  for (size_t k = dims.size(); k-- > 1;) st[k - 1] = st[k] * static_cast<size_t>(dims[k]);
-  return st;
-}
-
-// out[i] = x[src[i]] for a permutation `perm` of the per-step dims `in`.
-std::vector<size_t> PermuteIndex(const std::vector<int64_t>& in, const std::vector<int>& perm) {
-  std::vector<int64_t> out_dims;
-  for (int p : perm) out_dims.push_back(in[static_cast<size_t>(p)]);
-  const std::vector<size_t> in_st = Strides(in);
-  size_t n = 1;
-  for (int64_t d : in) n *= static_cast<size_t>(d);
-  std::vector<size_t> src(n);
-  std::vector<int64_t> idx(out_dims.size(), 0);
-  for (size_t i = 0; i < n; ++i) {
-    size_t from = 0;
-    for (size_t k = 0; k < perm.size(); ++k) {
-      from += static_cast<size_t>(idx[k]) * in_st[static_cast<size_t>(perm[k])];
-    }
-    src[i] = from;
-    for (size_t k = out_dims.size(); k-- > 0;) {
-      if (++idx[k] < out_dims[k]) break;
-      idx[k] = 0;
-    }
-  }
-  return src;
 }
 
 // For each element of `out` (NumPy broadcasting), the element of `in` it reads.
@@ -70,11 +42,6 @@ std::vector<size_t> BroadcastIndex(const std::vector<int64_t>& in,
     }
   }
   return src;
-}
-
-int StepDimOf(const ir::Type& t, int64_t d) {
-  const int64_t r = t.full_rank();
-  return static_cast<int>((d < 0 ? d + r : d) - (t.timed() ? 1 : 0));
 }
 
 }  // namespace
@@ -121,19 +88,8 @@ StatusOr<ReferenceTrace> RunReference(const ir::Module& module,
     } else if (n == "repeat_t" || n == "reshape" || n == "flatten") {
       out = vals.at(op.operand(0));
     } else if (n == "transpose" || n == "permute") {
-      const ir::Type& t = op.operand(0)->type();
-      std::vector<int> perm(t.dims().size());
-      for (size_t k = 0; k < perm.size(); ++k) perm[k] = static_cast<int>(k);
-      if (n == "transpose") {
-        std::swap(perm[static_cast<size_t>(StepDimOf(t, *a.GetInt("dim0")))],
-                  perm[static_cast<size_t>(StepDimOf(t, *a.GetInt("dim1")))]);
-      } else {
-        const auto& dims = *a.GetIntList("dims");
-        for (size_t k = t.timed() ? 1 : 0, j = 0; k < dims.size(); ++k, ++j) {
-          perm[j] = StepDimOf(t, dims[k]);
-        }
-      }
-      const std::vector<size_t> src = PermuteIndex(t.dims(), perm);
+      const ir::Type& in = op.operand(0)->type();
+      const std::vector<uint32_t> src = ir::PermuteMap(in.dims(), ir::StepPermutation(in, n, a));
       const Steps& x = vals.at(op.operand(0));
       for (size_t t2 = 0; t2 < n_steps; ++t2) {
         out[t2].resize(size);
