@@ -180,6 +180,71 @@ module @layout attributes {timesteps = 5} {
   return text;
 }
 
+// A per-token layer (4 tokens of 3 features -> 2) gets one dense table per
+// token, between groups of one token each, and computes what the same layer
+// written as one block-diagonal dense layer computes.
+std::string TokenModel(bool per_token) {
+  const int w[2][3] = {{30, -10, 20}, {-20, 40, 10}};
+  std::string w0 = "[";
+  for (int i = 0; i < 12; ++i) {
+    for (int j = 0; j < 12; ++j) w0 += std::string(i || j ? ", " : "") + (i == j ? "64" : "0");
+  }
+  w0 += "]";
+  std::string w1 = "[";
+  if (per_token) {
+    for (int o = 0; o < 2; ++o) {
+      for (int i = 0; i < 3; ++i) w1 += (o || i ? ", " : "") + std::to_string(w[o][i]);
+    }
+  } else {  // [8, 12]: output 2t + o reads input 3t + i
+    for (int r = 0; r < 8; ++r) {
+      for (int c = 0; c < 12; ++c) {
+        const int v = r / 2 == c / 3 ? w[r % 2][c % 3] : 0;
+        w1 += (r || c ? ", " : "") + std::to_string(v);
+      }
+    }
+  }
+  w1 += "]";
+  std::string text = R"(
+module @tokens attributes {timesteps = 6} {
+  constant @w0 : i8[12,12] = )" +
+                     w0 + R"(
+  constant @w1 : i8[)" +
+                     (per_token ? "2,3" : "8,12") + "] = " + w1 + R"(
+  %0 = input() {name = "x"} : () -> spike[T,1,12]
+  %1 = syn_dense(%0) {weight = @w0, weight_exp = 0} : spike[T,1,12] -> graded[T,1,12]
+  %2 = cuba_lif(%1) {du = 4095, dv = 0, vth = 1} : graded[T,1,12] -> spike[T,1,12] loc("t.py":1:1 "tokens")
+)";
+  if (per_token) {
+    text += R"(  %3 = reshape(%2) {shape = [4, 3]} : spike[T,1,12] -> spike[T,4,3]
+  %4 = syn_dense(%3) {weight = @w1, weight_exp = 0} : spike[T,4,3] -> graded[T,4,2] loc("t.py":2:1 "fc")
+  %5 = accumulate(%4) : graded[T,4,2] -> state[T,4,2] loc("t.py":3:1 "acc")
+  output(%5) {name = "y"} : state[T,4,2] -> ()
+}
+)";
+  } else {
+    text +=
+        R"(  %4 = syn_dense(%2) {weight = @w1, weight_exp = 0} : spike[T,1,12] -> graded[T,1,8] loc("t.py":2:1 "fc")
+  %5 = accumulate(%4) : graded[T,1,8] -> state[T,1,8] loc("t.py":3:1 "acc")
+  output(%5) {name = "y"} : state[T,1,8] -> ()
+}
+)";
+  }
+  return text;
+}
+
+TEST(CodegenTest, PerTokenLayersGetDenseTablesPerToken) {
+  CodegenResult tokens = MustCompile(TokenModel(true));
+  CodegenResult block = MustCompile(TokenModel(false));
+  size_t per_token = 0;
+  for (const auto& t : tokens.image.tables) {
+    EXPECT_EQ(t.format, hal::format::SynapseFormat::kDense);
+    if (t.weights.size() == 6) ++per_token;  // [3 sources][2 targets]
+  }
+  EXPECT_EQ(per_token, 4u);
+  EXPECT_EQ(tokens.image.groups.size(), 8u);  // 4 tokens x (source, target)
+  EXPECT_EQ(RunOnSim(tokens.image, TestOptions(), 11), RunOnSim(block.image, TestOptions(), 11));
+}
+
 TEST(CodegenTest, LayoutOpsBecomeSparseIndexMaps) {
   CodegenResult permuted = MustCompile(LayoutModel(true));
   CodegenResult plain = MustCompile(LayoutModel(false));
