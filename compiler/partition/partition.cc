@@ -162,13 +162,14 @@ Plan PlanOnce(const std::vector<LayerDemand>& layers, const ChipProfile& chip,
     const LayerDemand& layer = layers[l];
     const uint32_t unit = std::max<uint32_t>(layer.unit, 1);
     const uint64_t units = std::max<uint64_t>(layer.size / unit, 1);
+    // Conv kernels are stored once per source group.
+    auto copies = [&](const InputDemand& in) -> uint64_t {
+      return in.per_source_group && in.source_layer >= 0
+                 ? std::max<uint32_t>(groups_of[in.source_layer], 1)
+                 : 1;
+    };
     uint64_t bits_per_unit = 0;
-    for (const InputDemand& in : layer.inputs) {
-      const uint64_t copies = in.per_source_group && in.source_layer >= 0
-                                  ? std::max<uint32_t>(groups_of[in.source_layer], 1)
-                                  : 1;
-      bits_per_unit += in.bits_per_unit * copies;
-    }
+    for (const InputDemand& in : layer.inputs) bits_per_unit += in.bits_per_unit * copies(in);
     uint64_t per_group = std::min<uint64_t>(units, std::max<uint64_t>(caps[l] / unit, 1));
     const uint64_t by_neurons = Cap(lim.neurons) / unit;
     if (by_neurons == 0) {
@@ -194,10 +195,7 @@ Plan PlanOnce(const std::vector<LayerDemand>& layers, const ChipProfile& chip,
           bits += in.bits_prefix[end] - in.bits_prefix[first];
           continue;
         }
-        const uint64_t copies = in.per_source_group && in.source_layer >= 0
-                                    ? std::max<uint32_t>(groups_of[in.source_layer], 1)
-                                    : 1;
-        bits += in.bits_per_unit * copies * ((end - first) / unit);
+        bits += in.bits_per_unit * copies(in) * ((end - first) / unit);
       }
       return bits;
     };
