@@ -298,5 +298,29 @@ TEST(NumericTest, SsaExpansionOnChipIsExact) {
   EXPECT_LT(fired, total);
 }
 
+// A sum of layers no neuron reads is the host's (lower-host makes it host
+// ops); only a sum that neurons read becomes a relay group.
+TEST(LoweringTest, SumReadOnlyByTheHostGetsNoRelay) {
+  constexpr char kText[] = R"(
+module @head attributes {timesteps = 4} {
+  constant @a.weight : f32[2,3] = [0.5, -0.25, 0.75, 1, 0.5, -0.5]
+  constant @b.weight : f32[2,3] = [1, 0, 0.5, -0.5, 1, 0]
+  %x = input() {name = "x"} : () -> spike[T,1,3]
+  %a = linear(%x) {weight = @a.weight} : spike[T,1,3] -> f32[T,1,2]
+  %b = linear(%x) {weight = @b.weight} : spike[T,1,3] -> f32[T,1,2]
+  %s = add(%a, %b) : (f32[T,1,2], f32[T,1,2]) -> f32[T,1,2]
+  %m = mean(%s) {dims = [0], keepdim = false} : f32[T,1,2] -> f32[1,2]
+  output(%m) {name = "logits"} : f32[1,2] -> ()
+}
+)";
+  std::string log;
+  Status s;
+  auto m = Lower(kText, 2, &log, &s);
+  ASSERT_TRUE(s.ok()) << s << log;
+  EXPECT_EQ(log.find("relay group"), std::string::npos) << log;
+  EXPECT_TRUE(OpsNamed(*m, "relay", "relay").empty());
+  EXPECT_FALSE(OpsNamed(*m, "host", "host").empty());
+}
+
 }  // namespace
 }  // namespace spk::compiler::lowering

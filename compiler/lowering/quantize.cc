@@ -421,22 +421,27 @@ class QuantizePass : public passes::Pass {
   // rounding of the sum to the payload's 16 bits.
   bool IsStreamAdd(const Operation& op) {
     if (op.name() != "add" || op.result(0)->type().element() != ElementType::kF32) return false;
-    int readers = 0;
-    bool direct = true;
-    std::vector<const Value*> work = {op.result(0)};
+    // Neurons reading the sum through layout ops (direct) or also means.
+    int direct = 0, through_mean = 0, others = 0;
+    std::vector<std::pair<const Value*, bool>> work = {{op.result(0), false}};
     while (!work.empty()) {
-      const Value* v = work.back();
+      const auto [v, meaned] = work.back();
       work.pop_back();
       for (const Value::Use& use : v->uses()) {
-        if (IsLayoutOp(*use.user)) {
-          work.push_back(use.user->result(0));
-          continue;
+        const Operation& u = *use.user;
+        if (IsLayoutOp(u) || (u.name() == "mean" && IsComposable(u))) {
+          work.push_back({u.result(0), meaned || u.name() == "mean"});
+        } else if (u.name() == "lif" || u.name() == "if_neuron") {
+          ++(meaned ? through_mean : direct);
+        } else {
+          ++others;
         }
-        ++readers;
-        direct = direct && (use.user->name() == "lif" || use.user->name() == "if_neuron");
       }
     }
-    if (readers <= 1 && direct) return false;
+    // One neuron reading it directly composes it; no neuron: the host's.
+    if (direct + through_mean == 0 || (direct == 1 && through_mean == 0 && others == 0)) {
+      return false;
+    }
     return IsStreamTree(*op.result(0));
   }
 
