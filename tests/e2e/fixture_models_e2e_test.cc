@@ -292,7 +292,7 @@ TEST(FixtureModelsE2eTest, SpikformerDigitsO3SsaAutoExpands) {
       << rendered;
 }
 
-// With 300 cores the estimate (about 270) lets auto expand, the plan needs
+// With 300 cores the estimate (132 per block) lets auto expand, the plan needs
 // 404 and fails, so the driver compiles again with the attention on the host.
 TEST(FixtureModelsE2eTest, SpikformerDigitsO3SsaAutoFallsBackToHost) {
   const std::string pt = std::string(SPK_FIXTURE_DIR) + "/models/spikformer_digits.pt";
