@@ -1181,7 +1181,9 @@ passes::TargetInfo TargetInfoFor(const hal::format::ChipProfile& chip,
   t.neurons_per_core = chip.core.neurons;
   t.synapse_bits_per_core = chip.core.synapse_memory_bits;
   t.input_axons_per_core = chip.core.input_axons;
+  t.output_axons_per_core = chip.core.output_axons;
   t.bits_per_sparse_synapse = chip.core.synapse_bits_sparse;
+  t.bits_per_dense_synapse = chip.core.synapse_bits_dense;
   return t;
 }
 

@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <set>
 #include <span>
@@ -97,6 +98,60 @@ bool IsTorchScriptArchive(std::span<const uint8_t> bytes) {
   return bytes.size() >= 4 && bytes[0] == 'P' && bytes[1] == 'K' && bytes[2] == 3 && bytes[3] == 4;
 }
 
+// The pipeline and codegen on an imported module, with `ssa` as the
+// attention option. `retry`: whether an SSA expanded on the chip and the
+// plan then failed (so the host might map it).
+template <typename Say, typename Mark>
+Status Lower(std::unique_ptr<ir::Module> module, const CompileOptions& options,
+             const std::string& ssa, const hal::format::ChipProfile& chip,
+             const hal::format::BoardProfile& board, std::span<const uint8_t> bytes,
+             const std::string& source_name, ir::DiagnosticEngine& diags, Say& say, Mark& mark,
+             std::chrono::steady_clock::time_point& last, CompileOutput& out, bool* retry) {
+  say("running -O" + std::to_string(options.opt_level) + " pipeline");
+  passes::PassManager pm(Registry());
+  SPK_RETURN_IF_ERROR(pm.AddOptLevel(options.opt_level));
+  pm.set_option("lower-attention.ssa", ssa);
+  pm.set_target(codegen::TargetInfoFor(chip, board, options.max_cores));
+  pm.set_after_pass_hook([&](const passes::Pass& pass, const ir::Module&) {
+    mark("pass " + std::string(pass.name()));
+  });
+  last = std::chrono::steady_clock::now();
+  SPK_RETURN_IF_ERROR(pm.Run(*module, diags));
+  if (options.emit_ir == "optimized" || options.emit_ir == "lowered") {
+    out.emitted_ir = ir::PrintModule(*module);
+  }
+
+  if (options.probe_neurons) AddNeuronProbes(*module);
+  const bool expanded = std::any_of(module->ops().begin(), module->ops().end(), [](const auto& op) {
+    return op->name() == "and2" && op->attrs().GetString("attn.ssa") != nullptr;
+  });
+
+  say("partitioning and generating the board image");
+  codegen::CodegenOptions cg;
+  cg.chip = chip;
+  cg.board = board;
+  cg.max_cores = options.max_cores;
+  cg.model_sha256 = spk::Sha256Hex(bytes);
+  if (module->name().empty()) {
+    // The file's stem names the model when the module has no name.
+    std::string stem = source_name.substr(source_name.find_last_of('/') + 1);
+    cg.model_name = stem.substr(0, stem.find('.'));
+  }
+  auto generated = codegen::GenerateBoardImage(*module, cg, diags);
+  mark("partition + codegen");
+  if (!generated.ok()) {
+    // Codegen's plan and limit checks fail as "mapping: ...".
+    *retry = expanded && generated.status().message().starts_with("mapping");
+    return generated.status();
+  }
+  out.codegen = std::move(generated).value();
+  out.report_text = ReportText(out.codegen, out.codegen.image, chip, options.assumed_activity);
+  out.report_json = ReportJson(out.codegen, out.codegen.image, chip, options.assumed_activity);
+  mark("report");
+  out.image = std::move(out.codegen.image);
+  return Status::Ok();
+}
+
 StatusOr<CompileOutput> CompileModel(std::span<const uint8_t> bytes, const std::string& source_name,
                                      const CompileOptions& options, const Importer& importer,
                                      ir::DiagnosticEngine& diags,
@@ -168,41 +223,39 @@ StatusOr<CompileOutput> CompileModel(std::span<const uint8_t> bytes, const std::
 
   CompileOutput out;
   if (options.emit_ir == "input") out.emitted_ir = ir::PrintModule(*module);
-  say("running -O" + std::to_string(options.opt_level) + " pipeline");
-  passes::PassManager pm(Registry());
-  SPK_RETURN_IF_ERROR(pm.AddOptLevel(options.opt_level));
-  pm.set_option("lower-attention.ssa", options.ssa);
-  pm.set_target(codegen::TargetInfoFor(*chip, board, options.max_cores));
-  pm.set_after_pass_hook([&](const passes::Pass& pass, const ir::Module&) {
-    mark("pass " + std::string(pass.name()));
-  });
-  last = std::chrono::steady_clock::now();
-  SPK_RETURN_IF_ERROR(pm.Run(*module, diags));
-  if (options.emit_ir == "optimized" || options.emit_ir == "lowered") {
-    out.emitted_ir = ir::PrintModule(*module);
+  // Under --ssa=auto an attention expanded on the chip by estimate may still
+  // not map; then the model is compiled again with it on the host. The first
+  // try reports into its own engine, so a failed one leaves no errors.
+  const bool may_fall_back =
+      options.ssa == "auto" && std::any_of(module->ops().begin(), module->ops().end(),
+                                           [](const auto& op) { return op->name() == "matmul"; });
+  const std::string pristine = may_fall_back ? ir::PrintModule(*module) : std::string();
+  ir::DiagnosticEngine trial;
+  bool retry = false;
+  Status lowered = Lower(std::move(module), options, options.ssa, *chip, board, bytes, source_name,
+                         may_fall_back ? trial : diags, say, mark, last, out, &retry);
+  if (may_fall_back) {
+    if (!retry) {
+      for (const auto& d : trial.diagnostics()) diags.Emit(d.severity, d.loc, d.message);
+    } else {
+      std::string first;
+      for (const auto& d : trial.diagnostics()) {
+        if (d.severity == ir::Severity::kError) {
+          first = d.message;
+          break;
+        }
+      }
+      SPK_ASSIGN_OR_RETURN(module, ir::ParseModule(pristine, source_name, diags));
+      diags.Warning(ir::Location{source_name, 0, 0, "", ""},
+                    "the on-chip SSA expansion did not map (" + first +
+                        "); spike matmuls run on the host (--ssa=auto falls back; --ssa=chip "
+                        "reports every violation)");
+      say("the SSA expansion did not map; compiling again with it on the host");
+      lowered = Lower(std::move(module), options, "host", *chip, board, bytes, source_name, diags,
+                      say, mark, last, out, &retry);
+    }
   }
-
-  if (options.probe_neurons) AddNeuronProbes(*module);
-
-  say("partitioning and generating the board image");
-  codegen::CodegenOptions cg;
-  cg.chip = *chip;
-  cg.board = board;
-  cg.max_cores = options.max_cores;
-  cg.model_sha256 = spk::Sha256Hex(bytes);
-  if (module->name().empty()) {
-    // The file's stem names the model when the module has no name.
-    std::string stem = source_name.substr(source_name.find_last_of('/') + 1);
-    cg.model_name = stem.substr(0, stem.find('.'));
-  }
-  auto generated = codegen::GenerateBoardImage(*module, cg, diags);
-  mark("partition + codegen");
-  if (!generated.ok()) return generated.status();
-  out.codegen = std::move(generated).value();
-  out.report_text = ReportText(out.codegen, out.codegen.image, *chip, options.assumed_activity);
-  out.report_json = ReportJson(out.codegen, out.codegen.image, *chip, options.assumed_activity);
-  mark("report");
-  out.image = std::move(out.codegen.image);
+  SPK_RETURN_IF_ERROR(lowered);
   say("done: " + std::to_string(out.image.groups.size()) + " groups on " +
       std::to_string(out.image.cores.size()) + " cores");
   return out;

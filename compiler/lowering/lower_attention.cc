@@ -64,7 +64,7 @@ struct Cost {
   std::vector<int64_t> and2_sizes;  // compartments per and2 layer, in order
   int64_t synapses = 0;             // port fan-ins (2 per and2) + the sum table
   int64_t sum_fanin = 0;            // sum-table synapses per neuron
-  int64_t max_axons = 0;            // the largest source a layer reads
+  int64_t max_axons = 0;            // the most inputs of a group no split reduces
   std::string max_axons_layer;
   int64_t cores = 0;  // lower bound on the cores the expansion adds
   int64_t compartments() const {
@@ -73,12 +73,6 @@ struct Cost {
 };
 
 int64_t CeilDiv(int64_t a, int64_t b) { return b <= 0 ? 0 : (a + b - 1) / b; }
-
-// A chip value's source group: its value behind layout ops.
-const Value* BaseValue(const Value* v) {
-  while (IsLayoutOp(*v->def())) v = v->def()->operand(0);
-  return v;
-}
 
 bool IsSpikeLeaf(const Value& v) {
   if (v.type().element() != ElementType::kSpike && v.type().element() != ElementType::kGraded) {
@@ -229,7 +223,12 @@ class LowerAttentionPass : public passes::Pass {
     label_size_.clear();
     if (!IsSpikeLeaf(*root)) term = BuildTerm(root);
     if (term && term->factors.size() < 2) term.reset();
-    if (term) ChipCost(*term, *neuron, cost);
+    if (term) {
+      std::optional<std::vector<int>> order = NeuronOrder(*term, neuron->operand(0), root);
+      direct_ = order.has_value();
+      flat_ = direct_ ? *std::move(order) : term->out;
+      ChipCost(*term, *neuron, cost);
+    }
 
     std::string why;
     bool chip = false;
@@ -290,15 +289,15 @@ class LowerAttentionPass : public passes::Pass {
     return c;
   }
 
-  // Why the expansion does not fit the target, or empty. Per core, a layer
-  // reads every neuron of each source group (the partitioner counts whole
-  // sources as input axons), so no number of cores helps there; the cores
-  // are compared with what the rest of the model leaves at least.
+  // Why the expansion does not fit the target, or empty: a group the
+  // partitioner cannot split whose inputs exceed a core's axons, or more
+  // cores than the rest of the model leaves at least. An estimate: the
+  // driver falls back to the host under auto when the plan still fails.
   std::string Misfit(const Cost& c) const {
     const passes::TargetInfo& t = ctx_->target;
     if (t.input_axons_per_core > 0 && c.max_axons > static_cast<int64_t>(t.input_axons_per_core)) {
       return c.max_axons_layer + " reads " + std::to_string(c.max_axons) +
-             " source neurons, a core takes " + std::to_string(t.input_axons_per_core) +
+             " and2 neurons, a core takes " + std::to_string(t.input_axons_per_core) +
              " input axons";
     }
     if (c.cores > budget_) {
@@ -395,22 +394,77 @@ class LowerAttentionPass : public passes::Pass {
     return t;
   }
 
-  // The labels in the order the last and2 layer lays them out: the result's
-  // dims but the last, the summed ones, then the result's last dim; so a
-  // table over the last dim (block-diagonal weights) gives the result's
-  // shape, and an output reading the neuron needs no host reshape.
-  static std::vector<int> LabelOrder(const Term& t) {
-    std::vector<int> order(t.out.begin(), t.out.end() - 1);
-    for (const Factor& f : t.factors) {
-      for (int l : f.labels) {
-        if (std::find(order.begin(), order.end(), l) == order.end() && l != t.out.back()) {
-          order.push_back(l);
+  // The neuron's input in flat order as labels of the cone's result: the
+  // layout ops between them (transposes, permutes, reshapes that split no
+  // label) only reorder the labels. Nullopt for anything else.
+  std::optional<std::vector<int>> NeuronOrder(const Term& t, Value* in, Value* root) const {
+    std::vector<Operation*> chain;
+    for (Value* c = in; c != root; c = c->def()->operand(0)) chain.push_back(c->def());
+    std::vector<std::vector<int>> dims;  // labels per per-step dim
+    for (int l : t.out) dims.push_back({l});
+    for (auto it = chain.rbegin(); it != chain.rend(); ++it) {
+      const Operation& op = **it;
+      const ir::Type& type = op.operand(0)->type();
+      const int off = type.timed() ? 1 : 0;
+      const int r = type.full_rank();
+      auto step_dim = [&](int64_t d) { return static_cast<size_t>((d < 0 ? d + r : d) - off); };
+      if (op.name() == "transpose") {
+        const size_t a = step_dim(*op.attrs().GetInt("dim0")),
+                     b = step_dim(*op.attrs().GetInt("dim1"));
+        if (a >= dims.size() || b >= dims.size()) return std::nullopt;
+        std::swap(dims[a], dims[b]);
+      } else if (op.name() == "permute") {
+        const auto& perm = *op.attrs().GetIntList("dims");
+        std::vector<std::vector<int>> out;
+        for (size_t k = static_cast<size_t>(off); k < perm.size(); ++k) {
+          const size_t p = step_dim(perm[k]);
+          if (p >= dims.size()) return std::nullopt;
+          out.push_back(dims[p]);
         }
+        dims = std::move(out);
+      } else {  // reshape, flatten: the same flat order, regrouped
+        std::vector<int> flat;
+        for (const auto& d : dims) flat.insert(flat.end(), d.begin(), d.end());
+        std::vector<std::vector<int>> out;
+        size_t k = 0;
+        for (int64_t size : op.result(0)->type().dims()) {
+          std::vector<int> group;
+          int64_t n = 1;
+          while (n < size && k < flat.size()) {
+            n *= label_size_[static_cast<size_t>(flat[k])];
+            group.push_back(flat[k++]);
+          }
+          if (n != size) return std::nullopt;  // a label split across dims
+          out.push_back(std::move(group));
+        }
+        for (; k < flat.size(); ++k) {
+          if (label_size_[static_cast<size_t>(flat[k])] != 1 || out.empty()) return std::nullopt;
+          out.back().push_back(flat[k]);
+        }
+        dims = std::move(out);
       }
     }
-    order.push_back(t.out.back());
+    std::vector<int> order;
+    for (const auto& d : dims) order.insert(order.end(), d.begin(), d.end());
     return order;
   }
+
+  // The labels in the order the last and2 layer lays them out, given the
+  // neuron's order `flat`: its rows (every label but its last, L), then L,
+  // then the summed labels. So each neuron's terms are contiguous (tight
+  // footprints), a row's terms are a row of the sum table (block-diagonal
+  // weights over L), and the neuron is laid out as the model has it.
+  std::vector<int> LabelOrder(const Term& t) const {
+    std::vector<int> order = flat_;
+    for (const Factor& f : t.factors) {
+      for (int l : f.labels) {
+        if (std::find(order.begin(), order.end(), l) == order.end()) order.push_back(l);
+      }
+    }
+    return order;
+  }
+
+  std::vector<int> Rows() const { return {flat_.begin(), flat_.end() - 1}; }
 
   static std::vector<int> Union(const std::vector<int>& order, const std::vector<int>& a,
                                 const std::vector<int>& b) {
@@ -427,12 +481,14 @@ class LowerAttentionPass : public passes::Pass {
     return n;
   }
 
-  // The and2 layers, greedily: each ANDs the pair of operands whose labels
-  // span the fewest compartments (the last one spans every label, in
-  // `order`). Every product term needs its own AND in
-  // the last layer (the terms are summed, and a sum of spikes is no longer
-  // binary), so only the first layer can be chosen: for SSA, k & v spans
-  // N d^2 and q & k N^2 d, whichever is smaller; q & v would span N^2 d^2.
+  // The and2 layers, greedily: each ANDs the pair of operands that spans the
+  // fewest compartments per row of the neuron (labels other than the rows'),
+  // then the fewest in all (the last one spans every label, in `order`).
+  // Every product term needs its own AND in the last layer (the terms are
+  // summed, and a sum of spikes is no longer binary), so only the first
+  // layer can be chosen. For SSA q & k (N d per query and head) wins over
+  // k & v (N d^2, none of it per query): a row of the last layer then reads
+  // one query's block of the first, so both split by query.
   struct Step {
     size_t a = 0, b = 0;
     std::vector<int> labels;
@@ -441,16 +497,22 @@ class LowerAttentionPass : public passes::Pass {
     const std::vector<int> order = LabelOrder(t);
     std::vector<std::vector<int>> items;
     for (const Factor& f : t.factors) items.push_back(f.labels);
+    const std::vector<int> rows = Rows();
     std::vector<Step> steps;
     while (items.size() > 1) {
       Step best;
-      int64_t best_size = -1;
+      std::pair<int64_t, int64_t> best_size{-1, -1};
       for (size_t i = 0; i < items.size(); ++i) {
         for (size_t j = i + 1; j < items.size(); ++j) {
           std::vector<int> u = Union(order, items[i], items[j]);
-          if (best_size < 0 || Size(u) < best_size) {
+          std::vector<int> per_row;
+          for (int l : u) {
+            if (std::find(rows.begin(), rows.end(), l) == rows.end()) per_row.push_back(l);
+          }
+          const std::pair<int64_t, int64_t> size{Size(per_row), Size(u)};
+          if (best_size.first < 0 || size < best_size) {
             best = {i, j, u};
-            best_size = Size(u);
+            best_size = size;
           }
         }
       }
@@ -461,46 +523,40 @@ class LowerAttentionPass : public passes::Pass {
     return steps;
   }
 
+  // The expansion as the partitioner will plan it (footprints): an and2
+  // reads two neurons, so its layers split as finely as needed and bind no
+  // input axons; a group of the neuron lies within one row of the sum table
+  // (per-token dense tables) and reads that row's terms, width * fanin, so
+  // no split goes below that. Cores, a lower bound per layer: by neurons,
+  // synapse memory and output axons (each and2 feeds at least one core);
+  // the sum's by input axons (each core takes at most that many terms) and
+  // its dense rows' memory.
   void ChipCost(const Term& t, const Operation& neuron, Cost& c) const {
-    const std::vector<int> order = LabelOrder(t);
-    // Items: (labels, source size in neurons, name).
-    struct Item {
-      std::vector<int> labels;
-      int64_t source = 0;
-      std::string name;
-    };
-    std::vector<Item> items;
-    for (const Factor& f : t.factors) {
-      items.push_back({f.labels, BaseValue(f.value)->type().num_elements(),
-                       "'" + BaseValue(f.value)->def()->name() + "'"});
-    }
     const passes::TargetInfo& target = ctx_->target;
-    int k = 0;
+    auto cores = [](int64_t need, uint64_t per_core) {
+      return per_core == 0 ? 0 : CeilDiv(need, static_cast<int64_t>(per_core));
+    };
     for (const Step& s : Plan(t)) {
       const int64_t n = Size(s.labels);
-      const std::string name = "and2 layer " + std::to_string(++k);
-      const int64_t axons = items[s.a].source + items[s.b].source;
-      if (axons > c.max_axons) {
-        c.max_axons = axons;
-        c.max_axons_layer = name;
-      }
       c.and2_sizes.push_back(n);
       c.synapses += 2 * n;
-      c.cores += std::max(CeilDiv(n, static_cast<int64_t>(target.neurons_per_core)),
-                          CeilDiv(2 * n * static_cast<int64_t>(target.bits_per_sparse_synapse),
-                                  static_cast<int64_t>(target.synapse_bits_per_core)));
-      items.erase(items.begin() + static_cast<ptrdiff_t>(s.b));
-      items[s.a] = {s.labels, n, name};
+      c.cores += std::max({cores(n, target.neurons_per_core),
+                           cores(2 * n * static_cast<int64_t>(target.bits_per_sparse_synapse),
+                                 target.synapse_bits_per_core),
+                           cores(n, target.output_axons_per_core)});
     }
     const int64_t last = c.and2_sizes.back();
+    const int64_t width = label_size_[static_cast<size_t>(flat_.back())];
+    const int64_t rows = Size(Rows());
     c.sum_fanin = last / std::max<int64_t>(Size(t.out), 1);
     c.synapses += last;
-    if (last > c.max_axons) {
-      c.max_axons = last;
-      c.max_axons_layer = "the sum into '" + neuron.name() + "'";
-    }
-    c.cores += CeilDiv(last * static_cast<int64_t>(target.bits_per_sparse_synapse),
-                       static_cast<int64_t>(target.synapse_bits_per_core));
+    c.max_axons = width * c.sum_fanin;
+    c.max_axons_layer = "a row of the sum into '" + neuron.name() + "' (" + std::to_string(width) +
+                        " neurons x " + std::to_string(c.sum_fanin) + " terms)";
+    c.cores += std::max(cores(last, target.input_axons_per_core),
+                        cores(rows * width * width * c.sum_fanin *
+                                  static_cast<int64_t>(target.bits_per_dense_synapse),
+                              target.synapse_bits_per_core));
   }
 
   // A port of an and2 laid out as `target` labels: the operand's dims
@@ -552,23 +608,21 @@ class LowerAttentionPass : public passes::Pass {
       items.erase(items.begin() + static_cast<ptrdiff_t>(s.b));
       items[s.a] = {(*made)->result(0), s.labels};
     }
-    // The sum over the contracted labels: a table over the last dim,
-    // (summed..., c) -> c, weight `scale` where c matches (quantize folds the
-    // scale into the table as it folds mul_scalar).
+    // The sum over the contracted labels: a table over each row,
+    // (L, summed...) -> L, weight `scale` on its own L's terms (quantize folds
+    // the scale into the table as it folds mul_scalar).
     const Factor& last = items.front();
     const int64_t fanin = cost.sum_fanin;
-    const int64_t width = label_size_[static_cast<size_t>(t.out.back())];
-    std::vector<int64_t> flat = root->type().dims();
-    flat.back() = fanin * width;
+    const int64_t width = label_size_[static_cast<size_t>(flat_.back())];
+    std::vector<int64_t> shape;
+    for (int l : Rows()) shape.push_back(label_size_[static_cast<size_t>(l)]);
+    shape.push_back(width * fanin);
     ir::AttrDict ra;
-    ra.Set("shape", ir::Attribute::IntList(flat));
+    ra.Set("shape", ir::Attribute::IntList(shape));
     Value* v = Make("reshape", {last.value}, std::move(ra), neuron);
-    std::vector<float> weights(static_cast<size_t>(width * fanin * width), 0.0f);
+    std::vector<float> weights(static_cast<size_t>(width * width * fanin), 0.0f);
     for (int64_t c = 0; c < width; ++c) {
-      for (int64_t j = 0; j < fanin; ++j) {
-        weights[static_cast<size_t>(c * fanin * width + j * width + c)] =
-            static_cast<float>(t.scale);
-      }
+      std::fill_n(weights.begin() + (c * width + c) * fanin, fanin, static_cast<float>(t.scale));
     }
     ir::Constant* w = passes::AddUniqueConstant(
         *module_, base + ".and_sum", ir::Type::Untimed(ElementType::kF32, {width, fanin * width}),
@@ -576,17 +630,27 @@ class LowerAttentionPass : public passes::Pass {
     ir::AttrDict la;
     la.Set("weight", ir::Attribute::Ref(w->name()));
     v = Make("linear", {v}, std::move(la), neuron);
-    // The layout ops between the cone and the neuron again, on the f32 sum
-    // (their old results may be graded).
-    std::vector<Operation*> chain;
-    for (Value* c = neuron->operand(0); c != root; c = c->def()->operand(0)) {
-      chain.push_back(c->def());
-    }
-    for (auto it = chain.rbegin(); it != chain.rend(); ++it) {
-      auto made = module_->CreateInferred((*it)->name(), std::span<Value* const>(&v, 1),
-                                          (*it)->attrs(), (*it)->loc(), neuron);
-      SPK_CHECK_OK(made.status());
-      v = (*made)->result(0);
+    if (direct_) {
+      // Already in the neuron's order.
+      const std::vector<int64_t>& dims = neuron->operand(0)->type().dims();
+      if (v->type().dims() != dims) {
+        ir::AttrDict na;
+        na.Set("shape", ir::Attribute::IntList(dims));
+        v = Make("reshape", {v}, std::move(na), neuron);
+      }
+    } else {
+      // In the cone's order: the layout ops between the cone and the neuron
+      // again, on the f32 sum (their old results may be graded).
+      std::vector<Operation*> chain;
+      for (Value* c = neuron->operand(0); c != root; c = c->def()->operand(0)) {
+        chain.push_back(c->def());
+      }
+      for (auto it = chain.rbegin(); it != chain.rend(); ++it) {
+        auto made = module_->CreateInferred((*it)->name(), std::span<Value* const>(&v, 1),
+                                            (*it)->attrs(), (*it)->loc(), neuron);
+        SPK_CHECK_OK(made.status());
+        v = (*made)->result(0);
+      }
     }
     Operation* old = neuron->operand(0)->def();
     neuron->SetOperand(0, v);
@@ -699,6 +763,10 @@ class LowerAttentionPass : public passes::Pass {
   int64_t budget_ = 0;  // cores left for expansions (auto and chip, known target)
   int next_label_ = 0;
   std::vector<int64_t> label_size_;
+  // The current attention's neuron order as labels (its input's flat order),
+  // and whether the layout ops before the neuron read as that order.
+  std::vector<int> flat_;
+  bool direct_ = false;
 };
 
 }  // namespace

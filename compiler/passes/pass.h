@@ -38,7 +38,9 @@ struct TargetInfo {
   uint64_t neurons_per_core = 0;
   uint64_t synapse_bits_per_core = 0;
   uint64_t input_axons_per_core = 0;
+  uint64_t output_axons_per_core = 0;
   uint64_t bits_per_sparse_synapse = 24;  // identity and broadcast tables are sparse
+  uint64_t bits_per_dense_synapse = 8;
   bool known() const { return cores > 0; }
 };
 

@@ -4,6 +4,7 @@
 // the digits test split; its predictions are compared with PyTorch's from the
 // model's JSON. The bar: >= 99% agreement, accuracy within one point.
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -65,9 +66,14 @@ struct LayerCount {
   std::string problem;
 };
 
+struct RunOptions {
+  int opt_level = 2;
+  std::string ssa = "auto";
+};
+
 // Compiles and runs one fixture; fails the test (and returns nullopt-like
 // zeros) on any error.
-Outcome RunFixture(const std::string& name, int opt_level = 2) {
+Outcome RunFixture(const std::string& name, const RunOptions& run = {}) {
   Outcome outcome;
   const std::string dir = SPK_FIXTURE_DIR;
   const std::string pt = dir + "/models/" + name + ".pt";
@@ -85,18 +91,23 @@ Outcome RunFixture(const std::string& name, int opt_level = 2) {
   options.chip = "loihi2";
   options.board = "kapoho-point-8";
   options.probe_neurons = true;
-  options.opt_level = opt_level;
+  options.opt_level = run.opt_level;
+  options.ssa = run.ssa;
   compiler::ir::DiagnosticEngine diags;
+  const auto start = std::chrono::steady_clock::now();
   auto compiled = compiler::driver::CompileModel(bytes, pt, options, TorchImporter(), diags);
+  const double compile_s =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   if (!compiled.ok()) {
     ADD_FAILURE() << name << ": compile failed: " << compiled.status().ToString() << "\n"
                   << diags.Render();
     return outcome;
   }
-  std::printf("%s: compiled onto %zu cores, %zu groups, %zu tables, %zu host segments\n%s",
-              name.c_str(), compiled->image.cores.size(), compiled->image.groups.size(),
-              compiled->image.tables.size(), compiled->image.host_segments.size(),
-              compiled->report_text.c_str());
+  std::printf(
+      "%s: compiled in %.1f s onto %zu cores, %zu groups, %zu tables, %zu host segments\n%s",
+      name.c_str(), compile_s, compiled->image.cores.size(), compiled->image.groups.size(),
+      compiled->image.tables.size(), compiled->image.host_segments.size(),
+      compiled->report_text.c_str());
 
   auto chip = hal::format::LoadChipProfile("loihi2");
   auto board = hal::format::LoadBoardProfile("kapoho-point-8");
@@ -237,18 +248,27 @@ TEST(FixtureModelsE2eTest, SpikingCnn) { CheckBar(RunFixture("spiking_cnn")); }
 TEST(FixtureModelsE2eTest, DISABLED_SpikformerDigits) { CheckBar(RunFixture("spikformer_digits")); }
 
 // -O3 splits each layer's weights into high and low 8-bit tables (about 15
-// bits, twice the synapse memory: 76 cores instead of 42): 359/360 agree,
-// every layer on at least 99.7% of its spikes.
-TEST(FixtureModelsE2eTest, SpikformerDigitsO3) { CheckBar(RunFixture("spikformer_digits", 3)); }
+// bits, twice the synapse memory: 68 cores instead of 42): 359/360 agree,
+// every layer on at least 99.7% of its spikes. The attention on the host
+// (auto now expands it, see below).
+TEST(FixtureModelsE2eTest, SpikformerDigitsO3) {
+  CheckBar(RunFixture("spikformer_digits", {.opt_level = 3, .ssa = "host"}));
+}
 
-// The same model with its attention forced onto the chip (--ssa=chip): the
-// AND expansion does not fit any board profile. Per block, 4 heads of 16
-// tokens x 16 dims: 16384 + 262144 and2 compartments, and the sum into
-// attn_lif reads all 262144 while a core takes 4096 input axons (the
-// partitioner counts a whole source layer per core). So the compile fails,
-// naming the layer and the numbers; ssa_chip_e2e_test.cc measures a smaller
-// SSA on the chip instead. At auto (SpikformerDigitsO3) it stays on the host.
-TEST(FixtureModelsE2eTest, SpikformerDigitsO3SsaChipDoesNotFit) {
+// The same model with its attention on the chip (--ssa=chip): per block, 4
+// heads of 16 tokens x 16 dims, 16384 + 262144 and2 compartments laid out by
+// query, so that a group of attn_lif (one query and head, 16 neurons) reads
+// one row of 4096 and2s, exactly a core's input axons. Measured: 404 cores
+// on 4 chips (80 per block for the and2 layers, 64 for attn_lif), 359/360
+// predictions agree, attn_lif on 99.96% of its spikes; about 30 s for the
+// 360 samples on one core of the emulator.
+TEST(FixtureModelsE2eTest, SpikformerDigitsO3SsaChip) {
+  CheckBar(RunFixture("spikformer_digits", {.opt_level = 3, .ssa = "chip"}));
+}
+
+// auto expands it too (its estimate: 132 cores per block, far within the
+// board); compiled only, the run is the test above.
+TEST(FixtureModelsE2eTest, SpikformerDigitsO3SsaAutoExpands) {
   const std::string pt = std::string(SPK_FIXTURE_DIR) + "/models/spikformer_digits.pt";
   const std::string text = Slurp(pt);
   const std::vector<uint8_t> bytes(text.begin(), text.end());
@@ -256,26 +276,53 @@ TEST(FixtureModelsE2eTest, SpikformerDigitsO3SsaChipDoesNotFit) {
   options.chip = "loihi2";
   options.board = "kapoho-point-8";
   options.opt_level = 3;
-  options.ssa = "chip";
   compiler::ir::DiagnosticEngine diags;
   auto compiled = compiler::driver::CompileModel(bytes, pt, options, TorchImporter(), diags);
-  ASSERT_FALSE(compiled.ok());
-  EXPECT_EQ(compiled.status().code(), StatusCode::kInvalidArgument);
+  ASSERT_TRUE(compiled.ok()) << compiled.status().ToString() << "\n" << diags.Render();
   const std::string rendered = diags.Render();
-  std::printf("%s", rendered.c_str());
-  for (const char* block : {"[blocks.0.attn.attn_lif]", "[blocks.1.attn.attn_lif]"}) {
-    EXPECT_NE(rendered.find(std::string("the on-chip SSA expansion feeding 'lif' ") + block +
-                            " does not fit loihi2 x 8 chip(s) (kapoho-point-8) (--ssa=chip): "
-                            "the sum into 'lif' reads 262144 source neurons, a core takes 4096 "
-                            "input axons; the expansion needs 278528 and2 compartments (16384 + "
-                            "262144) and 819200 synapses"),
+  for (const char* block : {"blocks.0.attn.attn_lif", "blocks.1.attn.attn_lif"}) {
+    EXPECT_NE(compiled->report_text.find(std::string("attention ") + block +
+                                         ": spike matmuls on the chip"),
               std::string::npos)
-        << block;
+        << block << "\n"
+        << compiled->report_text;
   }
+  EXPECT_NE(rendered.find("expanded on the chip (fits loihi2 x 8 chip(s) (kapoho-point-8))"),
+            std::string::npos)
+      << rendered;
+}
+
+// With 300 cores the estimate (132 per block) lets auto expand, the plan needs
+// 404 and fails, so the driver compiles again with the attention on the host.
+TEST(FixtureModelsE2eTest, SpikformerDigitsO3SsaAutoFallsBackToHost) {
+  const std::string pt = std::string(SPK_FIXTURE_DIR) + "/models/spikformer_digits.pt";
+  const std::string text = Slurp(pt);
+  const std::vector<uint8_t> bytes(text.begin(), text.end());
+  compiler::driver::CompileOptions options;
+  options.chip = "loihi2";
+  options.board = "kapoho-point-8";
+  options.opt_level = 3;
+  options.max_cores = 300;
+  compiler::ir::DiagnosticEngine diags;
+  auto compiled = compiler::driver::CompileModel(bytes, pt, options, TorchImporter(), diags);
+  ASSERT_TRUE(compiled.ok()) << compiled.status().ToString() << "\n" << diags.Render();
+  EXPECT_FALSE(diags.has_errors());
+  const std::string rendered = diags.Render();
+  EXPECT_NE(rendered.find("warning: the on-chip SSA expansion did not map (cannot map onto "
+                          "loihi2: "),
+            std::string::npos)
+      << rendered;
+  EXPECT_NE(
+      compiled->report_text.find("attention blocks.0.attn.attn_lif: spike matmuls on the host"),
+      std::string::npos)
+      << compiled->report_text;
+  EXPECT_LE(compiled->image.cores.size(), 300u);
 }
 
 // The issue's bar (99% agreement) at -O3: not met yet, kept to measure it.
-TEST(FixtureModelsE2eTest, DISABLED_SdtDigits) { CheckBar(RunFixture("sdt_digits", 3)); }
+TEST(FixtureModelsE2eTest, DISABLED_SdtDigits) {
+  CheckBar(RunFixture("sdt_digits", {.opt_level = 3}));
+}
 
 // The Spike-driven Transformer maps and runs: its membrane-shortcut streams
 // are relay groups, the layers reading them composed sparse tables. Measured
@@ -283,7 +330,7 @@ TEST(FixtureModelsE2eTest, DISABLED_SdtDigits) { CheckBar(RunFixture("sdt_digits
 // layer 95.4-100%, the stream readers of the second block lowest. This test
 // holds that level until the cause of the remaining gap is found.
 TEST(FixtureModelsE2eTest, SdtDigitsO3) {
-  const Outcome o = RunFixture("sdt_digits", 3);
+  const Outcome o = RunFixture("sdt_digits", {.opt_level = 3});
   EXPECT_GE(o.agreement, 0.975);
   EXPECT_LE(std::fabs(o.accuracy - o.torch_accuracy), 0.01);
   EXPECT_TRUE(o.unprobed.empty()) << o.unprobed.front();
