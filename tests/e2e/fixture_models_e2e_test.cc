@@ -266,9 +266,10 @@ TEST(FixtureModelsE2eTest, SpikformerDigitsO3SsaChip) {
   CheckBar(RunFixture("spikformer_digits", {.opt_level = 3, .ssa = "chip"}));
 }
 
-// auto expands it too (its estimate: 132 cores per block, far within the
-// board); compiled only, the run is the test above.
-TEST(FixtureModelsE2eTest, SpikformerDigitsO3SsaAutoExpands) {
+// Compiles spikformer_digits at -O3 for kapoho-point-8 (ssa auto), without
+// running it; `max_cores` 0 is the whole board.
+StatusOr<compiler::driver::CompileOutput> CompileDigitsSpikformerO3(
+    uint32_t max_cores, compiler::ir::DiagnosticEngine& diags) {
   const std::string pt = std::string(SPK_FIXTURE_DIR) + "/models/spikformer_digits.pt";
   const std::string text = Slurp(pt);
   const std::vector<uint8_t> bytes(text.begin(), text.end());
@@ -276,8 +277,15 @@ TEST(FixtureModelsE2eTest, SpikformerDigitsO3SsaAutoExpands) {
   options.chip = "loihi2";
   options.board = "kapoho-point-8";
   options.opt_level = 3;
+  options.max_cores = max_cores;
+  return compiler::driver::CompileModel(bytes, pt, options, TorchImporter(), diags);
+}
+
+// auto expands it too (its estimate: 132 cores per block, far within the
+// board); compiled only, the run is the test above.
+TEST(FixtureModelsE2eTest, SpikformerDigitsO3SsaAutoExpands) {
   compiler::ir::DiagnosticEngine diags;
-  auto compiled = compiler::driver::CompileModel(bytes, pt, options, TorchImporter(), diags);
+  auto compiled = CompileDigitsSpikformerO3(0, diags);
   ASSERT_TRUE(compiled.ok()) << compiled.status().ToString() << "\n" << diags.Render();
   const std::string rendered = diags.Render();
   for (const char* block : {"blocks.0.attn.attn_lif", "blocks.1.attn.attn_lif"}) {
@@ -295,16 +303,8 @@ TEST(FixtureModelsE2eTest, SpikformerDigitsO3SsaAutoExpands) {
 // With 300 cores the estimate (132 per block) lets auto expand, the plan needs
 // 404 and fails, so the driver compiles again with the attention on the host.
 TEST(FixtureModelsE2eTest, SpikformerDigitsO3SsaAutoFallsBackToHost) {
-  const std::string pt = std::string(SPK_FIXTURE_DIR) + "/models/spikformer_digits.pt";
-  const std::string text = Slurp(pt);
-  const std::vector<uint8_t> bytes(text.begin(), text.end());
-  compiler::driver::CompileOptions options;
-  options.chip = "loihi2";
-  options.board = "kapoho-point-8";
-  options.opt_level = 3;
-  options.max_cores = 300;
   compiler::ir::DiagnosticEngine diags;
-  auto compiled = compiler::driver::CompileModel(bytes, pt, options, TorchImporter(), diags);
+  auto compiled = CompileDigitsSpikformerO3(300, diags);
   ASSERT_TRUE(compiled.ok()) << compiled.status().ToString() << "\n" << diags.Render();
   EXPECT_FALSE(diags.has_errors());
   const std::string rendered = diags.Render();
