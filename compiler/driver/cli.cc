@@ -356,7 +356,8 @@ int RunCompileCli(std::span<const std::string> args, const Importer& importer, s
   };
   options.cache_key = key;
   std::vector<StageTime> timings;
-  auto result = CompileModel(bytes, model, options, importer, diags, say, &timings);
+  std::string failed_ir;
+  auto result = CompileModel(bytes, model, options, importer, diags, say, &timings, &failed_ir);
   auto print_times = [&] {
     if (!time_report) return;
     for (const StageTime& t : timings) {
@@ -365,6 +366,7 @@ int RunCompileCli(std::span<const std::string> args, const Importer& importer, s
     err << "time: total " << Seconds(elapsed()) << " s\n";
   };
   if (!result.ok()) {
+    out << failed_ir;
     print_times();
     // Diagnostics are already printed; repeat the summary only when they
     // did not explain the failure.

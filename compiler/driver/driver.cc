@@ -156,7 +156,7 @@ StatusOr<CompileOutput> CompileModel(std::span<const uint8_t> bytes, const std::
                                      const CompileOptions& options, const Importer& importer,
                                      ir::DiagnosticEngine& diags,
                                      const std::function<void(const std::string&)>& progress,
-                                     std::vector<StageTime>* timings) {
+                                     std::vector<StageTime>* timings, std::string* failed_ir) {
   auto say = [&](const std::string& line) {
     if (progress) progress(line);
   };
@@ -255,7 +255,10 @@ StatusOr<CompileOutput> CompileModel(std::span<const uint8_t> bytes, const std::
                       say, mark, last, out, &retry);
     }
   }
-  SPK_RETURN_IF_ERROR(lowered);
+  if (!lowered.ok()) {
+    if (failed_ir) *failed_ir = std::move(out.emitted_ir);
+    return lowered;
+  }
   say("done: " + std::to_string(out.image.groups.size()) + " groups on " +
       std::to_string(out.image.cores.size()) + " cores");
   return out;

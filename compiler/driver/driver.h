@@ -99,12 +99,15 @@ bool IsTorchScriptArchive(std::span<const uint8_t> bytes);
 
 // Compiles model bytes. `progress` (may be null) gets one short line per
 // stage; `timings` (may be null) gets the wall time of every stage that ran,
-// also when a later one fails.
+// also when a later one fails; `failed_ir` (may be null) gets the IR that
+// options.emit_ir asked for when a later stage fails (say, the mapping), so a
+// user can see what did not map.
 StatusOr<CompileOutput> CompileModel(std::span<const uint8_t> bytes, const std::string& source_name,
                                      const CompileOptions& options, const Importer& importer,
                                      ir::DiagnosticEngine& diags,
                                      const std::function<void(const std::string&)>& progress = {},
-                                     std::vector<StageTime>* timings = nullptr);
+                                     std::vector<StageTime>* timings = nullptr,
+                                     std::string* failed_ir = nullptr);
 
 }  // namespace spk::compiler::driver
 

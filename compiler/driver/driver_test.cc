@@ -217,6 +217,12 @@ module @big attributes {timesteps = 2} {
             kExitModelError);
   EXPECT_THAT(err_.str(), HasSubstr("b.py:4:1: error: cannot map onto loihi2: layer 'lif', core 1: "
                                     "cores: needs 2, available 1"));
+  // --emit-ir still shows the IR that did not map.
+  out_.str("");
+  EXPECT_EQ(Run({model, "-o", (dir_ / "big.spkimg").string(), "--max-cores", "1", "--emit-ir",
+                 "optimized"}),
+            kExitModelError);
+  EXPECT_THAT(out_.str(), HasSubstr("cuba_lif(%1)"));
   EXPECT_EQ(Run({model, "-o", (dir_ / "big.spkimg").string()}), 0) << err_.str();
 }
 
