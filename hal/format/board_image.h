@@ -123,6 +123,15 @@ struct SynapseTable {
   std::vector<uint32_t> row_ptr;  // kSparse only
   std::vector<uint32_t> col;      // kSparse only
   Conv2dGeometry conv;            // kConv2d only
+  // The window of source neurons the table reads: [source_offset,
+  // source_offset + source_count); a count of 0 means the whole source
+  // (offset 0). Dense and sparse rows index the window ("source size" above
+  // is its count); conv2d tables read their whole source. A core needs input
+  // axons only for the source neurons its tables' windows cover, so a layer
+  // reading one token's row of a large port or group pays for that row.
+  // (Format 1.1; absent in 1.0 images, which read as whole.)
+  uint32_t source_offset = 0;
+  uint32_t source_count = 0;
 
   friend bool operator==(const SynapseTable&, const SynapseTable&) = default;
 };
