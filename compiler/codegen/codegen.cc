@@ -615,7 +615,7 @@ struct RowShape {
 };
 std::optional<RowShape> RowDense(const Syn& syn) {
   if (syn.identity || syn.op->name() != "syn_dense" || syn.source.map ||
-      syn.source.kind != Ref::kLayer) {
+      (syn.source.kind != Ref::kLayer && syn.source.kind != Ref::kPort)) {
     return std::nullopt;
   }
   const auto& d = syn.op->operand(0)->type().dims();
@@ -633,16 +633,24 @@ bool ConvShapeOk(const Syn& syn) {
 }
 
 void Codegen::SetRowUnits() {
-  // Each layer's rows: as the target of per-token tables (out) and as their
-  // source (in). A group of one unit dividing every row lies within a row.
+  // Each layer's rows as the target of per-token tables. A group of one unit
+  // dividing every row lies within a row. (Sources need no alignment: a
+  // table reads the window of its source that holds the row.)
   std::vector<uint64_t> unit(layers_.size(), 0);
-  auto join = [&](uint32_t l, uint64_t row) { unit[l] = std::gcd(unit[l], row); };
   for (uint32_t l = 0; l < layers_.size(); ++l) {
     for (const auto& [s, port] : layers_[l].inputs) {
-      const auto r = RowDense(syns_[s]);
-      if (!r) continue;
-      join(l, r->out);
-      join(syns_[s].source.index, r->in);
+      if (const auto r = RowDense(syns_[s])) unit[l] = std::gcd(unit[l], r->out);
+    }
+  }
+  // A layer a conv2d table reads is split by whole channels of that map too
+  // (a pooled map flattened and reshaped back is still one).
+  for (const Syn& syn : syns_) {
+    if (!ConvShapeOk(syn) || syn.source.kind != Ref::kLayer) continue;
+    Layer& src = layers_[syn.source.index];
+    const auto& d = syn.op->operand(0)->type().dims();
+    const uint64_t hw = static_cast<uint64_t>(d[2] * d[3]);
+    if (src.unit == 1 && src.size % hw == 0 && src.size == syn.in_elements) {
+      src.unit = static_cast<uint32_t>(hw);
     }
   }
   const uint64_t bits = options_.chip.core.synapse_memory_bits;
@@ -678,12 +686,14 @@ std::vector<partition::LayerDemand> Codegen::Demands() const {
       const Syn& syn = syns_[s];
       partition::InputDemand in;
       in.source_layer = syn.source.kind == Ref::kLayer ? static_cast<int>(syn.source.index) : -1;
+      if (syn.source.kind == Ref::kPort) in.source_port = syn.source.index;
       in.source_size = syn.in_elements;
       const auto row = RowDense(syn);
       if (DenseOk(syn)) {
         in.bits_per_unit = syn.in_elements * d.unit * lim.synapse_bits_dense;
-      } else if (row && layer.one_unit_groups && layers_[syn.source.index].one_unit_groups) {
-        // Target unit u of row r reads row r of the source, densely.
+      } else if (row && layer.one_unit_groups) {
+        // Target unit u of row r reads row r of the source, densely: the
+        // window of each source group (or the port) that holds the row.
         in.bits_per_unit = row->in * d.unit * lim.synapse_bits_dense;
         in.footprint_lo.resize(layer.size);
         in.footprint_hi.resize(layer.size);
@@ -702,18 +712,14 @@ std::vector<partition::LayerDemand> Codegen::Demands() const {
         // note which source neurons each target reads.
         uint64_t nnz = 0;
         std::vector<std::pair<uint32_t, int16_t>> fan;
-        const bool footprint = in.source_layer >= 0;
-        if (footprint) {
-          in.footprint_lo.assign(layer.size, std::numeric_limits<uint32_t>::max());
-          in.footprint_hi.assign(layer.size, 0);
-        }
+        in.footprint_lo.assign(layer.size, std::numeric_limits<uint32_t>::max());
+        in.footprint_hi.assign(layer.size, 0);
         std::vector<uint64_t> per_target(layer.size, 0);
         for (uint64_t i = 0; i < syn.in_elements; ++i) {
           fan.clear();
           FanOut(syn, i, fan);
           nnz += fan.size();
           for (const auto& [o, w] : fan) ++per_target[o];
-          if (!footprint) continue;
           const uint32_t base = syn.source.map ? (*syn.source.map)[i] : static_cast<uint32_t>(i);
           for (const auto& [o, w] : fan) {
             in.footprint_lo[o] = std::min(in.footprint_lo[o], base);
@@ -853,11 +859,20 @@ void Codegen::EmitTables(uint32_t syn_index, const Layer& target, uint8_t port,
 
   // A dense table for a pair of groups; weight(s, o) indexes the op's
   // weights for source s and target o of the pair. All-zero blocks are left out.
-  auto dense = [&](size_t sg, size_t tg, auto&& weight) {
+  // Rows [first, first + sc) of source group sg: a window unless it is the
+  // whole group.
+  auto set_window = [&](SynapseTable& t, size_t sg, uint32_t first, uint32_t sc) {
+    if (first != 0 || sc != slices[sg].second) {
+      t.source_offset = first;
+      t.source_count = sc;
+    }
+  };
+  auto dense = [&](size_t sg, size_t tg, uint32_t first, uint32_t sc, auto&& weight) {
     const ir::TensorData& w = module_.FindConstant(*op.attrs().GetRef("weight"))->data();
-    const uint32_t sc = slices[sg].second, tc = target.slices[tg].second;
+    const uint32_t tc = target.slices[tg].second;
     SynapseTable t = new_table(sg, tg);
     t.format = SynapseFormat::kDense;
+    set_window(t, sg, first, sc);
     t.weights.resize(uint64_t{sc} * tc);
     bool any = false;
     for (uint32_t s = 0; s < sc; ++s) {
@@ -875,13 +890,18 @@ void Codegen::EmitTables(uint32_t syn_index, const Layer& target, uint8_t port,
       return s.second > 0 && s.first / n == (uint64_t{s.first} + s.second - 1) / n;
     });
   };
-  if (row && within_row(slices, row->in) && within_row(target.slices, row->out)) {
-    for (size_t sg = 0; sg < slices.size(); ++sg) {
-      for (size_t tg = 0; tg < target.slices.size(); ++tg) {
-        const uint64_t so = slices[sg].first, to = target.slices[tg].first;
-        if (so / row->in != to / row->out) continue;  // different tokens never meet
-        const uint64_t si = so % row->in, ti = to % row->out;
-        dense(sg, tg, [&](uint64_t s, uint64_t o) { return (ti + o) * row->in + si + s; });
+  if (row && within_row(target.slices, row->out)) {
+    // A target group within token r reads token r's row from each source
+    // group (or port) holding part of it, through a window.
+    for (size_t tg = 0; tg < target.slices.size(); ++tg) {
+      const uint64_t to = target.slices[tg].first;
+      const uint64_t lo = to / row->out * row->in, hi = lo + row->in, ti = to % row->out;
+      for (size_t sg = 0; sg < slices.size(); ++sg) {
+        const uint64_t so = slices[sg].first;
+        const uint64_t a = std::max(so, lo), b = std::min(so + slices[sg].second, hi);
+        if (a >= b) continue;  // different tokens never meet
+        dense(sg, tg, static_cast<uint32_t>(a - so), static_cast<uint32_t>(b - a),
+              [&](uint64_t s, uint64_t o) { return (ti + o) * row->in + (a - lo) + s; });
       }
     }
     return;
@@ -891,7 +911,8 @@ void Codegen::EmitTables(uint32_t syn_index, const Layer& target, uint8_t port,
     for (size_t sg = 0; sg < slices.size(); ++sg) {
       for (size_t tg = 0; tg < target.slices.size(); ++tg) {
         const uint64_t so = slices[sg].first, to = target.slices[tg].first;
-        dense(sg, tg, [&](uint64_t s, uint64_t o) { return (to + o) * I + so + s; });
+        dense(sg, tg, 0, slices[sg].second,
+              [&](uint64_t s, uint64_t o) { return (to + o) * I + so + s; });
       }
     }
     return;
@@ -978,10 +999,20 @@ void Codegen::EmitTables(uint32_t syn_index, const Layer& target, uint8_t port,
     }
     for (size_t tg = 0; tg < target.slices.size(); ++tg) {
       const auto [to, tc] = target.slices[tg];
+      auto reaches = [&](uint32_t s) {
+        return std::any_of(rows[s].begin(), rows[s].end(),
+                           [&](const auto& e) { return e.first >= to && e.first < to + tc; });
+      };
+      // The window: the first to the last source neuron with a synapse here.
+      uint32_t first = 0, end = sc;
+      while (first < end && !reaches(first)) ++first;
+      while (end > first && !reaches(end - 1)) --end;
+      if (first == end) continue;
       SynapseTable t = new_table(sg, tg);
       t.format = SynapseFormat::kSparse;
+      set_window(t, sg, first, end - first);
       t.row_ptr.push_back(0);
-      for (uint32_t s = 0; s < sc; ++s) {
+      for (uint32_t s = first; s < end; ++s) {
         for (const auto& [o, v] : rows[s]) {
           if (o >= to && o < to + tc) {
             t.col.push_back(o - to);
@@ -990,7 +1021,7 @@ void Codegen::EmitTables(uint32_t syn_index, const Layer& target, uint8_t port,
         }
         t.row_ptr.push_back(static_cast<uint32_t>(t.col.size()));
       }
-      if (!t.weights.empty()) add(std::move(t));
+      add(std::move(t));
     }
   }
 }

@@ -235,14 +235,59 @@ module @tokens attributes {timesteps = 6} {
 TEST(CodegenTest, PerTokenLayersGetDenseTablesPerToken) {
   CodegenResult tokens = MustCompile(TokenModel(true));
   CodegenResult block = MustCompile(TokenModel(false));
-  size_t per_token = 0;
+  std::vector<uint32_t> windows;
   for (const auto& t : tokens.image.tables) {
     EXPECT_EQ(t.format, hal::format::SynapseFormat::kDense);
-    if (t.weights.size() == 6) ++per_token;  // [3 sources][2 targets]
+    if (t.weights.size() != 6) continue;  // [3 sources][2 targets]
+    EXPECT_EQ(t.source_count, 3u);        // the token's row of the source group
+    windows.push_back(t.source_offset);
   }
-  EXPECT_EQ(per_token, 4u);
-  EXPECT_EQ(tokens.image.groups.size(), 8u);  // 4 tokens x (source, target)
+  EXPECT_THAT(windows, ::testing::ElementsAre(0u, 3u, 6u, 9u));
+  EXPECT_EQ(tokens.image.groups.size(), 5u);  // the source, and one group per token
   EXPECT_EQ(RunOnSim(tokens.image, TestOptions(), 11), RunOnSim(block.image, TestOptions(), 11));
+}
+
+// A per-token layer reading a port: each token's group needs axons only for
+// its row of the port, so it maps where the whole port would not fit a core.
+TEST(CodegenTest, PerTokenLayerReadsItsRowOfAPortThroughAWindow) {
+  constexpr char kPortTokens[] = R"(
+module @tokens attributes {timesteps = 5} {
+  constant @w : i8[2,3] = [30, -10, 20, -20, 40, 10]
+  %0 = input() {name = "x"} : () -> spike[T,4,3]
+  %1 = syn_dense(%0) {weight = @w, weight_exp = 0} : spike[T,4,3] -> graded[T,4,2] loc("t.py":2:1 "fc")
+  %2 = accumulate(%1) : graded[T,4,2] -> state[T,4,2] loc("t.py":3:1 "acc")
+  output(%2) {name = "y"} : state[T,4,2] -> ()
+}
+)";
+  constexpr char kBlock[] = R"(
+module @block attributes {timesteps = 5} {
+  constant @w : i8[8,12] = [30, -10, 20, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    -20, 40, 10, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 30, -10, 20, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, -20, 40, 10, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 30, -10, 20, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, -20, 40, 10, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 30, -10, 20,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, -20, 40, 10]
+  %0 = input() {name = "x"} : () -> spike[T,1,12]
+  %1 = syn_dense(%0) {weight = @w, weight_exp = 0} : spike[T,1,12] -> graded[T,1,8] loc("t.py":2:1 "fc")
+  %2 = accumulate(%1) : graded[T,1,8] -> state[T,1,8] loc("t.py":3:1 "acc")
+  output(%2) {name = "y"} : state[T,1,8] -> ()
+}
+)";
+  CodegenOptions narrow = TestOptions();
+  narrow.chip.core.input_axons = 3;
+  CodegenResult tokens = MustCompile(kPortTokens, narrow);
+  ASSERT_EQ(tokens.image.tables.size(), 4u);
+  for (uint32_t i = 0; i < 4; ++i) {
+    EXPECT_EQ(tokens.image.tables[i].source.kind, SourceKind::kInputPort);
+    EXPECT_EQ(tokens.image.tables[i].source_offset, 3 * i);
+    EXPECT_EQ(tokens.image.tables[i].source_count, 3u);
+  }
+  for (const auto& u : partition::MeasureCoreUsage(tokens.image, narrow.chip.core)) {
+    EXPECT_EQ(u.input_axons, 3u);
+  }
+  EXPECT_EQ(RunOnSim(tokens.image, narrow, 7), RunOnSim(MustCompile(kBlock).image, narrow, 7));
 }
 
 TEST(CodegenTest, LayoutOpsBecomeSparseIndexMaps) {

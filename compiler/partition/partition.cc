@@ -58,30 +58,26 @@ CorePlacement PlaceCore(uint32_t index, const ChipProfile& chip) {
 namespace {
 
 // Input axons of a group of `layers[l]` holding target neurons [first, end):
-// ports whole, planned source layers by the groups the targets' footprint
-// hull touches, the others whole. `by_source` (optional) gets each source
-// layer's share.
+// of each port or planned source layer, the neurons of the targets'
+// footprint hull (tables read windows of their source groups); of the
+// others, all. `by_source` (optional) gets each source layer's share.
 uint64_t GroupAxons(const std::vector<LayerDemand>& layers, uint32_t l, uint64_t first,
-                    uint64_t end,
-                    const std::vector<std::vector<std::pair<uint32_t, uint32_t>>>& slices,
-                    std::map<int, uint64_t>* by_source = nullptr) {
+                    uint64_t end) {
   uint64_t axons = 0;
   // A source read by several tables (a split table's two halves, a stream
   // read through several layers) sends its spikes to the core once: one
   // hull per source layer. Layers have few inputs, so a flat list will do.
   struct Hull {
     int src;
+    uint32_t port;
     uint64_t lo, hi, whole;
   };
   std::vector<Hull> hulls;
   hulls.reserve(layers[l].inputs.size());
   for (const InputDemand& in : layers[l].inputs) {
-    if (in.source_layer < 0) {
-      axons += in.source_size;
-      continue;
-    }
     uint64_t lo = 0, hi = in.source_size;
-    if (!in.footprint_lo.empty() && static_cast<uint32_t>(in.source_layer) < l) {
+    if (!in.footprint_lo.empty() &&
+        (in.source_layer < 0 || static_cast<uint32_t>(in.source_layer) < l)) {
       lo = std::numeric_limits<uint64_t>::max();
       hi = 0;
       for (uint64_t t = first; t < end; ++t) {
@@ -89,10 +85,11 @@ uint64_t GroupAxons(const std::vector<LayerDemand>& layers, uint32_t l, uint64_t
         hi = std::max<uint64_t>(hi, in.footprint_hi[t]);
       }
     }
-    auto it = std::find_if(hulls.begin(), hulls.end(),
-                           [&](const Hull& h) { return h.src == in.source_layer; });
+    auto it = std::find_if(hulls.begin(), hulls.end(), [&](const Hull& h) {
+      return h.src == in.source_layer && (h.src >= 0 || h.port == in.source_port);
+    });
     if (it == hulls.end()) {
-      hulls.push_back({in.source_layer, lo, hi, in.source_size});
+      hulls.push_back({in.source_layer, in.source_port, lo, hi, in.source_size});
     } else {
       it->lo = std::min(it->lo, lo);
       it->hi = std::max(it->hi, hi);
@@ -103,18 +100,12 @@ uint64_t GroupAxons(const std::vector<LayerDemand>& layers, uint32_t l, uint64_t
     uint64_t n = 0;
     if (h.lo >= h.hi) {
       n = 0;
-    } else if (static_cast<uint32_t>(h.src) >= l) {
+    } else if (h.src >= 0 && static_cast<uint32_t>(h.src) >= l) {
       n = h.whole;  // not planned yet (read before it is written)
     } else {
-      // Slices are in offset order: the first that ends after lo onwards.
-      const auto& sl = slices[static_cast<size_t>(h.src)];
-      auto it = std::partition_point(sl.begin(), sl.end(), [&](const auto& s) {
-        return uint64_t{s.first} + s.second <= h.lo;
-      });
-      for (; it != sl.end() && it->first < h.hi; ++it) n += it->second;
+      n = h.hi - h.lo;
     }
     axons += n;
-    if (by_source != nullptr) (*by_source)[h.src] = n;
   }
   return axons;
 }
@@ -154,7 +145,6 @@ Plan PlanOnce(const std::vector<LayerDemand>& layers, const ChipProfile& chip,
   Plan plan;
   const CoreLimits& lim = chip.core;
   std::vector<uint32_t> groups_of(layers.size(), 0);
-  std::vector<std::vector<std::pair<uint32_t, uint32_t>>> slices(layers.size());
   OpenCore open;
   uint32_t cores = 0;
 
@@ -205,40 +195,22 @@ Plan PlanOnce(const std::vector<LayerDemand>& layers, const ChipProfile& chip,
       return std::pair{first_unit * unit, std::min(size, (first_unit + count_units) * unit)};
     };
     // The most axons one split unit needs: no split fits below it.
-    uint64_t unit_axons = 0, worst_unit = 0;
+    uint64_t unit_axons = 0;
     const bool same_for_all =
         std::none_of(layer.inputs.begin(), layer.inputs.end(), [&](const InputDemand& in) {
           return !in.footprint_lo.empty() && in.source_layer >= 0 &&
                  static_cast<uint32_t>(in.source_layer) < l;
         });
     for (uint64_t u = 0; u < (same_for_all ? 1 : units); ++u) {
-      const uint64_t a = GroupAxons(layers, l, u * unit, std::min(size, (u + 1) * unit), slices);
-      if (a > unit_axons) {
-        unit_axons = a;
-        worst_unit = u;
-      }
+      unit_axons =
+          std::max(unit_axons, GroupAxons(layers, l, u * unit, std::min(size, (u + 1) * unit)));
     }
     uint64_t n = (units + per_group - 1) / per_group;
     std::vector<uint64_t> axons_of;
     if (unit_axons > Cap(lim.input_axons)) {
+      // One split unit's inputs alone are too many (tables read windows, so
+      // splitting its sources would not help).
       plan.violations.push_back({layer.name, -1, "input axons", unit_axons, lim.input_axons});
-      // Splitting the largest source group this unit reads may help.
-      std::map<int, uint64_t> share;
-      GroupAxons(layers, l, worst_unit * unit, std::min(size, (worst_unit + 1) * unit), slices,
-                 &share);
-      int blame = -1;
-      uint64_t most = 0;
-      for (const auto& [src, a] : share) {
-        uint64_t largest = 0;
-        for (const auto& sl : slices[static_cast<size_t>(src)]) {
-          largest = std::max<uint64_t>(largest, sl.second);
-        }
-        if (static_cast<uint32_t>(src) < l && largest > layers[src].unit && a > most) {
-          most = a;
-          blame = src;
-        }
-      }
-      if (blame >= 0) split->insert(blame);
     } else {
       // More, smaller groups until each group's axons and synapses fit
       // (sparse tables' synapses need not spread evenly over the targets).
@@ -247,7 +219,7 @@ Plan PlanOnce(const std::vector<LayerDemand>& layers, const ChipProfile& chip,
         bool fits = true;
         for (uint64_t g = 0; g < n && fits; ++g) {
           const auto [first, end] = group_range(n, g);
-          axons_of[g] = GroupAxons(layers, l, first, end, slices);
+          axons_of[g] = GroupAxons(layers, l, first, end);
           fits = axons_of[g] <= Cap(lim.input_axons) &&
                  (end - first <= unit || group_bits(first, end) <= Cap(lim.synapse_memory_bits));
         }
@@ -259,7 +231,7 @@ Plan PlanOnce(const std::vector<LayerDemand>& layers, const ChipProfile& chip,
       axons_of.assign(n, 0);
       for (uint64_t g = 0; g < n; ++g) {
         const auto [first, end] = group_range(n, g);
-        axons_of[g] = GroupAxons(layers, l, first, end, slices);
+        axons_of[g] = GroupAxons(layers, l, first, end);
       }
     }
     groups_of[l] = static_cast<uint32_t>(n);
@@ -284,7 +256,6 @@ Plan PlanOnce(const std::vector<LayerDemand>& layers, const ChipProfile& chip,
       open.out_axons += out_axons;
       const uint32_t count = static_cast<uint32_t>(std::min<uint64_t>(neurons, layer.size));
       plan.groups.push_back({l, static_cast<uint32_t>(first), count, cores - 1});
-      slices[l].push_back({static_cast<uint32_t>(first), count});
     }
   }
   plan.num_cores = cores;

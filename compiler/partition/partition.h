@@ -3,11 +3,12 @@
 // The codegen describes each neuron layer by what it demands of a core
 // (neurons, synapse memory per split unit, input axons); Plan splits layers
 // into groups that fit one core (conv layers by whole output channels, others
-// by neurons; finer where a group's input axons would not fit, and sources
-// are split finer too when one target neuron's inputs touch too large a
-// source group), packs small groups onto shared cores in layer order, and places
-// logical cores along a snake path over each chip's mesh, spilling onto the
-// next chip of the board, so consecutive layers sit a hop apart.
+// by neurons; finer where a group's input axons would not fit: a table reads
+// only the window of its source that its targets' footprint covers, so axons
+// follow footprints, not source groups; sources are split finer when a core's
+// output axons overflow), packs small groups onto shared cores in layer order,
+// and places logical cores along a snake path over each chip's mesh, spilling
+// onto the next chip of the board, so consecutive layers sit a hop apart.
 //
 // Planning works on estimates; CheckCoreLimits then measures the finished
 // board image exactly as the emulator does and is the authority. Both report
@@ -38,12 +39,13 @@ struct InputDemand {
   bool per_source_group = false;
   // Which source neurons each target neuron reads, as [lo, hi) per target
   // (a hull: exact for row-local tables such as per-token layers); empty
-  // means the whole source. A group then needs axons only for the source
-  // groups its targets' hull touches.
+  // means the whole source. A group then needs axons only for its targets'
+  // hull (its tables read windows of the source).
   std::vector<uint32_t> footprint_lo, footprint_hi;
   // Synapse bits of targets [0, t) at index t (size + 1 entries), when they
   // differ between targets (sparse tables); empty: bits_per_unit each unit.
   std::vector<uint64_t> bits_prefix;
+  uint32_t source_port = 0;  // the input port's index, when source_layer is -1
 };
 
 struct LayerDemand {

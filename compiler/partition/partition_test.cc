@@ -146,7 +146,7 @@ TEST(PartitionTest, MeasuresImagesLikeTheEmulator) {
 // target's groups each read only the source groups of their tokens.
 TEST(PartitionTest, FootprintsSplitRowLocalLayersUnderTheAxonLimit) {
   auto chip = Chip();
-  chip.core.neurons = 2000;           // the source fits one core's neurons...
+  chip.core.neurons = 2000;           // the source fits one core's neurons
   chip.core.synapse_memory_bits = 0;  // (not modelled here)
   chip.core.output_axons = 0;
   std::vector<LayerDemand> layers(2);
@@ -159,9 +159,10 @@ TEST(PartitionTest, FootprintsSplitRowLocalLayersUnderTheAxonLimit) {
   layers[1] = {"mlp", 2000, 1, {per_token}};
   const Plan plan = MakePlan(layers, chip, Board(4));
   EXPECT_TRUE(plan.violations.empty()) << plan.violations.front().ToString();
+  // The source stays whole: each mlp group's tables read a window of it.
   size_t source_groups = 0;
   for (const GroupSlice& g : plan.groups) source_groups += g.layer == 0;
-  EXPECT_GT(source_groups, 1u);  // ...but not one core's axons
+  EXPECT_EQ(source_groups, 1u);
 
   // Without footprints the same layer cannot map, and the error says why.
   layers[1].inputs[0].footprint_lo.clear();
@@ -170,6 +171,27 @@ TEST(PartitionTest, FootprintsSplitRowLocalLayersUnderTheAxonLimit) {
   ASSERT_FALSE(whole.violations.empty());
   EXPECT_EQ(whole.violations.front().ToString(),
             "layer 'mlp': input axons: needs 2000, available 1000");
+}
+
+// Ports are read through windows too: two per-token layers reading rows of
+// two different ports each need only their rows' axons.
+TEST(PartitionTest, PortFootprintsCountOnlyTheRowsRead) {
+  auto chip = Chip();
+  chip.core.synapse_memory_bits = 0;
+  chip.core.output_axons = 0;
+  InputDemand a{-1, 2000, 0, false}, b{-1, 2000, 0, false};
+  b.source_port = 1;
+  for (uint32_t t = 0; t < 100; ++t) {
+    for (InputDemand* in : {&a, &b}) {
+      in->footprint_lo.push_back(t / 10 * 200);
+      in->footprint_hi.push_back(t / 10 * 200 + 200);
+    }
+  }
+  std::vector<LayerDemand> layers = {{"tokens", 100, 10, {a, b}}};
+  const Plan plan = MakePlan(layers, chip, Board(4));
+  EXPECT_TRUE(plan.violations.empty()) << plan.violations.front().ToString();
+  // Two tokens per core: 400 axons from each port, 800 of 1000.
+  EXPECT_EQ(plan.num_cores, 5u);
 }
 
 // Sparse tables need not spread their synapses evenly: ten targets that
