@@ -97,6 +97,17 @@ struct Conv2dGeometry {
   uint32_t groups = 1;
   uint32_t in_c_offset = 0, in_c_count = 0;
   uint32_t out_c_offset = 0, out_c_count = 0;
+  // Spatial tiles (format 1.1; a count of 0 is the whole extent, offset 0,
+  // as in 1.0 images). The source holds rows [in_y_offset, +in_y_count) x
+  // columns [in_x_offset, +in_x_count) of its channels, CHW within that box;
+  // the target likewise holds a box of the output map. The table reads only
+  // the window rows [win_y_offset, +win_y_count) x columns [win_x_offset,
+  // +win_x_count) of the source box (map coordinates, all its channels), so a
+  // core needs input axons only for the window: a tile of a large map reads
+  // its receptive field from the neighbouring tiles, not the tiles whole.
+  uint32_t in_y_offset = 0, in_y_count = 0, in_x_offset = 0, in_x_count = 0;
+  uint32_t out_y_offset = 0, out_y_count = 0, out_x_offset = 0, out_x_count = 0;
+  uint32_t win_y_offset = 0, win_y_count = 0, win_x_offset = 0, win_x_count = 0;
 
   friend bool operator==(const Conv2dGeometry&, const Conv2dGeometry&) = default;
 };
