@@ -8,6 +8,7 @@
 #include <numeric>
 #include <optional>
 #include <set>
+#include <tuple>
 #include <unordered_map>
 #include <utility>
 
@@ -42,6 +43,31 @@ struct Ref {
   uint32_t index = 0;          // port, layer or host value index
   IndexMap map;                // element i of the value is element map[i] of the base
   std::vector<uint32_t> syns;  // kSyn: synapse ops whose outputs sum here
+  bool tiled = false;          // map is exactly the tiling of layer `index` (see Tiling)
+};
+
+// A box of a [C, H, W] feature map.
+struct Box {
+  uint32_t c0 = 0, cn = 0, y0 = 0, yn = 0, x0 = 0, xn = 0;
+};
+
+// A conv map too large for whole-channel groups is laid out in tiles: tile
+// (cb, ty, tx) holds channels [cb * tc, +tc) x rows [ty * th, +th) x columns
+// [tx * tw, +tw), CHW within the tile, tiles in (cb, ty, tx) order. Each
+// group is one tile, so a group's inputs are its receptive field in the
+// maps it reads, not those maps whole.
+struct Tiling {
+  uint32_t c = 0, h = 0, w = 0;     // the map
+  uint32_t tc = 0, th = 0, tw = 0;  // one tile
+  uint32_t Volume() const { return tc * th * tw; }
+  uint32_t Neuron(uint32_t ci, uint32_t y, uint32_t x) const {
+    const uint32_t tile = ((ci / tc) * (h / th) + y / th) * (w / tw) + x / tw;
+    return tile * Volume() + ((ci % tc) * th + y % th) * tw + x % tw;
+  }
+  Box TileBox(uint32_t tile) const {
+    const uint32_t nx = w / tw, ny = h / th;
+    return Box{tile / (nx * ny) * tc, tc, tile / nx % ny * th, th, tile % nx * tw, tw};
+  }
 };
 
 struct Syn {
@@ -68,6 +94,17 @@ struct Layer {
   uint32_t depth = 0;
   std::vector<uint32_t> group_ids;
   std::vector<std::pair<uint32_t, uint32_t>> slices;  // (offset, count) per group
+  std::optional<Tiling> tiling;
+  IndexMap perm;                     // tiled: model element -> neuron
+  std::vector<uint32_t> element_of;  // tiled: neuron -> model element
+};
+
+// [lo, hi) rows or columns of a map; may reach past its edges (padding).
+struct Span {
+  int64_t lo = 0, hi = 0;
+  uint64_t Clipped(int64_t n) const {
+    return static_cast<uint64_t>(std::max<int64_t>(0, std::min(hi, n) - std::max<int64_t>(lo, 0)));
+  }
 };
 
 struct Port {
@@ -142,6 +179,11 @@ class Codegen {
   std::vector<int64_t> IntsOf(const Operation& op, std::string_view ref) const;
   void Walk();
   void SetRowUnits();
+  bool ConvOk(const Syn& syn) const;
+  std::pair<Span, Span> ReceptiveField(const Operation& op, const Box& out) const;
+  std::pair<uint32_t, uint32_t> InputChannels(const Operation& op, const Box& out) const;
+  void ChooseTiling(const Operation& op, Layer& layer);
+  uint32_t ConvFanOut(const Value* v) const;
   void VisitLayout(const Operation& op);
   void VisitSyn(const Operation& op);
   void VisitNeuron(const Operation& op);
@@ -219,6 +261,7 @@ void Codegen::VisitLayout(const Operation& op) {
   const std::vector<int> perm = ir::StepPermutation(op);
   if (!ir::IsIdentityPermutation(perm)) {
     ref.map = Compose(ref.map, ir::PermuteMap(in->type().dims(), perm));
+    ref.tiled = false;
   }
   refs_[op.result()] = std::move(ref);
 }
@@ -375,8 +418,130 @@ void Codegen::VisitNeuron(const Operation& op) {
     }
   }
   if (!ok) return;
-  refs_[op.result()] = Ref{Ref::kLayer, static_cast<uint32_t>(layers_.size()), nullptr, {}};
+  ChooseTiling(op, layer);
+  refs_[op.result()] = Ref{
+      Ref::kLayer, static_cast<uint32_t>(layers_.size()), layer.perm, {}, layer.tiling.has_value()};
   layers_.push_back(std::move(layer));
+}
+
+bool Codegen::ConvOk(const Syn& syn) const {
+  if (syn.identity || syn.op->name() != "syn_conv2d") return false;
+  const auto& d = syn.op->operand(0)->type().dims();
+  if (d.size() != 4 || d[0] != 1) return false;
+  if (!syn.source.map) return true;
+  if (!syn.source.tiled) return false;
+  const Tiling& t = *layers_[syn.source.index].tiling;
+  return t.c == d[1] && t.h == d[2] && t.w == d[3];
+}
+
+// Cores one neuron of `v` is expected to reach: a conv reading it needs a
+// core per block of its output channels whose kernels fill a core (twice, for
+// tiles whose receptive fields overlap a neighbour's); anything else one.
+uint32_t Codegen::ConvFanOut(const Value* v) const {
+  const uint64_t bits = options_.chip.core.synapse_memory_bits;
+  uint32_t fan = 0;
+  std::vector<const Value*> todo = {v};
+  while (!todo.empty()) {
+    const Value* cur = todo.back();
+    todo.pop_back();
+    for (const auto& use : cur->uses()) {
+      const Operation& user = *use.user;
+      const std::string& n = user.name();
+      if (n == "reshape" || n == "flatten" || n == "permute" || n == "transpose") {
+        todo.push_back(user.result());
+      } else if (n == "syn_conv2d" && bits != 0) {
+        const auto& kd = module_.FindConstant(*user.attrs().GetRef("weight"))->type().dims();
+        const uint64_t kernel = static_cast<uint64_t>(kd[0] * kd[1] * kd[2] * kd[3]) *
+                                options_.chip.core.synapse_bits_dense;
+        fan += 2 * static_cast<uint32_t>((kernel + bits - 1) / bits);
+      } else {
+        fan += 1;
+      }
+    }
+  }
+  return std::max<uint32_t>(fan, 1);
+}
+
+void Codegen::ChooseTiling(const Operation& op, Layer& layer) {
+  const auto& od = op.result()->type().dims();
+  if (od.size() != 4 || od[0] != 1 || layer.inputs.empty() || layer.model == NeuronModel::kAnd2) {
+    return;
+  }
+  struct In {
+    uint64_t cin, cg, og, kh, kw, sh, sw, hin, win;
+  };
+  std::vector<In> ins;
+  for (const auto& [s, port] : layer.inputs) {
+    const Syn& syn = syns_[s];
+    if (!ConvOk(syn)) return;
+    const auto& d = syn.op->operand(0)->type().dims();
+    const auto& kd = module_.FindConstant(*syn.op->attrs().GetRef("weight"))->type().dims();
+    const int64_t groups = syn.op->attrs().GetInt("groups").value_or(1);
+    const auto* st = syn.op->attrs().GetIntList("stride");
+    ins.push_back({static_cast<uint64_t>(d[1]), static_cast<uint64_t>(kd[1]),
+                   static_cast<uint64_t>(od[1] / groups), static_cast<uint64_t>(kd[2]),
+                   static_cast<uint64_t>(kd[3]), static_cast<uint64_t>(st ? (*st)[0] : 1),
+                   static_cast<uint64_t>(st ? (*st)[1] : 1), static_cast<uint64_t>(d[2]),
+                   static_cast<uint64_t>(d[3])});
+  }
+  const auto& lim = options_.chip.core;
+  auto cap = [](uint64_t v) { return v == 0 ? std::numeric_limits<uint64_t>::max() : v; };
+  const uint32_t C = static_cast<uint32_t>(od[1]), H = static_cast<uint32_t>(od[2]),
+                 W = static_cast<uint32_t>(od[3]);
+  // Whole channels fit: channel-slice groups, as small maps always had.
+  bool whole = uint64_t{H} * W <= cap(lim.neurons);
+  for (const In& in : ins) whole = whole && in.cin * in.hin * in.win <= cap(lim.input_axons);
+  if (whole) return;
+  const uint64_t fan = ConvFanOut(op.result());
+  std::optional<Tiling> best;
+  auto divisors = [](uint32_t n) {
+    std::vector<uint32_t> d;
+    for (uint32_t k = 1; k <= n; ++k) {
+      if (n % k == 0) d.push_back(k);
+    }
+    return d;
+  };
+  for (uint32_t th : divisors(H)) {
+    for (uint32_t tw : divisors(W)) {
+      for (uint32_t tc : divisors(C)) {
+        const uint64_t vol = uint64_t{tc} * th * tw;
+        if (vol > cap(lim.neurons) || vol * fan > cap(lim.output_axons)) continue;
+        uint64_t axons = 0, bits = 0;
+        for (const In& in : ins) {
+          const uint64_t blocks = (tc + in.og - 1) / in.og + (tc % in.og != 0 ? 1 : 0);
+          const uint64_t cin = std::min(in.cin, blocks * in.cg);
+          axons += cin * std::min(in.hin, (th - 1) * in.sh + in.kh) *
+                   std::min(in.win, (tw - 1) * in.sw + in.kw);
+          bits += uint64_t{tc} * in.cg * in.kh * in.kw * lim.synapse_bits_dense;
+        }
+        if (axons > cap(lim.input_axons) || bits > cap(lim.synapse_memory_bits)) continue;
+        // The largest tile; of equals, the squarest and widest (least halo).
+        const auto key = [](const Tiling& t) {
+          return std::tuple(t.Volume(), t.th * t.tw, std::min(t.th, t.tw));
+        };
+        const Tiling t{C, H, W, tc, th, tw};
+        if (!best || key(t) > key(*best)) best = t;
+      }
+    }
+  }
+  if (!best) return;  // no tile fits: the plan names the limit
+  diags_.Remark(op.DiagLocation(),
+                "'" + op.name() + "' op: map of " + std::to_string(C) + "x" + std::to_string(H) +
+                    "x" + std::to_string(W) + " laid out in " +
+                    std::to_string(layer.size / best->Volume()) + " tiles of " +
+                    std::to_string(best->tc) + "x" + std::to_string(best->th) + "x" +
+                    std::to_string(best->tw) + " (channels x rows x columns)");
+  layer.tiling = best;
+  layer.unit = best->Volume();
+  std::vector<uint32_t> perm(layer.size);
+  for (uint32_t ci = 0, i = 0; ci < C; ++ci) {
+    for (uint32_t y = 0; y < H; ++y) {
+      for (uint32_t x = 0; x < W; ++x) perm[i++] = best->Neuron(ci, y, x);
+    }
+  }
+  layer.element_of.resize(layer.size);
+  for (uint32_t i = 0; i < layer.size; ++i) layer.element_of[perm[i]] = i;
+  layer.perm = std::make_shared<const std::vector<uint32_t>>(std::move(perm));
 }
 
 int Codegen::AddOutputPort(std::string name, const Value* v, const Ref& ref, float scale) {
@@ -626,12 +791,6 @@ std::optional<RowShape> RowDense(const Syn& syn) {
   return r;
 }
 
-bool ConvShapeOk(const Syn& syn) {
-  if (syn.identity) return false;
-  const auto& d = syn.op->operand(0)->type().dims();
-  return syn.op->name() == "syn_conv2d" && d.size() == 4 && d[0] == 1 && !syn.source.map;
-}
-
 void Codegen::SetRowUnits() {
   // Each layer's rows as the target of per-token tables. A group of one unit
   // dividing every row lies within a row. (Sources need no alignment: a
@@ -645,8 +804,9 @@ void Codegen::SetRowUnits() {
   // A layer a conv2d table reads is split by whole channels of that map too
   // (a pooled map flattened and reshaped back is still one).
   for (const Syn& syn : syns_) {
-    if (!ConvShapeOk(syn) || syn.source.kind != Ref::kLayer) continue;
+    if (!ConvOk(syn) || syn.source.kind != Ref::kLayer) continue;
     Layer& src = layers_[syn.source.index];
+    if (src.tiling) continue;
     const auto& d = syn.op->operand(0)->type().dims();
     const uint64_t hw = static_cast<uint64_t>(d[2] * d[3]);
     if (src.unit == 1 && src.size % hw == 0 && src.size == syn.in_elements) {
@@ -672,6 +832,26 @@ void Codegen::SetRowUnits() {
   }
 }
 
+std::pair<Span, Span> Codegen::ReceptiveField(const Operation& op, const Box& out) const {
+  const auto& kd = module_.FindConstant(*op.attrs().GetRef("weight"))->type().dims();
+  const auto* st = op.attrs().GetIntList("stride");
+  const auto* pd = op.attrs().GetIntList("padding");
+  const int64_t sh = st ? (*st)[0] : 1, sw = st ? (*st)[1] : 1;
+  const int64_t ph = pd ? (*pd)[0] : 0, pw = pd ? (*pd)[1] : 0;
+  return {Span{int64_t{out.y0} * sh - ph, int64_t{out.y0 + out.yn - 1} * sh - ph + kd[2]},
+          Span{int64_t{out.x0} * sw - pw, int64_t{out.x0 + out.xn - 1} * sw - pw + kd[3]}};
+}
+
+// The input channels a box of a conv's output reads: its channel groups'.
+std::pair<uint32_t, uint32_t> Codegen::InputChannels(const Operation& op, const Box& out) const {
+  const auto& kd = module_.FindConstant(*op.attrs().GetRef("weight"))->type().dims();
+  const int64_t groups = op.attrs().GetInt("groups").value_or(1);
+  const uint32_t og = static_cast<uint32_t>(op.result()->type().dim(1) / groups);
+  const uint32_t cg = static_cast<uint32_t>(kd[1]);
+  const uint32_t g0 = out.c0 / og, g1 = (out.c0 + out.cn - 1) / og;
+  return {g0 * cg, (g1 - g0 + 1) * cg};
+}
+
 std::vector<partition::LayerDemand> Codegen::Demands() const {
   std::vector<partition::LayerDemand> out;
   const auto& lim = options_.chip.core;
@@ -680,7 +860,7 @@ std::vector<partition::LayerDemand> Codegen::Demands() const {
     d.name = layer.name;
     d.size = layer.size;
     d.unit = layer.size % layer.unit == 0 ? layer.unit : 1;
-    if (layer.one_unit_groups) d.max_group = d.unit;
+    if (layer.one_unit_groups || layer.tiling) d.max_group = d.unit;
     const uint64_t units = d.size / d.unit;
     for (const auto& [s, port] : layer.inputs) {
       const Syn& syn = syns_[s];
@@ -702,11 +882,27 @@ std::vector<partition::LayerDemand> Codegen::Demands() const {
           in.footprint_lo[t] = static_cast<uint32_t>(r * row->in);
           in.footprint_hi[t] = static_cast<uint32_t>((r + 1) * row->in);
         }
-      } else if (ConvShapeOk(syn) && d.unit > 1) {
+      } else if (ConvOk(syn) && layer.tiling) {
+        // One tile per group: its kernels (stored once per core, shared by
+        // the tables from each source group) and its receptive field.
+        const Tiling& t = *layer.tiling;
+        const Operation& op = *syn.op;
+        const auto& kd = module_.FindConstant(*op.attrs().GetRef("weight"))->type().dims();
+        const auto& id = op.operand(0)->type().dims();
+        in.bits_per_unit =
+            uint64_t{t.tc} * static_cast<uint64_t>(kd[1] * kd[2] * kd[3]) * lim.synapse_bits_dense;
+        for (uint32_t u = 0; u < units; ++u) {
+          const Box tile = t.TileBox(u);
+          const auto [ys, xs] = ReceptiveField(op, tile);
+          const uint64_t channels = InputChannels(op, tile).second;
+          in.axons_per_unit.push_back(
+              static_cast<uint32_t>(channels * ys.Clipped(id[2]) * xs.Clipped(id[3])));
+        }
+      } else if (ConvOk(syn) && d.unit > 1) {
+        // Whole output channels; their kernels stored once per core.
         const auto& w = *module_.FindConstant(*syn.op->attrs().GetRef("weight"));
         const auto& wd = w.type().dims();
         in.bits_per_unit = static_cast<uint64_t>(wd[1] * wd[2] * wd[3]) * lim.synapse_bits_dense;
-        in.per_source_group = true;
       } else {
         // Sparse: count the synapses once, spread them over the units, and
         // note which source neurons each target reads.
@@ -719,12 +915,30 @@ std::vector<partition::LayerDemand> Codegen::Demands() const {
           fan.clear();
           FanOut(syn, i, fan);
           nnz += fan.size();
-          for (const auto& [o, w] : fan) ++per_target[o];
           const uint32_t base = syn.source.map ? (*syn.source.map)[i] : static_cast<uint32_t>(i);
-          for (const auto& [o, w] : fan) {
+          for (const auto& [e, w] : fan) {
+            const uint32_t o = layer.perm ? (*layer.perm)[e] : e;
+            ++per_target[o];
             in.footprint_lo[o] = std::min(in.footprint_lo[o], base);
             in.footprint_hi[o] = std::max(in.footprint_hi[o], base + 1);
           }
+        }
+        if (syn.source.tiled) {
+          // A tiled source: footprint hulls would span tiles, so count each
+          // unit's distinct source neurons (the tables read runs of them).
+          std::vector<std::pair<uint32_t, uint32_t>> reached;  // (unit, source neuron)
+          for (uint64_t i = 0; i < syn.in_elements; ++i) {
+            fan.clear();
+            FanOut(syn, i, fan);
+            const uint32_t base = (*syn.source.map)[i];
+            for (const auto& [e, w] : fan) {
+              reached.push_back({(layer.perm ? (*layer.perm)[e] : e) / d.unit, base});
+            }
+          }
+          std::sort(reached.begin(), reached.end());
+          reached.erase(std::unique(reached.begin(), reached.end()), reached.end());
+          in.axons_per_unit.assign(units, 0);
+          for (const auto& [u, n] : reached) ++in.axons_per_unit[u];
         }
         in.bits_per_unit = (nnz * lim.synapse_bits_sparse + units - 1) / units;
         in.bits_prefix.assign(layer.size + 1, 0);
@@ -843,18 +1057,27 @@ void Codegen::EmitTables(uint32_t syn_index, const Layer& target, uint8_t port,
     image_.tables.push_back(std::move(t));
   };
 
-  const bool conv = ConvShapeOk(syn) && [&] {
-    const auto& d = op.operand(0)->type().dims();
-    const uint64_t hw = static_cast<uint64_t>(d[2] * d[3]);
-    const uint64_t ohw =
-        static_cast<uint64_t>(op.result()->type().dim(2) * op.result()->type().dim(3));
-    for (const auto& [off, cnt] : slices) {
-      if (off % hw != 0 || cnt % hw != 0) return false;
-    }
-    for (const auto& [off, cnt] : target.slices) {
-      if (off % ohw != 0 || cnt % ohw != 0) return false;
-    }
-    return true;
+  // Conv tables between boxes of the maps: tiles, or whole channels.
+  std::vector<Box> source_boxes, target_boxes;
+  const bool conv = ConvOk(syn) && [&] {
+    auto boxes = [](const Layer* layer, const std::vector<std::pair<uint32_t, uint32_t>>& sl,
+                    const std::vector<int64_t>& d, std::vector<Box>& out) {
+      const uint32_t h = static_cast<uint32_t>(d[2]), w = static_cast<uint32_t>(d[3]);
+      for (const auto& [off, cnt] : sl) {
+        if (layer != nullptr && layer->tiling) {
+          const uint32_t vol = layer->tiling->Volume();
+          if (off % vol != 0 || cnt != vol) return false;
+          out.push_back(layer->tiling->TileBox(off / vol));
+        } else {
+          if (off % (h * w) != 0 || cnt % (h * w) != 0) return false;
+          out.push_back(Box{off / (h * w), cnt / (h * w), 0, h, 0, w});
+        }
+      }
+      return true;
+    };
+    const Layer* src_layer = syn.source.kind == Ref::kLayer ? &layers_[syn.source.index] : nullptr;
+    return boxes(src_layer, slices, op.operand(0)->type().dims(), source_boxes) &&
+           boxes(&target, target.slices, op.result()->type().dims(), target_boxes);
   }();
 
   // A dense table for a pair of groups; weight(s, o) indexes the op's
@@ -922,40 +1145,55 @@ void Codegen::EmitTables(uint32_t syn_index, const Layer& target, uint8_t port,
     const auto& kd = wc->type().dims();
     const auto& d = op.operand(0)->type().dims();
     const auto& od = op.result()->type().dims();
-    const int64_t groups = op.attrs().GetInt("groups").value_or(1);
     const auto* st = op.attrs().GetIntList("stride");
     const auto* pd = op.attrs().GetIntList("padding");
-    const uint64_t hw = static_cast<uint64_t>(d[2] * d[3]);
-    const uint64_t ohw = static_cast<uint64_t>(od[2] * od[3]);
     const uint64_t per_oc = static_cast<uint64_t>(kd[1] * kd[2] * kd[3]);
-    for (size_t sg = 0; sg < slices.size(); ++sg) {
-      for (size_t tg = 0; tg < target.slices.size(); ++tg) {
-        hal::format::Conv2dGeometry g;
-        g.in_channels = static_cast<uint32_t>(d[1]);
-        g.in_h = static_cast<uint32_t>(d[2]);
-        g.in_w = static_cast<uint32_t>(d[3]);
-        g.out_channels = static_cast<uint32_t>(od[1]);
-        g.out_h = static_cast<uint32_t>(od[2]);
-        g.out_w = static_cast<uint32_t>(od[3]);
-        g.kernel_h = static_cast<uint32_t>(kd[2]);
-        g.kernel_w = static_cast<uint32_t>(kd[3]);
-        g.stride_h = static_cast<uint32_t>(st ? (*st)[0] : 1);
-        g.stride_w = static_cast<uint32_t>(st ? (*st)[1] : 1);
-        g.pad_h = static_cast<uint32_t>(pd ? (*pd)[0] : 0);
-        g.pad_w = static_cast<uint32_t>(pd ? (*pd)[1] : 0);
-        g.groups = static_cast<uint32_t>(groups);
-        g.in_c_offset = static_cast<uint32_t>(slices[sg].first / hw);
-        g.in_c_count = static_cast<uint32_t>(slices[sg].second / hw);
-        g.out_c_offset = static_cast<uint32_t>(target.slices[tg].first / ohw);
-        g.out_c_count = static_cast<uint32_t>(target.slices[tg].second / ohw);
-        if (groups > 1) {
-          // Skip pairs whose channel groups never meet.
-          const uint64_t icg = g.in_channels / groups, ocg = g.out_channels / groups;
-          const uint64_t in_first = g.in_c_offset / icg,
-                         in_last = (g.in_c_offset + g.in_c_count - 1) / icg;
-          const uint64_t out_first = g.out_c_offset / ocg,
-                         out_last = (g.out_c_offset + g.out_c_count - 1) / ocg;
-          if (in_last < out_first || out_last < in_first) continue;
+    hal::format::Conv2dGeometry base;
+    base.in_channels = static_cast<uint32_t>(d[1]);
+    base.in_h = static_cast<uint32_t>(d[2]);
+    base.in_w = static_cast<uint32_t>(d[3]);
+    base.out_channels = static_cast<uint32_t>(od[1]);
+    base.out_h = static_cast<uint32_t>(od[2]);
+    base.out_w = static_cast<uint32_t>(od[3]);
+    base.kernel_h = static_cast<uint32_t>(kd[2]);
+    base.kernel_w = static_cast<uint32_t>(kd[3]);
+    base.stride_h = static_cast<uint32_t>(st ? (*st)[0] : 1);
+    base.stride_w = static_cast<uint32_t>(st ? (*st)[1] : 1);
+    base.pad_h = static_cast<uint32_t>(pd ? (*pd)[0] : 0);
+    base.pad_w = static_cast<uint32_t>(pd ? (*pd)[1] : 0);
+    base.groups = static_cast<uint32_t>(op.attrs().GetInt("groups").value_or(1));
+    // A whole extent is written as count 0 (so untiled maps read as in 1.0).
+    auto extent = [](uint32_t o, uint32_t n, uint32_t full, uint32_t& off, uint32_t& cnt) {
+      const bool whole = o == 0 && n == full;
+      off = whole ? 0 : o;
+      cnt = whole ? 0 : n;
+    };
+    for (size_t tg = 0; tg < target.slices.size(); ++tg) {
+      const Box& tb = target_boxes[tg];
+      const auto [ys, xs] = ReceptiveField(op, tb);
+      const auto [ic0, icn] = InputChannels(op, tb);
+      for (size_t sg = 0; sg < slices.size(); ++sg) {
+        const Box& sb = source_boxes[sg];
+        if (sb.c0 >= ic0 + icn || ic0 >= sb.c0 + sb.cn) continue;  // channel groups never meet
+        const int64_t y0 = std::max<int64_t>(ys.lo, sb.y0),
+                      y1 = std::min<int64_t>(ys.hi, sb.y0 + sb.yn);
+        const int64_t x0 = std::max<int64_t>(xs.lo, sb.x0),
+                      x1 = std::min<int64_t>(xs.hi, sb.x0 + sb.xn);
+        if (y0 >= y1 || x0 >= x1) continue;  // outside the tile's receptive field
+        hal::format::Conv2dGeometry g = base;
+        g.in_c_offset = sb.c0;
+        g.in_c_count = sb.cn;
+        g.out_c_offset = tb.c0;
+        g.out_c_count = tb.cn;
+        extent(sb.y0, sb.yn, base.in_h, g.in_y_offset, g.in_y_count);
+        extent(sb.x0, sb.xn, base.in_w, g.in_x_offset, g.in_x_count);
+        extent(tb.y0, tb.yn, base.out_h, g.out_y_offset, g.out_y_count);
+        extent(tb.x0, tb.xn, base.out_w, g.out_x_offset, g.out_x_count);
+        if (y0 != sb.y0 || y1 != sb.y0 + sb.yn || x0 != sb.x0 || x1 != sb.x0 + sb.xn) {
+          g.win_y_offset = static_cast<uint32_t>(y0);
+          g.win_y_count = static_cast<uint32_t>(y1 - y0);
+          g.win_x_offset = static_cast<uint32_t>(x0);
+          g.win_x_count = static_cast<uint32_t>(x1 - x0);
         }
         SynapseTable t = new_table(sg, tg);
         t.format = SynapseFormat::kConv2d;
@@ -988,7 +1226,7 @@ void Codegen::EmitTables(uint32_t syn_index, const Layer& target, uint8_t port,
       auto collect = [&](uint32_t i) {
         fan.clear();
         FanOut(syn, i, fan);
-        rows[s].insert(rows[s].end(), fan.begin(), fan.end());
+        for (const auto& [o, v] : fan) rows[s].push_back({target.perm ? (*target.perm)[o] : o, v});
       };
       if (syn.source.map) {
         for (uint32_t i : inputs_of[e]) collect(i);
@@ -1003,25 +1241,42 @@ void Codegen::EmitTables(uint32_t syn_index, const Layer& target, uint8_t port,
         return std::any_of(rows[s].begin(), rows[s].end(),
                            [&](const auto& e) { return e.first >= to && e.first < to + tc; });
       };
-      // The window: the first to the last source neuron with a synapse here.
+      // Windows: the first to the last source neuron with a synapse here;
+      // from a tiled source, each run of such neurons (a receptive field
+      // meets a tile in pieces), so the axons are exactly those neurons.
+      auto emit = [&](uint32_t first, uint32_t end) {
+        SynapseTable t = new_table(sg, tg);
+        t.format = SynapseFormat::kSparse;
+        set_window(t, sg, first, end - first);
+        t.row_ptr.push_back(0);
+        for (uint32_t s = first; s < end; ++s) {
+          for (const auto& [o, v] : rows[s]) {
+            if (o >= to && o < to + tc) {
+              t.col.push_back(o - to);
+              t.weights.push_back(v);
+            }
+          }
+          t.row_ptr.push_back(static_cast<uint32_t>(t.col.size()));
+        }
+        add(std::move(t));
+      };
+      if (syn.source.tiled) {
+        for (uint32_t s = 0; s < sc;) {
+          if (!reaches(s)) {
+            ++s;
+            continue;
+          }
+          uint32_t e = s + 1;
+          while (e < sc && reaches(e)) ++e;
+          emit(s, e);
+          s = e;
+        }
+        continue;
+      }
       uint32_t first = 0, end = sc;
       while (first < end && !reaches(first)) ++first;
       while (end > first && !reaches(end - 1)) --end;
-      if (first == end) continue;
-      SynapseTable t = new_table(sg, tg);
-      t.format = SynapseFormat::kSparse;
-      set_window(t, sg, first, end - first);
-      t.row_ptr.push_back(0);
-      for (uint32_t s = first; s < end; ++s) {
-        for (const auto& [o, v] : rows[s]) {
-          if (o >= to && o < to + tc) {
-            t.col.push_back(o - to);
-            t.weights.push_back(v);
-          }
-        }
-        t.row_ptr.push_back(static_cast<uint32_t>(t.col.size()));
-      }
-      add(std::move(t));
+      if (first < end) emit(first, end);
     }
   }
 }
@@ -1032,8 +1287,10 @@ std::vector<hal::format::OutputSegment> Codegen::Segments(const Ref& ref, uint64
   for (uint64_t p = 0; p < count; ++p) {
     const uint32_t e = ref.map ? (*ref.map)[p] : static_cast<uint32_t>(p);
     // Group holding element e: slices are sorted by offset.
-    size_t g = 0;
-    while (g + 1 < layer.slices.size() && layer.slices[g + 1].first <= e) ++g;
+    const size_t g =
+        static_cast<size_t>(std::partition_point(layer.slices.begin() + 1, layer.slices.end(),
+                                                 [&](const auto& sl) { return sl.first <= e; }) -
+                            layer.slices.begin() - 1);
     const uint32_t gid = layer.group_ids[g];
     const uint32_t off = e - layer.slices[g].first;
     if (!out.empty()) {
@@ -1106,10 +1363,15 @@ StatusOr<CodegenResult> Codegen::Run() {
     const std::vector<int64_t> bias = IntsOf(*layer.op, "bias_mant");
     if (bias.size() == layer.size) {
       bool any = false;
-      for (uint32_t k = 0; k < g.count; ++k) any = any || bias[g.offset + k] != 0;
+      // Biases are per model element; a tiled layer's neurons are not in that order.
+      auto at = [&](uint32_t k) {
+        const uint32_t n = g.offset + k;
+        return bias[layer.element_of.empty() ? n : layer.element_of[n]];
+      };
+      for (uint32_t k = 0; k < g.count; ++k) any = any || at(k) != 0;
       if (any) {
         for (uint32_t k = 0; k < g.count; ++k) {
-          group.bias_mant.push_back(static_cast<int16_t>(bias[g.offset + k]));
+          group.bias_mant.push_back(static_cast<int16_t>(at(k)));
         }
       }
     }

@@ -57,55 +57,83 @@ CorePlacement PlaceCore(uint32_t index, const ChipProfile& chip) {
 
 namespace {
 
-// Input axons of a group of `layers[l]` holding target neurons [first, end):
-// of each port or planned source layer, the neurons of the targets'
-// footprint hull (tables read windows of their source groups); of the
-// others, all. `by_source` (optional) gets each source layer's share.
+// Input axons of a group of `layers[l]` holding target neurons [first, end).
+// Tables read windows of their source groups, so a planned source layer
+// costs, per source group, the hull of the targets' footprints inside it; a
+// port costs the hull of the footprints; an input with per-unit axons
+// (conv tiles) their sum; anything else its whole source.
 uint64_t GroupAxons(const std::vector<LayerDemand>& layers, uint32_t l, uint64_t first,
-                    uint64_t end) {
+                    uint64_t end,
+                    const std::vector<std::vector<std::pair<uint32_t, uint32_t>>>& slices) {
   uint64_t axons = 0;
+  const uint32_t unit = std::max<uint32_t>(layers[l].unit, 1);
   // A source read by several tables (a split table's two halves, a stream
   // read through several layers) sends its spikes to the core once: one
-  // hull per source layer. Layers have few inputs, so a flat list will do.
+  // hull per source group. Layers have few inputs and a group touches few
+  // source groups, so flat lists will do.
   struct Hull {
     int src;
     uint32_t port;
     uint64_t lo, hi, whole;
   };
   std::vector<Hull> hulls;
-  hulls.reserve(layers[l].inputs.size());
+  auto join = [&](int src, uint32_t port, uint64_t lo, uint64_t hi, uint64_t whole) {
+    auto it = std::find_if(hulls.begin(), hulls.end(),
+                           [&](const Hull& h) { return h.src == src && h.port == port; });
+    if (it == hulls.end()) {
+      hulls.push_back({src, port, lo, hi, whole});
+    } else {
+      it->lo = std::min(it->lo, lo);
+      it->hi = std::max(it->hi, hi);
+      it->whole = std::max(it->whole, whole);
+    }
+  };
   for (const InputDemand& in : layers[l].inputs) {
-    uint64_t lo = 0, hi = in.source_size;
-    if (!in.footprint_lo.empty() &&
-        (in.source_layer < 0 || static_cast<uint32_t>(in.source_layer) < l)) {
-      lo = std::numeric_limits<uint64_t>::max();
-      hi = 0;
+    const bool planned = in.source_layer >= 0 && static_cast<uint32_t>(in.source_layer) < l;
+    if (!in.axons_per_unit.empty()) {
+      for (uint64_t u = first / unit; u * unit < end && u < in.axons_per_unit.size(); ++u) {
+        axons += in.axons_per_unit[u];
+      }
+      continue;
+    }
+    if (in.footprint_lo.empty() || (in.source_layer >= 0 && !planned)) {
+      // Whole: keyed apart from hulls (port index past any group's).
+      join(in.source_layer, in.source_layer < 0 ? in.source_port : 0, 0, in.source_size,
+           in.source_size);
+      continue;
+    }
+    if (in.source_layer < 0) {
+      uint64_t lo = std::numeric_limits<uint64_t>::max(), hi = 0;
       for (uint64_t t = first; t < end; ++t) {
         lo = std::min<uint64_t>(lo, in.footprint_lo[t]);
         hi = std::max<uint64_t>(hi, in.footprint_hi[t]);
       }
+      join(-1, in.source_port, lo, hi, in.source_size);
+      continue;
     }
-    auto it = std::find_if(hulls.begin(), hulls.end(), [&](const Hull& h) {
-      return h.src == in.source_layer && (h.src >= 0 || h.port == in.source_port);
-    });
-    if (it == hulls.end()) {
-      hulls.push_back({in.source_layer, in.source_port, lo, hi, in.source_size});
-    } else {
-      it->lo = std::min(it->lo, lo);
-      it->hi = std::max(it->hi, hi);
-      it->whole = std::max(it->whole, in.source_size);
+    // Per source group: slices are in offset order.
+    const auto& sl = slices[static_cast<size_t>(in.source_layer)];
+    for (uint64_t t = first; t < end; ++t) {
+      uint64_t lo = in.footprint_lo[t];
+      const uint64_t hi = in.footprint_hi[t];
+      if (lo >= hi) continue;
+      auto it = std::partition_point(
+          sl.begin(), sl.end(), [&](const auto& s) { return uint64_t{s.first} + s.second <= lo; });
+      for (; it != sl.end() && it->first < hi; ++it) {
+        const uint64_t g_end = uint64_t{it->first} + it->second;
+        join(in.source_layer, static_cast<uint32_t>(it - sl.begin()) + 1,
+             std::max(lo, uint64_t{it->first}), std::min(hi, g_end), in.source_size);
+        lo = g_end;
+      }
     }
   }
   for (const Hull& h : hulls) {
-    uint64_t n = 0;
-    if (h.lo >= h.hi) {
-      n = 0;
-    } else if (h.src >= 0 && static_cast<uint32_t>(h.src) >= l) {
-      n = h.whole;  // not planned yet (read before it is written)
+    if (h.lo >= h.hi) continue;
+    if (h.src >= 0 && static_cast<uint32_t>(h.src) >= l) {
+      axons += h.whole;  // not planned yet (read before it is written)
     } else {
-      n = h.hi - h.lo;
+      axons += h.hi - h.lo;
     }
-    axons += n;
   }
   return axons;
 }
@@ -145,6 +173,7 @@ Plan PlanOnce(const std::vector<LayerDemand>& layers, const ChipProfile& chip,
   Plan plan;
   const CoreLimits& lim = chip.core;
   std::vector<uint32_t> groups_of(layers.size(), 0);
+  std::vector<std::vector<std::pair<uint32_t, uint32_t>>> slices(layers.size());
   OpenCore open;
   uint32_t cores = 0;
 
@@ -198,12 +227,11 @@ Plan PlanOnce(const std::vector<LayerDemand>& layers, const ChipProfile& chip,
     uint64_t unit_axons = 0;
     const bool same_for_all =
         std::none_of(layer.inputs.begin(), layer.inputs.end(), [&](const InputDemand& in) {
-          return !in.footprint_lo.empty() && in.source_layer >= 0 &&
-                 static_cast<uint32_t>(in.source_layer) < l;
+          return !in.footprint_lo.empty() || !in.axons_per_unit.empty();
         });
     for (uint64_t u = 0; u < (same_for_all ? 1 : units); ++u) {
-      unit_axons =
-          std::max(unit_axons, GroupAxons(layers, l, u * unit, std::min(size, (u + 1) * unit)));
+      unit_axons = std::max(
+          unit_axons, GroupAxons(layers, l, u * unit, std::min(size, (u + 1) * unit), slices));
     }
     uint64_t n = (units + per_group - 1) / per_group;
     std::vector<uint64_t> axons_of;
@@ -219,7 +247,7 @@ Plan PlanOnce(const std::vector<LayerDemand>& layers, const ChipProfile& chip,
         bool fits = true;
         for (uint64_t g = 0; g < n && fits; ++g) {
           const auto [first, end] = group_range(n, g);
-          axons_of[g] = GroupAxons(layers, l, first, end);
+          axons_of[g] = GroupAxons(layers, l, first, end, slices);
           fits = axons_of[g] <= Cap(lim.input_axons) &&
                  (end - first <= unit || group_bits(first, end) <= Cap(lim.synapse_memory_bits));
         }
@@ -231,7 +259,7 @@ Plan PlanOnce(const std::vector<LayerDemand>& layers, const ChipProfile& chip,
       axons_of.assign(n, 0);
       for (uint64_t g = 0; g < n; ++g) {
         const auto [first, end] = group_range(n, g);
-        axons_of[g] = GroupAxons(layers, l, first, end);
+        axons_of[g] = GroupAxons(layers, l, first, end, slices);
       }
     }
     groups_of[l] = static_cast<uint32_t>(n);
@@ -256,6 +284,7 @@ Plan PlanOnce(const std::vector<LayerDemand>& layers, const ChipProfile& chip,
       open.out_axons += out_axons;
       const uint32_t count = static_cast<uint32_t>(std::min<uint64_t>(neurons, layer.size));
       plan.groups.push_back({l, static_cast<uint32_t>(first), count, cores - 1});
+      slices[l].push_back({static_cast<uint32_t>(first), count});
     }
   }
   plan.num_cores = cores;

@@ -46,6 +46,9 @@ struct InputDemand {
   // differ between targets (sparse tables); empty: bits_per_unit each unit.
   std::vector<uint64_t> bits_prefix;
   uint32_t source_port = 0;  // the input port's index, when source_layer is -1
+  // Input axons each split unit of the target needs from this input, when
+  // known exactly (a conv tile: its receptive field); overrides footprints.
+  std::vector<uint32_t> axons_per_unit;
 };
 
 struct LayerDemand {
