@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <map>
-#include <set>
 #include <string>
 #include <utility>
 
@@ -17,7 +16,6 @@ using hal::format::NeuronGroup;
 using hal::format::NeuronModel;
 using hal::format::SourceKind;
 using hal::format::SpikeKind;
-using hal::format::SynapseFormat;
 
 // Ports and groups larger than this are refused rather than risking size
 // arithmetic overflow; no chip comes close.
@@ -121,8 +119,9 @@ StatusOr<Network> BuildNetwork(const BoardImage& image) {
     net.sources.push_back(std::move(src));
   }
 
-  // Tables.
-  std::vector<std::set<uint32_t>> target_cores(net.sources.size());
+  // Tables. Per source and target core: the windows of its tables there.
+  std::vector<std::map<uint32_t, std::vector<hal::format::NeuronRange>>> windows(
+      net.sources.size());
   for (const auto& t : image.tables) {
     const std::string name = "synapse table " + std::to_string(t.id);
     uint32_t source = 0;
@@ -158,12 +157,15 @@ StatusOr<Network> BuildNetwork(const BoardImage& image) {
     const uint32_t index = static_cast<uint32_t>(net.tables.size());
     tg.port_tables[t.target_port].push_back(index);
     tg.delay_slots = std::max<uint32_t>(tg.delay_slots, uint32_t{t.delay} + 1);
-    target_cores[source].insert(tg.core);
+    windows[source][tg.core].push_back({ct.source_offset, uint64_t{ct.source_offset} + ct.rows});
     net.tables.push_back(std::move(ct));
     net.table_source.push_back(source);
   }
   for (size_t s = 0; s < net.sources.size(); ++s) {
-    net.sources[s].target_cores.assign(target_cores[s].begin(), target_cores[s].end());
+    for (auto& [core, ranges] : windows[s]) {
+      net.sources[s].target_cores.push_back(core);
+      net.sources[s].target_ranges.push_back(hal::format::MergeRanges(std::move(ranges)));
+    }
   }
 
   // Outputs. Exact coverage is the validator's rule; only bounds matter here.
@@ -194,31 +196,13 @@ StatusOr<Network> BuildNetwork(const BoardImage& image) {
   return net;
 }
 
-std::vector<CoreUsage> ComputeCoreUsage(const Network& net, const CoreLimits& limits) {
-  std::vector<CoreUsage> usage(net.logical_cores);
-  std::vector<std::set<uint32_t>> sources_in(net.logical_cores);
-  for (const auto& g : net.groups) {
-    CoreUsage& u = usage[g.core];
-    u.neurons += g.params.size;
-    u.output_axons += uint64_t{g.params.size} * net.sources[g.source].target_cores.size();
-    for (const auto& tables : g.port_tables) {
-      for (uint32_t t : tables) {
-        const CompiledTable& table = net.tables[t];
-        const uint64_t bits = table.format == SynapseFormat::kSparse ? limits.synapse_bits_sparse
-                                                                     : limits.synapse_bits_dense;
-        u.synapse_bits += table.synapses * bits;
-        sources_in[g.core].insert(net.table_source[t]);
-      }
-    }
+Status CheckCoreLimits(const BoardImage& image, const Network& net, const CoreLimits& limits) {
+  const std::vector<hal::format::CoreUsage> usage = hal::format::MeasureCoreUsage(image, limits);
+  if (usage.size() != net.logical_cores) {
+    return InvalidArgumentError("the network was not built from this image (" +
+                                std::to_string(usage.size()) + " cores, the network has " +
+                                std::to_string(net.logical_cores) + ")");
   }
-  for (uint32_t c = 0; c < net.logical_cores; ++c) {
-    for (uint32_t s : sources_in[c]) usage[c].input_axons += net.sources[s].size;
-  }
-  return usage;
-}
-
-Status CheckCoreLimits(const Network& net, const CoreLimits& limits) {
-  const std::vector<CoreUsage> usage = ComputeCoreUsage(net, limits);
   std::vector<std::string> problems;
   auto over = [](uint64_t used, uint64_t limit) { return limit != 0 && used > limit; };
   for (uint32_t c = 0; c < net.logical_cores; ++c) {
@@ -235,7 +219,7 @@ Status CheckCoreLimits(const Network& net, const CoreLimits& limits) {
                            std::to_string(limits.neurons));
       }
     }
-    const CoreUsage& u = usage[c];
+    const hal::format::CoreUsage& u = usage[c];
     if (net.core_groups[c].size() > 1 && over(u.neurons, limits.neurons)) {
       problems.push_back(core + ": " + groups + " hold " + std::to_string(u.neurons) +
                          " neurons together, more than the core's limit of " +

@@ -14,6 +14,7 @@
 #include "base/status.h"
 #include "hal/format/board_image.h"
 #include "hal/format/chip_profile.h"
+#include "hal/format/core_usage.h"
 #include "sim/neuron.h"
 #include "sim/synapse.h"
 
@@ -28,8 +29,12 @@ struct SpikeSource {
   uint32_t layer = 0;  // index into Network::layers
   uint32_t core = 0;   // logical core of a group source; unused for inputs
   // Distinct logical cores that this source's tables feed, ascending: one
-  // spike message per firing neuron goes to each.
+  // spike message per firing neuron goes to each whose tables read it.
   std::vector<uint32_t> target_cores;
+  // Per target core, the neurons its tables read: the union of their source
+  // windows, as sorted disjoint [begin, end) ranges (one range of the whole
+  // source when a table reads all of it).
+  std::vector<std::vector<hal::format::NeuronRange>> target_ranges;
 };
 
 struct CompiledGroup {
@@ -84,19 +89,12 @@ struct Network {
 // emulator index out of bounds, or when a table exceeds the emulator's limit.
 StatusOr<Network> BuildNetwork(const hal::format::BoardImage& image);
 
-// What one logical core uses of the chip's per-core resources.
-struct CoreUsage {
-  uint64_t neurons = 0;
-  uint64_t synapse_bits = 0;
-  uint64_t input_axons = 0;
-  uint64_t output_axons = 0;
-};
-std::vector<CoreUsage> ComputeCoreUsage(const Network& network,
-                                        const hal::format::CoreLimits& limits);
-
 // INVALID_ARGUMENT listing every violated limit with core, group/layer and
-// resource; a limit of 0 in the profile means "not limited".
-Status CheckCoreLimits(const Network& network, const hal::format::CoreLimits& limits);
+// resource; a limit of 0 in the profile means "not limited". Usage is
+// hal::format::MeasureCoreUsage of `image`, the image `network` was built
+// from (the count the compiler applies too).
+Status CheckCoreLimits(const hal::format::BoardImage& image, const Network& network,
+                       const hal::format::CoreLimits& limits);
 
 }  // namespace spk::sim
 

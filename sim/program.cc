@@ -36,7 +36,7 @@ StatusOr<std::unique_ptr<Program>> Program::Create(const hal::format::BoardImage
   }
   SPK_RETURN_IF_ERROR(hal::format::ValidateBoardImage(image));
   SPK_ASSIGN_OR_RETURN(Network net, BuildNetwork(image));
-  SPK_RETURN_IF_ERROR(CheckCoreLimits(net, chip.core));
+  SPK_RETURN_IF_ERROR(CheckCoreLimits(image, net, chip.core));
   if (partition.size() < net.logical_cores) {
     return ResourceExhaustedError("the image needs " + std::to_string(net.logical_cores) +
                                   " cores but the partition has " +
@@ -103,9 +103,13 @@ void Program::PlaceRoutes(const BoardMesh& mesh) {
   routes_.resize(net_.sources.size());
   for (size_t s = 0; s < net_.sources.size(); ++s) {
     const SpikeSource& src = net_.sources[s];
-    for (uint32_t target : src.target_cores) {
+    for (size_t k = 0; k < src.target_cores.size(); ++k) {
+      const uint32_t target = src.target_cores[k];
       PlacedRoute route;
       route.target_core = target;
+      route.ranges = &src.target_ranges[k];
+      route.whole = route.ranges->size() == 1 && route.ranges->front().begin == 0 &&
+                    route.ranges->front().end == src.size;
       // Host input enters at the target core itself: it pays the host link,
       // not the mesh.
       if (!src.is_input) {
@@ -250,12 +254,17 @@ void Program::FanOutCore(uint32_t core, int slot, uint64_t now) {
     const CompiledGroup& g = net_.groups[gi];
     for (int port = 0; port < 2; ++port) {
       for (uint32_t t : g.port_tables[port]) {
-        const SpikeList& spikes = spikes_[slot][net_.table_source[t]];
-        if (spikes.size() == 0) continue;
+        const SpikeList* spikes = &spikes_[slot][net_.table_source[t]];
+        if (spikes->size() == 0) continue;
         const CompiledTable& table = net_.tables[t];
+        if (table.windowed) {
+          SliceWindow(table, *spikes, &s.window);
+          if (s.window.size() == 0) continue;
+          spikes = &s.window;
+        }
         const size_t block =
             static_cast<size_t>((now + table.delay) % g.delay_slots) * g.params.size;
-        const uint64_t ops = FanOut(table, spikes, &s.fan_out, pending_[gi][port].data() + block);
+        const uint64_t ops = FanOut(table, *spikes, &s.fan_out, pending_[gi][port].data() + block);
         work.synaptic_ops += ops;
         group_work_[gi].synaptic_ops += ops;
       }
@@ -266,10 +275,20 @@ void Program::FanOutCore(uint32_t core, int slot, uint64_t now) {
 void Program::RouteSpikes(int slot) {
   double latency = 0;
   for (size_t s = 0; s < net_.sources.size(); ++s) {
-    const uint64_t n = spikes_[slot][s].size();
-    if (n == 0) continue;
+    const SpikeList& spikes = spikes_[slot][s];
+    if (spikes.size() == 0) continue;
     const SpikeSource& src = net_.sources[s];
     for (const PlacedRoute& route : routes_[s]) {
+      // Only neurons that the target core's tables read send it a message.
+      uint64_t n = spikes.size();
+      if (!route.whole) {
+        n = 0;
+        for (const hal::format::NeuronRange& r : *route.ranges) {
+          const auto lo = std::lower_bound(spikes.index.begin(), spikes.index.end(), r.begin);
+          n += static_cast<uint64_t>(std::lower_bound(lo, spikes.index.end(), r.end) - lo);
+        }
+        if (n == 0) continue;
+      }
       WorkCounters hop;
       hop.hops_ew = n * route.metrics.hops_ew;
       hop.hops_ns = n * route.metrics.hops_ns;

@@ -123,6 +123,10 @@ class Program {
     uint32_t target_core = 0;  // logical
     RouteMetrics metrics;
     double latency_ns = 0;
+    // The source neurons the target core reads (SpikeSource::target_ranges,
+    // owned by net_); whole when that is every neuron of the source.
+    const std::vector<hal::format::NeuronRange>* ranges = nullptr;
+    bool whole = true;
   };
   // Where a group's values land in an output port.
   struct OutputTap {
@@ -132,6 +136,7 @@ class Program {
   // Per logical core buffers, touched only by the thread running that core.
   struct CoreScratch {
     FanOutScratch fan_out;
+    SpikeList window;  // the spikes of a windowed table's window, as rows
     std::vector<int32_t> a_in[2];
   };
 

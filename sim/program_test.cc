@@ -3,10 +3,14 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cstddef>
 #include <memory>
 #include <numeric>
 #include <vector>
 
+#include "hal/format/board_image_validate.h"
+#include "hal/format/core_usage.h"
 #include "sim/sim_test_util.h"
 
 namespace spk::sim {
@@ -18,6 +22,7 @@ using hal::format::NeuronModel;
 using hal::format::OutputSource;
 using hal::format::SpikeKind;
 using hal::format::SynapseFormat;
+using hal::format::SynapseSource;
 using hal::format::SynapseTable;
 using ::testing::HasSubstr;
 using testing::ImageBuilder;
@@ -278,6 +283,216 @@ TEST(ProgramTest, CreateRefusesImagesTheChipCannotHold) {
   bad.groups[0].du = 5000;
   EXPECT_EQ(Program::Create(bad, TestChip(), *mesh, {0, 1}).status().code(),
             StatusCode::kInvalidArgument);
+}
+
+// What a source window means: the table of the whole source whose rows
+// outside the window are zero (dense) or empty (sparse).
+BoardImage WithoutWindows(BoardImage image) {
+  for (SynapseTable& t : image.tables) {
+    if (t.source_count == 0) continue;
+    const uint64_t rows = hal::format::SourceSize(image, t.source);
+    uint64_t targets = 0;
+    for (const auto& g : image.groups) {
+      if (g.id == t.target_group) targets = g.size;
+    }
+    const uint64_t lo = t.source_offset;
+    if (t.format == SynapseFormat::kDense) {
+      std::vector<int16_t> w(rows * targets, 0);
+      std::copy(t.weights.begin(), t.weights.end(),
+                w.begin() + static_cast<std::ptrdiff_t>(lo * targets));
+      t.weights = std::move(w);
+    } else {
+      std::vector<uint32_t> row_ptr(lo, 0);
+      row_ptr.insert(row_ptr.end(), t.row_ptr.begin(), t.row_ptr.end());
+      row_ptr.resize(rows + 1, t.row_ptr.back());
+      t.row_ptr = std::move(row_ptr);
+    }
+    t.source_offset = 0;
+    t.source_count = 0;
+  }
+  return image;
+}
+
+// Windowed dense tables (int8 and int16 storage, binary and graded sources)
+// and sparse ones (binary and graded) on three cores, next to whole ones.
+BoardImage WindowedNetwork() {
+  TestRng rng(11);
+  ImageBuilder b(3);
+  b.AddInput("x", 12);
+  b.AddInput("g", 10, SpikeKind::kGraded);
+  auto weights = [&](size_t n, int lo, int hi, int multiple) {
+    std::vector<int16_t> w(n);
+    for (auto& v : w) v = static_cast<int16_t>(multiple * rng.Uniform(lo, hi));
+    return w;
+  };
+  auto dense = [&](uint32_t id, SynapseSource source, uint32_t target, uint32_t offset,
+                   uint32_t count, std::vector<int16_t> w) {
+    SynapseTable& t = b.AddDense(id, source, target, std::move(w));
+    t.source_offset = offset;
+    t.source_count = count;
+  };
+  auto sparse = [&](uint32_t id, SynapseSource source, uint32_t target, uint32_t offset,
+                    uint32_t count, uint32_t targets) {
+    SynapseTable t;
+    t.id = id;
+    t.source = source;
+    t.target_group = target;
+    t.format = SynapseFormat::kSparse;
+    t.source_offset = offset;
+    t.source_count = count;
+    t.row_ptr.push_back(0);
+    for (uint32_t r = 0; r < count; ++r) {
+      for (uint32_t c = 0; c < targets; ++c) {
+        if (!rng.Chance(0.5)) continue;
+        t.col.push_back(c);
+        t.weights.push_back(static_cast<int16_t>(2 * rng.Uniform(-100, 100)));
+      }
+      t.row_ptr.push_back(static_cast<uint32_t>(t.col.size()));
+    }
+    b.AddTable(std::move(t));
+  };
+  auto& src = b.AddGroup(1, 0, 16);  // fires on most steps
+  src.du = 4095;
+  src.dv = 4095;
+  src.vth = 0;
+  b.AddDense(1, ImageBuilder::Input(0), 1, weights(12 * 16, -20, 100, 2));
+  // Accumulators keep every input: their voltages show each table's sum.
+  for (uint32_t id : {10u, 11u, 12u, 13u, 14u}) {
+    b.AddGroup(id, id < 12 ? 1 : 2, 5, NeuronModel::kAccumulator).dv = 0;
+  }
+  auto& lif = b.AddGroup(15, 1, 6);
+  lif.du = 4095;
+  lif.dv = 4095;
+  lif.vth = 400;
+  const SynapseSource x = ImageBuilder::Input(0), g = ImageBuilder::Input(1);
+  const SynapseSource s = ImageBuilder::Group(1);
+  dense(2, s, 10, 4, 7, weights(7 * 5, -127, 127, 2));   // int8 rows
+  dense(3, x, 10, 0, 0, weights(12 * 5, -127, 127, 2));  // whole, beside it
+  sparse(4, s, 11, 0, 5, 5);                             // binary sparse
+  sparse(5, s, 11, 3, 6, 5);                             // overlapping window
+  dense(6, g, 12, 3, 4, weights(4 * 5, -127, 127, 2));   // graded dense
+  dense(7, x, 13, 9, 3, weights(3 * 5, 0, 255, 1));      // int16 rows: odd, > 127
+  sparse(8, g, 14, 6, 4, 5);                             // graded sparse
+  dense(9, s, 15, 10, 6, weights(6 * 6, 0, 60, 2));      // into a LIF that fires
+  dense(10, s, 15, 0, 16, weights(16 * 6, -30, 30, 2));  // a window of the whole source
+  for (uint32_t id : {10u, 11u, 12u, 13u, 14u}) {
+    b.AddOutput("v" + std::to_string(id), id, OutputSource::kVoltage);
+  }
+  b.AddOutput("s15", 15, OutputSource::kSpikes);
+  b.AddOutput("v15", 15, OutputSource::kVoltage);
+  return b.Build();
+}
+
+TEST(ProgramTest, WindowedTablesActAsWholeTablesWithZeroRowsOutside) {
+  const BoardImage windowed = WindowedNetwork();
+  const BoardImage whole = WithoutWindows(windowed);
+  ASSERT_TRUE(hal::format::ValidateBoardImage(windowed).ok())
+      << hal::format::ValidateBoardImage(windowed);
+  ASSERT_TRUE(hal::format::ValidateBoardImage(whole).ok())
+      << hal::format::ValidateBoardImage(whole);
+  TestRng rng(5);
+  const uint32_t steps = 30;
+  std::vector<int32_t> x(size_t{steps} * 12), g(size_t{steps} * 10);
+  for (auto& v : x) v = rng.Chance(0.4) ? 1 : 0;
+  for (auto& v : g) v = rng.Chance(0.5) ? static_cast<int32_t>(rng.Uniform(-300, 300)) : 0;
+
+  std::vector<std::vector<int32_t>> outputs[2];
+  RunReport reports[2];
+  for (int k = 0; k < 2; ++k) {
+    auto p = Make(k == 0 ? windowed : whole);
+    ASSERT_NE(p, nullptr);
+    Write(p.get(), 0, steps, x);
+    Write(p.get(), 1, steps, g);
+    ThreadPool pool(2);
+    ASSERT_TRUE(p->Run(steps, k == 0 ? &pool : nullptr).ok());
+    for (uint32_t port = 0; port < windowed.outputs.size(); ++port) {
+      outputs[k].push_back(Outputs(*p, port));
+    }
+    reports[k] = p->last_run();
+  }
+  EXPECT_EQ(outputs[0], outputs[1]);
+  // Something happened everywhere: every accumulator moved, the LIF fired.
+  for (size_t port = 0; port < outputs[0].size(); ++port) {
+    const auto& out = outputs[0][port];
+    EXPECT_TRUE(std::any_of(out.begin(), out.end(), [](int32_t v) { return v != 0; }))
+        << windowed.outputs[port].name;
+  }
+  // The window skips the zero rows a whole dense table applies.
+  EXPECT_LT(reports[0].work.synaptic_ops, reports[1].work.synaptic_ops);
+  EXPECT_EQ(reports[0].work.spikes_out, reports[1].work.spikes_out);
+}
+
+// Input axons: per source and core, the union of the windows read there;
+// output axons: per sending group and receiving core, likewise.
+TEST(ProgramTest, CoreLimitsCountOnlyTheNeuronsWindowsRead) {
+  ImageBuilder b(2);
+  b.AddInput("x", 100);
+  b.AddInput("y", 8);
+  b.AddGroup(1, 1, 50).layer = "src";
+  b.AddGroup(2, 0, 4).layer = "left";
+  b.AddGroup(3, 0, 4).layer = "right";
+  b.AddDense(1, ImageBuilder::Input(1), 1, std::vector<int16_t>(8 * 50, 2));
+  auto window = [&](uint32_t id, SynapseSource source, uint32_t target, uint32_t offset,
+                    uint32_t count) {
+    SynapseTable& t = b.AddDense(id, source, target, std::vector<int16_t>(count * 4, 2));
+    t.source_offset = offset;
+    t.source_count = count;
+  };
+  window(2, ImageBuilder::Input(0), 2, 10, 20);  // x [10, 30)
+  window(3, ImageBuilder::Input(0), 3, 20, 20);  // x [20, 40): 30 of x in all
+  window(4, ImageBuilder::Group(1), 2, 0, 10);   // src [0, 10)
+  window(5, ImageBuilder::Group(1), 3, 5, 10);   // src [5, 15): 15 of src in all
+  const BoardImage image = b.Build();
+
+  auto chip = TestChip();
+  const auto usage = hal::format::MeasureCoreUsage(image, chip.core);
+  ASSERT_EQ(usage.size(), 2u);
+  EXPECT_EQ(usage[0].input_axons, 30u + 15u);
+  EXPECT_EQ(usage[0].output_axons, 0u);
+  EXPECT_EQ(usage[1].input_axons, 8u);
+  EXPECT_EQ(usage[1].output_axons, 15u);
+
+  auto mesh = BoardMesh::Create(TestChip(), TestBoard(1));
+  ASSERT_TRUE(mesh.ok());
+  chip.core.input_axons = 45;
+  chip.core.output_axons = 15;
+  EXPECT_TRUE(Program::Create(image, chip, *mesh, {0, 1}).ok());
+  chip.core.input_axons = 44;
+  chip.core.output_axons = 14;
+  const Status s = Program::Create(image, chip, *mesh, {0, 1}).status();
+  EXPECT_EQ(s.code(), StatusCode::kInvalidArgument);
+  const std::string m(s.message());
+  EXPECT_THAT(m, HasSubstr("2 per-core limit(s)"));
+  EXPECT_THAT(m, HasSubstr("core 0: inputs to group 2 (layer 'left'), group 3 (layer 'right') "
+                           "need 45 input axons, more than 44"));
+  EXPECT_THAT(m, HasSubstr("core 1: outputs of group 1 (layer 'src') need 15 output axons, "
+                           "more than 14"));
+}
+
+// A spike reaches a core only when a table there reads its neuron.
+TEST(ProgramTest, SpikesOutsideEveryWindowOfACoreAreNotDelivered) {
+  ImageBuilder b(2);
+  b.AddInput("x", 100);
+  b.AddGroup(1, 0, 2);
+  b.AddGroup(2, 1, 2);
+  SynapseTable& left = b.AddDense(1, ImageBuilder::Input(0), 1, std::vector<int16_t>(20 * 2, 2));
+  left.source_offset = 10;
+  left.source_count = 20;
+  SynapseTable& right = b.AddDense(2, ImageBuilder::Input(0), 2, std::vector<int16_t>(5 * 2, 2));
+  right.source_offset = 40;
+  right.source_count = 5;
+  auto p = Make(b.Build(), {0, 1});
+  ASSERT_NE(p, nullptr);
+  std::vector<int32_t> x(100, 0);
+  for (uint32_t n : {0u, 15u, 29u, 30u, 44u, 50u}) x[n] = 1;
+  Write(p.get(), 0, 1, x);
+  ASSERT_TRUE(p->Run(1, nullptr).ok());
+  const RunReport& r = p->last_run();
+  EXPECT_EQ(r.input_spikes, 6u);
+  EXPECT_EQ(r.cores[0].work.deliveries, 2u);  // 15 and 29
+  EXPECT_EQ(r.cores[1].work.deliveries, 1u);  // 44
+  EXPECT_EQ(r.cores[0].work.synaptic_ops, 2u * 2u);
+  EXPECT_EQ(r.cores[1].work.synaptic_ops, 1u * 2u);
 }
 
 // Two chips side by side; logical core 0 on chip 0 at (0,0), logical core 1

@@ -277,8 +277,19 @@ Status CompileConv(const SynapseTable& t, CompiledTable* out) {
 StatusOr<CompiledTable> CompileTable(const SynapseTable& table, uint32_t source_size,
                                      uint32_t target_size, bool graded_source) {
   const std::string name = TableName(table);
-  if (source_size > kMaxTableSource) {
-    return InvalidArgumentError(name + ": source of " + std::to_string(source_size) +
+  // The window: dense and sparse rows index it, conv2d reads the whole source.
+  const bool whole = table.source_count == 0;
+  const uint64_t window_end = uint64_t{table.source_offset} + table.source_count;
+  if ((whole && table.source_offset != 0) || window_end > source_size ||
+      (!whole && table.format == SynapseFormat::kConv2d)) {
+    return InvalidArgumentError(name + ": source window [" + std::to_string(table.source_offset) +
+                                ", " + std::to_string(window_end) + ") is not usable with a " +
+                                (table.format == SynapseFormat::kConv2d ? "conv2d " : "") +
+                                "source of " + std::to_string(source_size) + " neurons");
+  }
+  const uint32_t rows = whole ? source_size : table.source_count;
+  if (rows > kMaxTableSource) {
+    return InvalidArgumentError(name + ": source of " + std::to_string(rows) +
                                 " neurons exceeds the emulator's limit of " +
                                 std::to_string(kMaxTableSource));
   }
@@ -286,17 +297,20 @@ StatusOr<CompiledTable> CompileTable(const SynapseTable& table, uint32_t source_
   out.id = table.id;
   out.format = table.format;
   out.source_size = source_size;
+  out.source_offset = table.source_offset;
+  out.rows = rows;
+  out.windowed = rows != source_size;
   out.target_size = target_size;
   out.graded_source = graded_source;
   out.weight_exp = table.weight_exp;
   out.delay = table.delay;
   switch (table.format) {
     case SynapseFormat::kDense: {
-      const uint64_t expected = uint64_t{source_size} * target_size;
+      const uint64_t expected = uint64_t{rows} * target_size;
       if (table.weights.size() != expected) {
         return InvalidArgumentError(
             name + ": dense table has " + std::to_string(table.weights.size()) + " weights, " +
-            std::to_string(source_size) + " x " + std::to_string(target_size) + " expected");
+            std::to_string(rows) + " x " + std::to_string(target_size) + " expected");
       }
       StoreDense(table, &out);
       out.synapses = expected;
@@ -304,7 +318,7 @@ StatusOr<CompiledTable> CompileTable(const SynapseTable& table, uint32_t source_
     }
     case SynapseFormat::kSparse: {
       const auto& rp = table.row_ptr;
-      bool consistent = rp.size() == uint64_t{source_size} + 1 && rp.front() == 0 &&
+      bool consistent = rp.size() == uint64_t{rows} + 1 && rp.front() == 0 &&
                         rp.back() == table.col.size() && table.col.size() == table.weights.size();
       for (size_t r = 0; consistent && r + 1 < rp.size(); ++r) consistent = rp[r] <= rp[r + 1];
       for (size_t k = 0; consistent && k < table.col.size(); ++k) {
@@ -327,6 +341,22 @@ StatusOr<CompiledTable> CompileTable(const SynapseTable& table, uint32_t source_
                                   std::to_string(static_cast<int>(table.format)));
   }
   return out;
+}
+
+void SliceWindow(const CompiledTable& t, const SpikeList& source, SpikeList* rows) {
+  rows->Clear();
+  const uint32_t lo = t.source_offset;
+  const uint32_t hi = t.source_offset + t.rows;
+  const auto begin = std::lower_bound(source.index.begin(), source.index.end(), lo);
+  const auto end = std::lower_bound(begin, source.index.end(), hi);
+  const size_t first = static_cast<size_t>(begin - source.index.begin());
+  const size_t count = static_cast<size_t>(end - begin);
+  rows->index.resize(count);
+  for (size_t i = 0; i < count; ++i) rows->index[i] = source.index[first + i] - lo;
+  if (!source.payload.empty()) {
+    rows->payload.assign(source.payload.begin() + static_cast<std::ptrdiff_t>(first),
+                         source.payload.begin() + static_cast<std::ptrdiff_t>(first + count));
+  }
 }
 
 uint64_t FanOut(const CompiledTable& t, const SpikeList& spikes, FanOutScratch* s,

@@ -39,7 +39,13 @@ struct ConvPlan {
 struct CompiledTable {
   uint32_t id = 0;  // image table id, for errors and reports
   hal::format::SynapseFormat format = hal::format::SynapseFormat::kDense;
-  uint32_t source_size = 0;
+  uint32_t source_size = 0;  // neurons of the whole source
+  // The window of the source the table reads: neuron source_offset + r is
+  // row r, for r < rows (rows = source_size for a whole-source table). FanOut
+  // takes spikes already in rows; SliceWindow makes them.
+  uint32_t source_offset = 0;
+  uint32_t rows = 0;
+  bool windowed = false;  // rows do not cover the whole source
   uint32_t target_size = 0;
   bool graded_source = false;
   int weight_exp = 0;
@@ -53,13 +59,14 @@ struct CompiledTable {
   ConvPlan conv;
 };
 
-// The largest source a table may have: it keeps every binary sum in int32
-// and every graded sum in int64 without overflow.
+// The most rows (source neurons it reads) a table may have: it keeps every
+// binary sum in int32 and every graded sum in int64 without overflow.
 inline constexpr uint32_t kMaxTableSource = uint32_t{1} << 23;
 
 // Builds the runtime form of a table from a validated image (weights in
-// -256..255, weight_exp in -16..15). Sizes are checked again, since a
-// mismatch would index out of bounds: INVALID_ARGUMENT names the table.
+// -256..255, weight_exp in -16..15). Sizes and the source window are checked
+// again, since a mismatch would index out of bounds: INVALID_ARGUMENT names
+// the table.
 StatusOr<CompiledTable> CompileTable(const hal::format::SynapseTable& table, uint32_t source_size,
                                      uint32_t target_size, bool graded_source);
 
@@ -70,8 +77,14 @@ struct FanOutScratch {
   std::vector<int64_t> acc64;
 };
 
-// Adds the scaled contribution of `spikes` to `accumulator` (target_size
-// entries). Returns the number of synaptic events (weights applied).
+// The spikes of `source` (the table's whole source) that fall in the table's
+// window, as rows: index - source_offset, payloads kept. O(log n + spikes in
+// the window); `source` must be ascending, as every SpikeList is.
+void SliceWindow(const CompiledTable& table, const SpikeList& source, SpikeList* rows);
+
+// Adds the scaled contribution of `spikes` (row indices, below table.rows)
+// to `accumulator` (target_size entries). Returns the number of synaptic
+// events (weights applied).
 uint64_t FanOut(const CompiledTable& table, const SpikeList& spikes, FanOutScratch* scratch,
                 int64_t* accumulator);
 

@@ -187,6 +187,55 @@ TEST(SynapseTest, InconsistentSizesAreRefused) {
             StatusCode::kInvalidArgument);
 }
 
+TEST(SynapseTest, SourceWindowsAreCheckedAndSliced) {
+  // A dense table reading neurons [3, 5) of a source of 6: two rows.
+  SynapseTable t = Dense({1, 2, 3, 4}, 0);
+  t.source_offset = 3;
+  t.source_count = 2;
+  auto compiled = CompileTable(t, 6, 2, false);
+  ASSERT_TRUE(compiled.ok()) << compiled.status();
+  EXPECT_EQ(compiled->rows, 2u);
+  EXPECT_EQ(compiled->source_offset, 3u);
+  EXPECT_EQ(compiled->source_size, 6u);
+  EXPECT_TRUE(compiled->windowed);
+  SpikeList rows;
+  SliceWindow(*compiled, Spikes({0, 2, 3, 4, 5}), &rows);
+  EXPECT_EQ(rows.index, (std::vector<uint32_t>{0, 1}));
+  EXPECT_TRUE(rows.payload.empty());
+  SliceWindow(*compiled, Spikes({1, 4, 5}, {-7, 8, 9}), &rows);
+  EXPECT_EQ(rows.index, (std::vector<uint32_t>{1}));
+  EXPECT_EQ(rows.payload, (std::vector<int32_t>{8}));
+  SliceWindow(*compiled, Spikes({0, 5}), &rows);
+  EXPECT_EQ(rows.size(), 0u);
+
+  // A window of the whole source is no window.
+  t.source_offset = 0;
+  t.source_count = 2;
+  compiled = CompileTable(t, 2, 2, false);
+  ASSERT_TRUE(compiled.ok()) << compiled.status();
+  EXPECT_FALSE(compiled->windowed);
+
+  // Outside the source, an offset without a count, a window on conv2d.
+  t.source_offset = 5;
+  EXPECT_EQ(CompileTable(t, 6, 2, false).status().code(), StatusCode::kInvalidArgument);
+  t.source_count = 0;
+  t.source_offset = 1;
+  t.weights.resize(12);
+  const Status offset_only = CompileTable(t, 6, 2, false).status();
+  EXPECT_EQ(offset_only.code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(offset_only.message().find("synapse table 7: source window [1, 1)"), std::string::npos)
+      << offset_only;
+  SynapseTable conv;
+  conv.format = SynapseFormat::kConv2d;
+  conv.source_count = 4;
+  EXPECT_EQ(CompileTable(conv, 4, 4, false).status().code(), StatusCode::kInvalidArgument);
+  // The dense size follows the window's rows.
+  t = Dense({1, 2, 3, 4, 5, 6}, 0);
+  t.source_offset = 1;
+  t.source_count = 2;
+  EXPECT_EQ(CompileTable(t, 6, 2, false).status().code(), StatusCode::kInvalidArgument);
+}
+
 // Direct convolution over the whole input map, restricted to the source's
 // channel slice and the target's output slice: the reference for the scatter.
 std::vector<int64_t> NaiveConv(const Conv2dGeometry& g, const std::vector<int16_t>& w,

@@ -1444,7 +1444,7 @@ StatusOr<CodegenResult> Codegen::Run() {
   }
 
   CodegenResult result;
-  result.usage = partition::MeasureCoreUsage(image_, options_.chip.core);
+  result.usage = hal::format::MeasureCoreUsage(image_, options_.chip.core);
   for (auto& info : infos_) {
     if (info.neurons > 0) info.fan_in = static_cast<double>(info.synapses) / info.neurons;
   }

@@ -31,6 +31,7 @@
 #include "compiler/passes/pass.h"
 #include "hal/format/board_image.h"
 #include "hal/format/chip_profile.h"
+#include "hal/format/core_usage.h"
 
 namespace spk::compiler::codegen {
 
@@ -73,7 +74,7 @@ struct CodegenResult {
   hal::format::BoardImage image;
   std::vector<LayerInfo> layers;
   partition::Plan plan;
-  std::vector<partition::CoreUsage> usage;  // per logical core
+  std::vector<hal::format::CoreUsage> usage;  // per logical core
 };
 
 // The capacity of `board` (or of `max_cores` of it, when non-zero) as the

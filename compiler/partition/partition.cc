@@ -6,7 +6,7 @@
 #include <set>
 #include <utility>
 
-#include "hal/format/board_image_validate.h"
+#include "hal/format/core_usage.h"
 
 namespace spk::compiler::partition {
 namespace {
@@ -15,8 +15,6 @@ using hal::format::BoardImage;
 using hal::format::ChipProfile;
 using hal::format::CoreLimits;
 using hal::format::CorePlacement;
-using hal::format::SourceKind;
-using hal::format::SynapseFormat;
 
 constexpr uint64_t kUnlimited = std::numeric_limits<uint64_t>::max();
 
@@ -382,42 +380,8 @@ Plan MakePlan(const std::vector<LayerDemand>& layers, const ChipProfile& chip,
   }
 }
 
-std::vector<CoreUsage> MeasureCoreUsage(const BoardImage& image, const CoreLimits& limits) {
-  std::vector<CoreUsage> usage(image.cores.size());
-  std::map<uint32_t, const hal::format::NeuronGroup*> by_id;
-  for (const auto& g : image.groups) {
-    by_id[g.id] = &g;
-    if (g.core < usage.size()) usage[g.core].neurons += g.size;
-  }
-  std::vector<std::set<std::pair<int, uint32_t>>> sources(usage.size());
-  std::map<uint32_t, std::set<uint32_t>> targets_of;  // source group -> target cores
-  for (const auto& t : image.tables) {
-    auto it = by_id.find(t.target_group);
-    if (it == by_id.end() || it->second->core >= usage.size()) continue;
-    const uint32_t core = it->second->core;
-    const uint64_t bits =
-        t.format == SynapseFormat::kSparse ? limits.synapse_bits_sparse : limits.synapse_bits_dense;
-    usage[core].synapse_bits += t.weights.size() * bits;
-    sources[core].insert({static_cast<int>(t.source.kind), t.source.index});
-    if (t.source.kind == SourceKind::kGroup) targets_of[t.source.index].insert(core);
-  }
-  for (size_t c = 0; c < usage.size(); ++c) {
-    for (const auto& [kind, index] : sources[c]) {
-      usage[c].input_axons +=
-          hal::format::SourceSize(image, {static_cast<SourceKind>(kind), index});
-    }
-  }
-  for (const auto& [group, cores] : targets_of) {
-    auto it = by_id.find(group);
-    if (it != by_id.end() && it->second->core < usage.size()) {
-      usage[it->second->core].output_axons += uint64_t{it->second->size} * cores.size();
-    }
-  }
-  return usage;
-}
-
 std::vector<Violation> CheckCoreLimits(const BoardImage& image, const CoreLimits& limits) {
-  const std::vector<CoreUsage> usage = MeasureCoreUsage(image, limits);
+  const std::vector<hal::format::CoreUsage> usage = hal::format::MeasureCoreUsage(image, limits);
   // Layers sharing a core are named together: "a', 'b" inside the quotes.
   std::vector<std::string> layers(usage.size());
   std::vector<std::set<std::string>> seen(usage.size());

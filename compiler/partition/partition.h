@@ -11,7 +11,8 @@
 // onto the next chip of the board, so consecutive layers sit a hop apart.
 //
 // Planning works on estimates; CheckCoreLimits then measures the finished
-// board image exactly as the emulator does and is the authority. Both report
+// board image with the count the emulator applies (hal/format/core_usage.h)
+// and is the authority. Both report
 // EVERY violated limit (layer, core, resource, needed, available), never just
 // the first.
 //
@@ -101,18 +102,10 @@ Plan MakePlan(const std::vector<LayerDemand>& layers, const hal::format::ChipPro
 // chip after chip.
 hal::format::CorePlacement PlaceCore(uint32_t index, const hal::format::ChipProfile& chip);
 
-// Per-core usage of a finished image, counted as the emulator counts it.
-struct CoreUsage {
-  uint64_t neurons = 0;
-  uint64_t synapse_bits = 0;
-  uint64_t input_axons = 0;
-  uint64_t output_axons = 0;
-};
-std::vector<CoreUsage> MeasureCoreUsage(const hal::format::BoardImage& image,
-                                        const hal::format::CoreLimits& limits);
-
-// Every per-core limit the image breaks; the layer named is each core's
-// largest group's layer (all of them, comma-separated, when shared).
+// Every per-core limit the image breaks, with usage measured by
+// hal::format::MeasureCoreUsage (hal/format/core_usage.h), the count the
+// emulator applies; the layer named is each core's largest group's layer
+// (all of them, comma-separated, when shared).
 std::vector<Violation> CheckCoreLimits(const hal::format::BoardImage& image,
                                        const hal::format::CoreLimits& limits);
 

@@ -5,6 +5,8 @@
 
 #include <gtest/gtest.h>
 
+#include "hal/format/core_usage.h"
+
 namespace spk::compiler::partition {
 namespace {
 
@@ -125,7 +127,7 @@ TEST(PartitionTest, MeasuresImagesLikeTheEmulator) {
   hal::format::CoreLimits limits = Chip().core;
   limits.synapse_bits_dense = 8;
   limits.synapse_bits_sparse = 24;
-  const auto usage = MeasureCoreUsage(image, limits);
+  const auto usage = hal::format::MeasureCoreUsage(image, limits);
   EXPECT_EQ(usage[0].neurons, 3u);
   EXPECT_EQ(usage[0].synapse_bits, 96u);
   EXPECT_EQ(usage[0].input_axons, 4u);
@@ -138,6 +140,14 @@ TEST(PartitionTest, MeasuresImagesLikeTheEmulator) {
   ASSERT_EQ(v.size(), 2u);
   EXPECT_EQ(v[0].ToString(), "layer 'a', core 0: synapse memory bits: needs 96, available 50");
   EXPECT_EQ(v[1].ToString(), "layer 'a', core 0: input axons: needs 4, available 3");
+
+  // Reading elements [1, 3) of x only, core 0 needs two input axons.
+  image.tables[0].source_offset = 1;
+  image.tables[0].source_count = 2;
+  image.tables[0].weights.assign(6, 2);
+  EXPECT_EQ(hal::format::MeasureCoreUsage(image, limits)[0].input_axons, 2u);
+  const auto windowed = CheckCoreLimits(image, limits);
+  EXPECT_TRUE(windowed.empty());
 }
 
 // A per-token layer: 40 tokens of 50 features read token by token. The

@@ -32,7 +32,7 @@
 namespace spk::hal::format {
 
 inline constexpr uint16_t kBoardImageVersionMajor = 1;
-inline constexpr uint16_t kBoardImageVersionMinor = 0;
+inline constexpr uint16_t kBoardImageVersionMinor = 1;
 
 enum class NeuronModel : uint8_t {
   // CUBA LIF, bit-exact to facts/chip.md: u, v 24-bit; du, dv 12-bit; strict threshold.

@@ -227,6 +227,8 @@ void EncodeSection(SectionType type, const BoardImage& image, ByteWriter& w) {
           w.U32(v);
         }
         w.U8(t.delay);
+        w.U32(t.source_offset);  // 1.1
+        w.U32(t.source_count);
       });
       break;
     case SectionType::kRoutes:
@@ -413,8 +415,12 @@ Status ReadRecords(std::span<const uint8_t> section, SectionType type, bool newe
   return Status::Ok();
 }
 
-Status DecodeSection(SectionType type, std::span<const uint8_t> bytes, bool newer_minor,
+// `minor` is the image's minor version: fields a later minor version appended
+// are read only from images that have them, and keep their defaults in older
+// ones.
+Status DecodeSection(SectionType type, std::span<const uint8_t> bytes, uint16_t minor,
                      BoardImage& image) {
+  const bool newer_minor = minor > kBoardImageVersionMinor;
   size_t min_record = MinRecordSize(type);
   // The declared count is not checked yet, so the reservation is capped by
   // how many of the smallest records the bytes could hold.
@@ -482,6 +488,10 @@ Status DecodeSection(SectionType type, std::span<const uint8_t> bytes, bool newe
           *field = r.U32("conv");
         }
         t.delay = r.U8("delay");
+        if (minor >= 1) {  // 1.1: the source window
+          t.source_offset = r.U32("source_offset");
+          t.source_count = r.U32("source_count");
+        }
         image.tables.push_back(std::move(t));
       });
     case SectionType::kRoutes:
@@ -814,7 +824,8 @@ StatusOr<BoardImage> ReadBoardImage(std::span<const uint8_t> bytes) {
     }
     seen[s.type] = true;
     SPK_RETURN_IF_ERROR(DecodeSection(static_cast<SectionType>(s.type),
-                                      bytes.subspan(s.offset, s.size), newer_minor, image));
+                                      bytes.subspan(s.offset, s.size), layout.version_minor,
+                                      image));
   }
   for (SectionType type : kSectionOrder) {
     if (!seen[static_cast<uint32_t>(type)]) {

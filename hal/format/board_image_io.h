@@ -45,7 +45,7 @@ inline constexpr uint32_t kBoardImageHeaderSize = 40;
 inline constexpr uint32_t kBoardImageSectionEntrySize = 24;
 inline constexpr uint32_t kBoardImageSectionAlignment = 8;
 // Flag bits 0..15 must be understood by a reader (it refuses unknown ones);
-// bits 16..31 are hints it may ignore. Version 1.0 defines none.
+// bits 16..31 are hints it may ignore. Versions 1.0 and 1.1 define none.
 inline constexpr uint32_t kBoardImageRequiredFlagsMask = 0x0000FFFFu;
 
 enum class SectionType : uint32_t {

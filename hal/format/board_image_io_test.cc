@@ -136,12 +136,12 @@ TEST(BoardImageIoTest, HeaderAndSectionTableFollowTheDocumentedLayout) {
   EXPECT_EQ(std::memcmp(bytes.data(), "\x89SPKIMG\n", 8), 0);
   EXPECT_EQ(bytes[8], 1);  // major, little-endian
   EXPECT_EQ(bytes[9], 0);
-  EXPECT_EQ(bytes[10], 0);   // minor
+  EXPECT_EQ(bytes[10], 1);   // minor
   EXPECT_EQ(bytes[16], 40);  // header size
   auto layout = InspectBoardImage(bytes);
   ASSERT_TRUE(layout.ok()) << layout.status();
   EXPECT_EQ(layout->version_major, 1);
-  EXPECT_EQ(layout->version_minor, 0);
+  EXPECT_EQ(layout->version_minor, 1);
   EXPECT_EQ(layout->flags, 0u);
   EXPECT_EQ(layout->header_size, 40u);
   EXPECT_EQ(layout->image_size, bytes.size());
@@ -160,7 +160,7 @@ TEST(BoardImageIoTest, HeaderAndSectionTableFollowTheDocumentedLayout) {
   }
   EXPECT_EQ(SectionTypeName(99), "unknown");
   // The framer written from the documentation produces the same bytes.
-  EXPECT_EQ(Frame(1, 0, 0, Sections(bytes)), bytes);
+  EXPECT_EQ(Frame(1, 1, 0, Sections(bytes)), bytes);
 }
 
 TEST(BoardImageIoTest, TruncationAtEveryOffsetIsAClearError) {
@@ -230,7 +230,7 @@ TEST(BoardImageIoTest, NewerMajorVersionIsRefusedNamingBothVersions) {
   auto image = ReadBoardImage(bytes);
   EXPECT_EQ(image.status().code(), StatusCode::kFailedPrecondition);
   EXPECT_THAT(std::string(image.status().message()),
-              HasSubstr("format version 2.3 is newer than this reader's 1.0"));
+              HasSubstr("format version 2.3 is newer than this reader's 1.1"));
   // Even a newer header layout that this reader cannot parse is named.
   std::vector<uint8_t> short_header = {0x89, 'S', 'P', 'K', 'I', 'M', 'G', '\n', 7, 0, 0, 0};
   EXPECT_EQ(ReadBoardImage(short_header).status().code(), StatusCode::kFailedPrecondition);
@@ -239,7 +239,7 @@ TEST(BoardImageIoTest, NewerMajorVersionIsRefusedNamingBothVersions) {
   PutU16(bytes, 8, 0);
   image = ReadBoardImage(bytes);
   EXPECT_EQ(image.status().code(), StatusCode::kFailedPrecondition);
-  EXPECT_THAT(std::string(image.status().message()), HasSubstr("version 0.0 is older"));
+  EXPECT_THAT(std::string(image.status().message()), HasSubstr("version 0.1 is older"));
 }
 
 TEST(BoardImageIoTest, NewerMinorVersionSkipsUnknownSectionsAndFields) {
@@ -251,26 +251,92 @@ TEST(BoardImageIoTest, NewerMinorVersionSkipsUnknownSectionsAndFields) {
   PutU32(meta, 4, static_cast<uint32_t>(meta.size() - 8 + 4));
   AppendU32(meta, 0xDEADBEEF);
 
-  auto image = ReadBoardImage(Frame(1, 1, 0x00010000u, sections));
+  auto image = ReadBoardImage(Frame(1, 2, 0x00010000u, sections));
   ASSERT_TRUE(image.ok()) << image.status();
   EXPECT_EQ(*image, small);
 
-  // The same bytes claiming to be 1.0 are inconsistent.
-  image = ReadBoardImage(Frame(1, 0, 0, sections));
+  // The same bytes claiming to be 1.1 are inconsistent.
+  image = ReadBoardImage(Frame(1, 1, 0, sections));
   EXPECT_EQ(image.status().code(), StatusCode::kInvalidArgument);
   EXPECT_THAT(std::string(image.status().message()),
               HasSubstr("section 'meta' (type 1) record 0: 4 bytes follow its last field"));
   sections[0] = Sections(Encode(small))[0];
-  image = ReadBoardImage(Frame(1, 0, 0, sections));
+  image = ReadBoardImage(Frame(1, 1, 0, sections));
   EXPECT_THAT(std::string(image.status().message()),
-              HasSubstr("unknown section type 42 in a version 1.0 image"));
+              HasSubstr("unknown section type 42 in a version 1.1 image"));
+}
+
+// Format 1.1 appended the source window, two u32s, to the table record.
+TEST(BoardImageIoTest, SourceWindowsRoundTripAtTheEndOfTheTableRecord) {
+  BoardImage image = testing::MakeSmallImage();
+  image.tables[0].source_offset = 1;
+  image.tables[0].source_count = 1;
+  image.tables[0].weights = {2, -4};
+  std::vector<uint8_t> bytes = Encode(image);
+  auto back = ReadBoardImage(bytes);
+  ASSERT_TRUE(back.ok()) << back.status();
+  EXPECT_EQ(*back, image);
+  EXPECT_EQ(back->tables[0].source_offset, 1u);
+  EXPECT_EQ(back->tables[0].source_count, 1u);
+  // The tables section: count, then the one record's length and fields,
+  // ending in delay (u8), source_offset and source_count (u32 each).
+  const std::vector<uint8_t> tables = Sections(bytes)[3].body;
+  ASSERT_EQ(tables.size(), 4 + 4 + size_t{tables[4]});
+  const std::vector<uint8_t> tail(tables.end() - 9, tables.end());
+  EXPECT_EQ(tail, (std::vector<uint8_t>{0, 1, 0, 0, 0, 1, 0, 0, 0}));
+}
+
+// A 1.0 image: the table records end at delay.
+std::vector<uint8_t> WithoutSourceWindows(const std::vector<uint8_t>& tables) {
+  auto load = [&](size_t at) {
+    uint32_t v = 0;
+    for (int i = 0; i < 4; ++i) v |= uint32_t{tables[at + i]} << (8 * i);
+    return v;
+  };
+  std::vector<uint8_t> out(tables.begin(), tables.begin() + 4);
+  const uint32_t count = load(0);
+  size_t at = 4;
+  for (uint32_t i = 0; i < count; ++i) {
+    const uint32_t length = load(at);
+    AppendU32(out, length - 8);
+    out.insert(out.end(), tables.begin() + static_cast<ptrdiff_t>(at + 4),
+               tables.begin() + static_cast<ptrdiff_t>(at + 4 + length - 8));
+    at += 4 + length;
+  }
+  return out;
+}
+
+TEST(BoardImageIoTest, TablesOfA10ImageReadAsWholeSource) {
+  BoardImage image = testing::MakeRepresentativeImage();
+  // Version 1.0 had no windows: only whole-source tables.
+  image.tables.resize(7);
+  std::vector<RawSection> sections = Sections(Encode(image));
+  ASSERT_EQ(sections[3].type, 4u);
+  sections[3].body = WithoutSourceWindows(sections[3].body);
+  auto back = ReadBoardImage(Frame(1, 0, 0, sections));
+  ASSERT_TRUE(back.ok()) << back.status();
+  EXPECT_EQ(*back, image);
+  for (const SynapseTable& t : back->tables) {
+    EXPECT_EQ(t.source_offset, 0u);
+    EXPECT_EQ(t.source_count, 0u);
+  }
+  // The same records in a 1.1 image lack fields 1.1 has.
+  auto short_records = ReadBoardImage(Frame(1, 1, 0, sections));
+  EXPECT_EQ(short_records.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(short_records.status().message()),
+              HasSubstr("section 'tables' (type 4) record 0: truncated reading 'source_offset'"));
+  // And 1.1 records in a 1.0 image carry bytes 1.0 does not have.
+  auto long_records = ReadBoardImage(Frame(1, 0, 0, Sections(Encode(image))));
+  EXPECT_EQ(long_records.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(long_records.status().message()),
+              HasSubstr("section 'tables' (type 4) record 0: 8 bytes follow its last field"));
 }
 
 TEST(BoardImageIoTest, SectionsMayComeInAnyOrder) {
   BoardImage image = testing::MakeRepresentativeImage();
   std::vector<RawSection> sections = Sections(Encode(image));
   std::reverse(sections.begin(), sections.end());
-  auto back = ReadBoardImage(Frame(1, 0, 0, sections));
+  auto back = ReadBoardImage(Frame(1, 1, 0, sections));
   ASSERT_TRUE(back.ok()) << back.status();
   EXPECT_EQ(*back, image);
 }
@@ -279,13 +345,13 @@ TEST(BoardImageIoTest, MissingOrDuplicateSectionsAreRefused) {
   std::vector<RawSection> sections = Sections(Encode(testing::MakeSmallImage()));
   std::vector<RawSection> missing = sections;
   missing.erase(missing.begin() + 4);
-  auto image = ReadBoardImage(Frame(1, 0, 0, missing));
+  auto image = ReadBoardImage(Frame(1, 1, 0, missing));
   EXPECT_EQ(image.status().code(), StatusCode::kInvalidArgument);
   EXPECT_THAT(std::string(image.status().message()), HasSubstr("missing section 'routes'"));
 
   std::vector<RawSection> twice = sections;
   twice.push_back(sections[2]);
-  image = ReadBoardImage(Frame(1, 0, 0, twice));
+  image = ReadBoardImage(Frame(1, 1, 0, twice));
   EXPECT_EQ(image.status().code(), StatusCode::kInvalidArgument);
   EXPECT_THAT(std::string(image.status().message()),
               HasSubstr("section 'groups' (type 3) appears twice"));
@@ -293,10 +359,10 @@ TEST(BoardImageIoTest, MissingOrDuplicateSectionsAreRefused) {
 
 TEST(BoardImageIoTest, UnknownRequiredFlagIsRefused) {
   std::vector<RawSection> sections = Sections(Encode(testing::MakeSmallImage()));
-  auto image = ReadBoardImage(Frame(1, 0, 0x4, sections));
+  auto image = ReadBoardImage(Frame(1, 1, 0x4, sections));
   EXPECT_EQ(image.status().code(), StatusCode::kFailedPrecondition);
   EXPECT_THAT(std::string(image.status().message()), HasSubstr("flags 0x4"));
-  EXPECT_TRUE(ReadBoardImage(Frame(1, 0, 0x80000000u, sections)).ok());
+  EXPECT_TRUE(ReadBoardImage(Frame(1, 1, 0x80000000u, sections)).ok());
 }
 
 TEST(BoardImageIoTest, TrailingBytesAndDirtyPaddingAreRefused) {

@@ -427,19 +427,40 @@ class Validator {
     if (t.format != SynapseFormat::kConv2d && !(t.conv == Conv2dGeometry{})) {
       Fail(name, "conv geometry is for conv2d tables only and must be left at its defaults");
     }
+    if (t.source_count == 0 && t.source_offset != 0) {
+      Fail(name, Cat("source_offset ", t.source_offset,
+                     " with source_count 0; a count of 0 reads the whole source, from 0"));
+      return;
+    }
+    if (t.format == SynapseFormat::kConv2d && t.source_count != 0) {
+      Fail(name,
+           Cat("source window [", t.source_offset, ", ", uint64_t{t.source_offset} + t.source_count,
+               "): conv2d tables read their whole source (source_count must be 0)"));
+      return;
+    }
     if (!source_ok || target == nullptr) return;
     uint64_t src = source_group != nullptr ? source_group->size
                                            : ShapeElements(image_.inputs[t.source.index].shape);
     uint64_t tgt = target->size;
+    const bool windowed = t.source_count != 0;
+    if (windowed && uint64_t{t.source_offset} + t.source_count > src) {
+      Fail(name,
+           Cat("source window [", t.source_offset, ", ", uint64_t{t.source_offset} + t.source_count,
+               ") exceeds the source size ", src));
+      return;
+    }
+    // Dense and sparse rows index the window.
+    const uint64_t rows = windowed ? t.source_count : src;
+    const char* rows_name = windowed ? "source window count " : "source size ";
     switch (t.format) {
       case SynapseFormat::kDense:
-        if (t.weights.size() != SatMul(src, tgt)) {
-          Fail(name, Cat("dense weights have ", t.weights.size(), " entries; expected source size ",
-                         src, " x target size ", tgt, " = ", SatMul(src, tgt)));
+        if (t.weights.size() != SatMul(rows, tgt)) {
+          Fail(name, Cat("dense weights have ", t.weights.size(), " entries; expected ", rows_name,
+                         rows, " x target size ", tgt, " = ", SatMul(rows, tgt)));
         }
         break;
       case SynapseFormat::kSparse:
-        CheckSparse(name, t, src, tgt);
+        CheckSparse(name, t, rows, rows_name, tgt);
         break;
       case SynapseFormat::kConv2d:
         CheckConv(name, t, src, tgt);
@@ -488,10 +509,11 @@ class Validator {
     }
   }
 
-  void CheckSparse(const std::string& name, const SynapseTable& t, uint64_t src, uint64_t tgt) {
-    if (t.row_ptr.size() != src + 1) {
+  void CheckSparse(const std::string& name, const SynapseTable& t, uint64_t rows,
+                   const char* rows_name, uint64_t tgt) {
+    if (t.row_ptr.size() != rows + 1) {
       Fail(name,
-           Cat("row_ptr has ", t.row_ptr.size(), " entries; expected source size ", src, " + 1"));
+           Cat("row_ptr has ", t.row_ptr.size(), " entries; expected ", rows_name, rows, " + 1"));
       return;
     }
     if (t.row_ptr[0] != 0) {

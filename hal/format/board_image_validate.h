@@ -12,8 +12,9 @@
 //
 // The rules (docs/board-image.md lists them with their reasons): value widths
 // of facts/chip.md, per-neuron vectors empty or of group size, unique ids,
-// every reference resolves, weight ranges and sign-mode truncation, table
-// sizes consistent with source, target and conv geometry, CSR structure,
+// every reference resolves, weight ranges and sign-mode truncation, source
+// windows inside their source (whole for conv2d), table sizes consistent with
+// the source window, target and conv geometry, CSR structure,
 // output ports covered exactly once by their segments, a route for every
 // (source group, target core) a table uses, run_steps >= timesteps.
 //

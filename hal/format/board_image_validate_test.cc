@@ -24,7 +24,8 @@ using ::testing::HasSubstr;
 //   tables: 0 id 1 conv port 0 -> 10, 1 id 2 dense 10 -> 11 (excitatory,
 //     6-bit), 2 id 3 sparse port 1 -> 12 (inhibitory), 3 id 4 dense 11 -> 12
 //     port 1 (mixed, 7-bit), 4 id 5 sparse 12 -> 13, 5 id 6 dense 13 -> 14
-//     (mixed 8-bit), 6 id 7 grouped conv 10 -> 15
+//     (mixed 8-bit), 6 id 7 grouped conv 10 -> 15, 7 id 8 dense 13 -> 14
+//     reading window [2, 5), 8 id 9 sparse port 1 -> 13 reading window [4, 6)
 struct Case {
   const char* rule;
   std::function<void(BoardImage&)> mutate;
@@ -229,6 +230,34 @@ const std::vector<Case>& Cases() {
       {"col in range", [](BoardImage& i) { i.tables[4].col[3] = 6; },
        "table 5 (to group 13, layer \"residual.relay\"): col[3] = 6 is not below the target size "
        "6"},
+      // tables: source windows
+      {"window inside the source", [](BoardImage& i) { i.tables[7].source_offset = 4; },
+       "table 8 (to group 14, layer \"head.acc\"): source window [4, 7) exceeds the source size "
+       "6"},
+      {"window inside an input port", [](BoardImage& i) { i.tables[8].source_count = 3; },
+       "table 9 (to group 13, layer \"residual.relay\"): source window [4, 7) exceeds the source "
+       "size 6"},
+      {"window end does not wrap", [](BoardImage& i) { i.tables[7].source_offset = 0xFFFFFFFFu; },
+       "table 8 (to group 14, layer \"head.acc\"): source window [4294967295, 4294967298) exceeds "
+       "the source size 6"},
+      {"whole source starts at 0", [](BoardImage& i) { i.tables[5].source_offset = 1; },
+       "table 6 (to group 14, layer \"head.acc\"): source_offset 1 with source_count 0; a count "
+       "of 0 reads the whole source, from 0"},
+      {"conv reads the whole source", [](BoardImage& i) { i.tables[0].source_count = 16; },
+       "table 1 (to group 10, layer \"conv1.lif\"): source window [0, 16): conv2d tables read "
+       "their whole source (source_count must be 0)"},
+      {"dense size follows the window", [](BoardImage& i) { i.tables[7].weights.pop_back(); },
+       "table 8 (to group 14, layer \"head.acc\"): dense weights have 11 entries; expected source "
+       "window count 3 x target size 4 = 12"},
+      {"dense size follows the window count", [](BoardImage& i) { i.tables[7].source_count = 2; },
+       "table 8 (to group 14, layer \"head.acc\"): dense weights have 12 entries; expected source "
+       "window count 2 x target size 4 = 8"},
+      {"row_ptr size follows the window",
+       [](BoardImage& i) {
+         i.tables[8].row_ptr = {0, 1, 2, 3};
+       },
+       "table 9 (to group 13, layer \"residual.relay\"): row_ptr has 4 entries; expected source "
+       "window count 2 + 1"},
       // tables: conv geometry
       {"conv groups >= 1", [](BoardImage& i) { i.tables[6].conv.groups = 0; },
        "table 7 (to group 15, layer \"pool.lif\"): conv.groups is 0"},
@@ -329,6 +358,28 @@ TEST(BoardImageValidateTest, EachRuleNamesObjectAndField) {
     ASSERT_FALSE(bytes.ok());
     EXPECT_EQ(bytes.status(), status);
   }
+}
+
+TEST(BoardImageValidateTest, SourceWindowsInsideTheirSourceAreValid) {
+  // The whole source given as a window, a window of one neuron at either
+  // end, and a sparse window of the whole port.
+  BoardImage image = testing::MakeRepresentativeImage();
+  image.tables[5].source_count = 6;
+  EXPECT_TRUE(ValidateBoardImage(image).ok()) << ValidateBoardImage(image);
+  for (uint32_t offset : {0u, 5u}) {
+    image = testing::MakeRepresentativeImage();
+    image.tables[7].source_offset = offset;
+    image.tables[7].source_count = 1;
+    image.tables[7].weights.resize(4);
+    EXPECT_TRUE(ValidateBoardImage(image).ok()) << ValidateBoardImage(image);
+  }
+  image = testing::MakeRepresentativeImage();
+  image.tables[2].source_count = 6;
+  EXPECT_TRUE(ValidateBoardImage(image).ok()) << ValidateBoardImage(image);
+  // A table's rows are its window's, however large the source.
+  image = testing::MakeRepresentativeImage();
+  EXPECT_EQ(image.tables[7].weights.size(), 3u * 4u);
+  EXPECT_EQ(image.tables[8].row_ptr.size(), 2u + 1u);
 }
 
 TEST(BoardImageValidateTest, ExactMessageForOutOfRangeDecay) {

@@ -24,11 +24,12 @@
 
 namespace spk::hal::format {
 
-// Limits of one neuromorphic core.
+// Limits of one neuromorphic core; hal/format/core_usage.h counts what an
+// image uses of them.
 struct CoreLimits {
   uint32_t neurons = 0;               // compartments per core
   uint64_t synapse_memory_bits = 0;   // synaptic memory per core
-  uint32_t input_axons = 0;           // distinct sources that may target a core
+  uint32_t input_axons = 0;           // distinct source neurons a core's tables read
   uint32_t output_axons = 0;          // (neuron, destination core) routes out of a core
   uint32_t synapse_bits_dense = 8;    // bits charged per dense or conv synapse
   uint32_t synapse_bits_sparse = 24;  // bits per sparse synapse (weight + index)

@@ -145,7 +145,20 @@ BoardImage MakeRepresentativeImage() {
              .out_c_offset = 1,
              .out_c_count = 1};
   dw.weights = {64, 64, 64, 64};
-  image.tables = {conv, fc, tok, gate, res, head, dw};
+  // Source windows (1.1): a dense table reading relay neurons [2, 5), a
+  // sparse one reading token elements [4, 6).
+  SynapseTable win{.id = 8, .source = {SourceKind::kGroup, 13}, .target_group = 14};
+  win.weights = Weights(3 * 4, 0, 255, 1, 5);
+  win.source_offset = 2;
+  win.source_count = 3;
+  SynapseTable tail{.id = 9, .source = {SourceKind::kInputPort, 1}, .target_group = 13};
+  tail.format = SynapseFormat::kSparse;
+  tail.row_ptr = {0, 1, 3};
+  tail.col = {0, 2, 5};
+  tail.weights = {10, 20, 30};
+  tail.source_offset = 4;
+  tail.source_count = 2;
+  image.tables = {conv, fc, tok, gate, res, head, dw, win, tail};
 
   image.routes = {{.source_group = 10, .target_core = 1, .axon_offset = 0},
                   {.source_group = 11, .target_core = 1, .axon_offset = 32},
