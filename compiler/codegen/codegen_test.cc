@@ -284,10 +284,11 @@ module @block attributes {timesteps = 5} {
     EXPECT_EQ(tokens.image.tables[i].source_offset, 3 * i);
     EXPECT_EQ(tokens.image.tables[i].source_count, 3u);
   }
-  for (const auto& u : partition::MeasureCoreUsage(tokens.image, narrow.chip.core)) {
+  for (const auto& u : hal::format::MeasureCoreUsage(tokens.image, narrow.chip.core)) {
     EXPECT_EQ(u.input_axons, 3u);
   }
-  EXPECT_EQ(RunOnSim(tokens.image, narrow, 7), RunOnSim(MustCompile(kBlock).image, narrow, 7));
+  EXPECT_EQ(RunOnSim(tokens.image, narrow, 7),
+            RunOnSim(MustCompile(kBlock).image, TestOptions(), 7));
 }
 
 TEST(CodegenTest, LayoutOpsBecomeSparseIndexMaps) {
