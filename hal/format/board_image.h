@@ -112,6 +112,8 @@ struct Conv2dGeometry {
   friend bool operator==(const Conv2dGeometry&, const Conv2dGeometry&) = default;
 };
 
+inline constexpr uint32_t kOwnWeights = 0xFFFFFFFF;
+
 struct SynapseTable {
   uint32_t id = 0;
   SynapseSource source;
@@ -143,6 +145,12 @@ struct SynapseTable {
   // (Format 1.1; absent in 1.0 images, which read as whole.)
   uint32_t source_offset = 0;
   uint32_t source_count = 0;
+  // Dense and conv2d tables: the id of an earlier table whose weights this
+  // one applies (same format and weight shape), or kOwnWeights. A kernel read
+  // from several source tiles, or a token layer's matrix repeated per token,
+  // is then stored once in the image, `weights` staying empty; a core holds
+  // each distinct weight set once. (Format 1.1.)
+  uint32_t weights_of = kOwnWeights;
 
   friend bool operator==(const SynapseTable&, const SynapseTable&) = default;
 };
