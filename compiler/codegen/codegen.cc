@@ -1,6 +1,7 @@
 #include "compiler/codegen/codegen.h"
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <limits>
 #include <map>
@@ -165,6 +166,9 @@ IndexMap Compose(const IndexMap& base, std::vector<uint32_t> step) {
   return std::make_shared<const std::vector<uint32_t>>(std::move(step));
 }
 
+// A slice of an op's weights: (synapse, kind, and four numbers saying which).
+using SharedKey = std::array<uint32_t, 6>;
+
 class Codegen {
  public:
   Codegen(const ir::Module& module, const CodegenOptions& options, ir::DiagnosticEngine& diags)
@@ -217,6 +221,7 @@ class Codegen {
   bool unimplemented_ = false;
   BoardImage image_;
   std::vector<LayerInfo> infos_;
+  std::map<SharedKey, uint32_t> shared_weights_;  // weight slice -> the table holding it
 };
 
 std::string Codegen::UniqueName(std::string base) {
@@ -1050,11 +1055,20 @@ void Codegen::EmitTables(uint32_t syn_index, const Layer& target, uint8_t port,
   };
   const auto& lim = options_.chip.core;
   auto add = [&](SynapseTable t) {
-    info.synapses += t.weights.size();
+    const size_t n = t.weights_of == hal::format::kOwnWeights
+                         ? t.weights.size()
+                         : image_.tables[t.weights_of].weights.size();
+    info.synapses += n;
     info.synapse_bits +=
-        t.weights.size() *
-        (t.format == SynapseFormat::kSparse ? lim.synapse_bits_sparse : lim.synapse_bits_dense);
+        n * (t.format == SynapseFormat::kSparse ? lim.synapse_bits_sparse : lim.synapse_bits_dense);
     image_.tables.push_back(std::move(t));
+  };
+  // Tables whose weights are the same slice of the op's (a kernel block read
+  // from several source tiles, a token's matrix block) share the first's.
+  auto owner_of = [&](const SharedKey& key) -> std::optional<uint32_t> {
+    auto it = shared_weights_.find(key);
+    if (it == shared_weights_.end()) return std::nullopt;
+    return it->second;
   };
 
   // Conv tables between boxes of the maps: tiles, or whole channels.
@@ -1090,12 +1104,20 @@ void Codegen::EmitTables(uint32_t syn_index, const Layer& target, uint8_t port,
       t.source_count = sc;
     }
   };
-  auto dense = [&](size_t sg, size_t tg, uint32_t first, uint32_t sc, auto&& weight) {
+  auto dense = [&](size_t sg, size_t tg, uint32_t first, uint32_t sc, auto&& weight,
+                   std::optional<SharedKey> key = std::nullopt) {
     const ir::TensorData& w = module_.FindConstant(*op.attrs().GetRef("weight"))->data();
     const uint32_t tc = target.slices[tg].second;
     SynapseTable t = new_table(sg, tg);
     t.format = SynapseFormat::kDense;
     set_window(t, sg, first, sc);
+    if (key) {
+      if (const auto owner = owner_of(*key)) {
+        t.weights_of = *owner;
+        add(std::move(t));
+        return;
+      }
+    }
     t.weights.resize(uint64_t{sc} * tc);
     bool any = false;
     for (uint32_t s = 0; s < sc; ++s) {
@@ -1105,7 +1127,9 @@ void Codegen::EmitTables(uint32_t syn_index, const Layer& target, uint8_t port,
         any = any || v != 0;
       }
     }
-    if (any) add(std::move(t));
+    if (!any) return;
+    if (key) shared_weights_[*key] = t.id;
+    add(std::move(t));
   };
   const auto row = RowDense(syn);
   const auto within_row = [](const std::vector<std::pair<uint32_t, uint32_t>>& sl, uint64_t n) {
@@ -1123,8 +1147,11 @@ void Codegen::EmitTables(uint32_t syn_index, const Layer& target, uint8_t port,
         const uint64_t so = slices[sg].first;
         const uint64_t a = std::max(so, lo), b = std::min(so + slices[sg].second, hi);
         if (a >= b) continue;  // different tokens never meet
-        dense(sg, tg, static_cast<uint32_t>(a - so), static_cast<uint32_t>(b - a),
-              [&](uint64_t s, uint64_t o) { return (ti + o) * row->in + (a - lo) + s; });
+        dense(
+            sg, tg, static_cast<uint32_t>(a - so), static_cast<uint32_t>(b - a),
+            [&](uint64_t s, uint64_t o) { return (ti + o) * row->in + (a - lo) + s; },
+            SharedKey{syn_index, 1, static_cast<uint32_t>(a - lo), static_cast<uint32_t>(b - a),
+                      static_cast<uint32_t>(ti), target.slices[tg].second});
       }
     }
     return;
@@ -1198,9 +1225,15 @@ void Codegen::EmitTables(uint32_t syn_index, const Layer& target, uint8_t port,
         SynapseTable t = new_table(sg, tg);
         t.format = SynapseFormat::kConv2d;
         t.conv = g;
-        t.weights.resize(g.out_c_count * per_oc);
-        for (uint64_t k = 0; k < t.weights.size(); ++k) {
-          t.weights[k] = static_cast<int16_t>(wc->data().GetAsInt(g.out_c_offset * per_oc + k));
+        const SharedKey key{syn_index, 2, g.out_c_offset, g.out_c_count, 0, 0};
+        if (const auto owner = owner_of(key)) {
+          t.weights_of = *owner;
+        } else {
+          shared_weights_[key] = t.id;
+          t.weights.resize(g.out_c_count * per_oc);
+          for (uint64_t k = 0; k < t.weights.size(); ++k) {
+            t.weights[k] = static_cast<int16_t>(wc->data().GetAsInt(g.out_c_offset * per_oc + k));
+          }
         }
         add(std::move(t));
       }

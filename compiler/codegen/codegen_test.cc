@@ -339,6 +339,49 @@ TEST(CodegenTest, ConvLayersSplitByOutputChannels) {
   EXPECT_EQ(RunOnSim(whole.image, TestOptions(), 11), RunOnSim(parts.image, split, 11));
 }
 
+constexpr char kTiles[] = R"(
+module @tiles attributes {timesteps = 6} {
+  constant @k1 : i8[4,1,3,3] = [10, 40, 40, 10, 20, 40, 30, 0, 40, -20, 40, -20, 30, 20, 40, 10, 10, 0, 30, 40, 40, 30, 30, 0, 10, 10, 0, 10, 40, 30, 0, -20, 0, -20, 10, 40]
+  constant @k2 : i8[2,2,3,3] = [-30, 40, -30, 40, 60, 0, 10, 60, 10, 60, 60, 10, 0, 60, 20, 40, -30, -30, 20, 60, 20, 40, 10, 60, 10, 40, 60, 0, 60, 0, 40, 0, 0, 60, 0, 20]
+  %0 = input() {name = "img"} : () -> spike[T,1,1,8,8]
+  %1 = syn_conv2d(%0) {padding = [1, 1], weight = @k1, weight_exp = 0} : spike[T,1,1,8,8] -> graded[T,1,4,8,8] loc("t.py":1:1 "conv1")
+  %2 = cuba_lif(%1) {du = 4095, dv = 0, vth = 1} : graded[T,1,4,8,8] -> spike[T,1,4,8,8] loc("t.py":2:1 "lif1")
+  %3 = syn_conv2d(%2) {groups = 2, padding = [1, 1], stride = [2, 2], weight = @k2, weight_exp = 0} : spike[T,1,4,8,8] -> graded[T,1,2,4,4] loc("t.py":3:1 "conv2")
+  %4 = accumulate(%3) : graded[T,1,2,4,4] -> state[T,1,2,4,4] loc("t.py":4:1 "acc")
+  output(%4) {name = "y"} : state[T,1,2,4,4] -> ()
+  output(%2) {name = "spikes"} : spike[T,1,4,8,8] -> ()
+}
+)";
+
+// Maps whose input does not fit a core's axons are laid out in tiles; each
+// tile reads its receptive field from the tiles (or the port) it overlaps,
+// with shared kernels, and the whole computes what the untiled model does.
+TEST(CodegenTest, ConvMapsTooLargeForACoreAreTiled) {
+  CodegenOptions narrow = TestOptions();
+  narrow.chip.core.input_axons = 40;  // conv1 reads 64 port pixels, conv2 256 spikes
+  narrow.board = sim::testing::TestBoard(4);
+  ir::DiagnosticEngine diags;
+  auto tiled = Compile(kTiles, narrow, diags);
+  ASSERT_TRUE(tiled.ok()) << tiled.status().ToString() << "\n" << diags.Render();
+  EXPECT_THAT(diags.Render(), HasSubstr("laid out in"));
+  size_t windows = 0, shared = 0;
+  for (const auto& t : tiled->image.tables) {
+    EXPECT_EQ(t.format, SynapseFormat::kConv2d);
+    windows += t.conv.win_y_count != 0 || t.conv.win_x_count != 0;
+    shared += t.weights_of != hal::format::kOwnWeights;
+  }
+  EXPECT_GT(windows, 0u);
+  EXPECT_GT(shared, 0u);
+  for (const auto& u : hal::format::MeasureCoreUsage(tiled->image, narrow.chip.core)) {
+    EXPECT_LE(u.input_axons, 40u);
+  }
+  const CodegenResult whole = MustCompile(kTiles);
+  for (const auto& t : whole.image.tables) EXPECT_EQ(t.conv.win_y_count, 0u);
+  for (uint64_t seed : {5, 6, 7}) {
+    EXPECT_EQ(RunOnSim(tiled->image, narrow, seed), RunOnSim(whole.image, TestOptions(), seed));
+  }
+}
+
 TEST(CodegenTest, ConvFallsBackToSparseWhenSourceIsRearranged) {
   std::string text = kCnn;
   // Make conv2 read a transposed map: H and W swapped twice is the identity

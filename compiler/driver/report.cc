@@ -23,18 +23,59 @@ struct Computed {
   ReportTotals totals;
 };
 
+// Synapses of a conv2d table as connections: (target, source) pairs inside
+// its boxes and window that a kernel tap joins (padding taps join nothing).
+uint64_t ConvConnections(const hal::format::Conv2dGeometry& g) {
+  auto whole = [](uint32_t off, uint32_t n, uint32_t full) {
+    return n == 0 ? std::pair<uint32_t, uint32_t>{0, full} : std::pair{off, n};
+  };
+  const auto [iy0, iyn] = whole(g.in_y_offset, g.in_y_count, g.in_h);
+  const auto [ix0, ixn] = whole(g.in_x_offset, g.in_x_count, g.in_w);
+  const auto [wy0, wyn] = whole(g.win_y_offset, g.win_y_count, 0);
+  const auto [wx0, wxn] = whole(g.win_x_offset, g.win_x_count, 0);
+  const auto [oy0, oyn] = whole(g.out_y_offset, g.out_y_count, g.out_h);
+  const auto [ox0, oxn] = whole(g.out_x_offset, g.out_x_count, g.out_w);
+  // Taps of one axis landing in [lo, hi) of the input, summed over outputs.
+  auto taps = [](uint32_t o0, uint32_t on, uint32_t stride, uint32_t pad, uint32_t k, int64_t lo,
+                 int64_t hi) {
+    uint64_t n = 0;
+    for (int64_t o = o0; o < int64_t{o0} + on; ++o) {
+      for (int64_t t = 0; t < k; ++t) {
+        const int64_t i = o * stride - pad + t;
+        n += i >= lo && i < hi;
+      }
+    }
+    return n;
+  };
+  const int64_t ylo = g.win_y_count ? wy0 : iy0, yhi = g.win_y_count ? wy0 + wyn : iy0 + iyn;
+  const int64_t xlo = g.win_x_count ? wx0 : ix0, xhi = g.win_x_count ? wx0 + wxn : ix0 + ixn;
+  const uint64_t rows = taps(oy0, oyn, g.stride_h, g.pad_h, g.kernel_h, ylo, yhi);
+  const uint64_t cols = taps(ox0, oxn, g.stride_w, g.pad_w, g.kernel_w, xlo, xhi);
+  const uint32_t groups = std::max<uint32_t>(g.groups, 1);
+  const uint32_t og = std::max<uint32_t>(g.out_channels / groups, 1);
+  const uint32_t cg = g.in_channels / groups;
+  const uint32_t ic0 = g.in_c_count ? g.in_c_offset : 0;
+  const uint32_t icn = g.in_c_count ? g.in_c_count : g.in_channels;
+  const uint32_t oc0 = g.out_c_count ? g.out_c_offset : 0;
+  const uint32_t ocn = g.out_c_count ? g.out_c_count : g.out_channels;
+  uint64_t channels = 0;
+  for (uint32_t oc = oc0; oc < oc0 + ocn; ++oc) {
+    const uint32_t lo = oc / og * cg, hi = lo + cg;
+    channels += std::max<int64_t>(0, int64_t{std::min(hi, ic0 + icn)} - std::max(lo, ic0));
+  }
+  return channels * rows * cols;
+}
+
 Computed Compute(const codegen::CodegenResult& r, const hal::format::BoardImage& image,
                  const hal::format::ChipProfile& chip, double act) {
   Computed c;
   std::map<std::string, uint64_t> connections;  // by layer
   for (const auto& t : image.tables) {
     const auto& g = image.groups[t.target_group];
-    uint64_t n = t.weights.size();
-    if (t.format == SynapseFormat::kConv2d) {
-      n = uint64_t{t.conv.out_c_count} * t.conv.out_h * t.conv.out_w *
-          (t.conv.in_channels / std::max<uint32_t>(t.conv.groups, 1)) * t.conv.kernel_h *
-          t.conv.kernel_w;
-    }
+    uint64_t n = t.weights_of == hal::format::kOwnWeights
+                     ? t.weights.size()
+                     : image.tables[t.weights_of].weights.size();
+    if (t.format == SynapseFormat::kConv2d) n = ConvConnections(t.conv);
     connections[g.layer] += n;
   }
   const auto& tm = chip.timing;
