@@ -32,6 +32,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "base/check.h"
@@ -49,6 +50,8 @@ using ir::Value;
 
 constexpr double kAinMax = 32767, kAinMin = -32768;
 constexpr int64_t kVthMax = (1 << 17) - 1;
+// Layers with at least this many weights search their scales on two threads.
+constexpr uint64_t kParallelWeights = 1 << 16;
 constexpr int kBiasExpMax = 7;
 constexpr double kBiasMantMax = 4095;
 
@@ -833,16 +836,34 @@ class QuantizePass : public passes::Pass {
       // scale). Scanning from the largest scale down meets small errors
       // first (the error mostly falls as the scale grows, until a_in no
       // longer fits), so the early stop cuts the rest short.
-      for (int k = k_best; k >= k_best - 1; --k) {
+      auto better = [](const Choice& c, const Choice& than) {
+        return c.ok && (c.error < than.error - 1e-12 ||
+                        (std::fabs(c.error - than.error) <= 1e-12 && c.scale > than.scale));
+      };
+      auto scan = [&](int k, Choice b) {
         for (int j = 31; j >= 0; --j) {
-          double s = std::ldexp(1.0 + j / 32.0, k);
-          const double bound = (best.error + 1e-12) * (1 + 1e-9);
-          Choice c = evaluate(s, false, bound * bound * ref2);
-          if (c.ok && (c.error < best.error - 1e-12 ||
-                       (std::fabs(c.error - best.error) <= 1e-12 && s > best.scale))) {
-            best = std::move(c);
-          }
+          const double bound = (b.error + 1e-12) * (1 + 1e-9);
+          Choice c = evaluate(std::ldexp(1.0 + j / 32.0, k), false, bound * bound * ref2);
+          if (better(c, b)) b = std::move(c);
         }
+        return b;
+      };
+      // The octaves on two threads when the layer is large enough to pay
+      // for one, each bounded by the power-of-two seed; the winners then
+      // meet by the same rule, so the choice does not depend on timing.
+      uint64_t weights = 0;
+      for (const TableStats& st : stats) weights += st.w.w.size();
+      Choice lower;
+      std::thread worker;
+      if (weights >= kParallelWeights) {
+        worker = std::thread([&, seed = best] { lower = scan(k_best - 1, seed); });
+      }
+      best = scan(k_best, std::move(best));
+      if (worker.joinable()) {
+        worker.join();
+        if (better(lower, best)) best = std::move(lower);
+      } else {
+        best = scan(k_best - 1, std::move(best));
       }
     }
     // The winner again, now keeping its integer weights.
