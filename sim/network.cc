@@ -157,7 +157,11 @@ StatusOr<Network> BuildNetwork(const BoardImage& image) {
     const uint32_t index = static_cast<uint32_t>(net.tables.size());
     tg.port_tables[t.target_port].push_back(index);
     tg.delay_slots = std::max<uint32_t>(tg.delay_slots, uint32_t{t.delay} + 1);
-    windows[source][tg.core].push_back({ct.source_offset, uint64_t{ct.source_offset} + ct.rows});
+    // The neurons it reads: its window, or a conv table's window of its box.
+    std::vector<hal::format::NeuronRange>& reads = windows[source][tg.core];
+    for (const hal::format::NeuronRange& r : hal::format::TableRanges(t, src.size)) {
+      reads.push_back(r);
+    }
     net.tables.push_back(std::move(ct));
     net.table_source.push_back(source);
   }

@@ -32,8 +32,9 @@ struct SpikeSource {
   // spike message per firing neuron goes to each whose tables read it.
   std::vector<uint32_t> target_cores;
   // Per target core, the neurons its tables read: the union of their source
-  // windows, as sorted disjoint [begin, end) ranges (one range of the whole
-  // source when a table reads all of it).
+  // windows and conv windows (hal::format::TableRanges), as sorted disjoint
+  // [begin, end) ranges (one range of the whole source when a table reads
+  // all of it).
   std::vector<std::vector<hal::format::NeuronRange>> target_ranges;
 };
 

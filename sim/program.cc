@@ -23,6 +23,33 @@ uint64_t StepBytes(uint32_t size, bool packed_bits) {
   return packed_bits ? (uint64_t{size} + 7) / 8 : uint64_t{size} * 4;
 }
 
+// How many of the ascending `index` lie in the sorted disjoint `ranges`: a
+// binary search per range, or per spike when the ranges are the more (a conv
+// window is a range per channel and row).
+uint64_t CountInRanges(const std::vector<uint32_t>& index,
+                       const std::vector<hal::format::NeuronRange>& ranges) {
+  uint64_t n = 0;
+  if (ranges.size() <= index.size()) {
+    auto lo = index.begin();
+    for (const hal::format::NeuronRange& r : ranges) {
+      lo = std::lower_bound(lo, index.end(), r.begin);
+      const auto hi = std::lower_bound(lo, index.end(), r.end);
+      n += static_cast<uint64_t>(hi - lo);
+      lo = hi;
+    }
+    return n;
+  }
+  auto r = ranges.begin();
+  for (uint32_t i : index) {
+    // The first range that ends after i.
+    r = std::partition_point(r, ranges.end(),
+                             [i](const hal::format::NeuronRange& x) { return x.end <= i; });
+    if (r == ranges.end()) break;
+    n += r->begin <= i ? 1 : 0;
+  }
+  return n;
+}
+
 }  // namespace
 
 StatusOr<std::unique_ptr<Program>> Program::Create(const hal::format::BoardImage& image,
@@ -282,11 +309,7 @@ void Program::RouteSpikes(int slot) {
       // Only neurons that the target core's tables read send it a message.
       uint64_t n = spikes.size();
       if (!route.whole) {
-        n = 0;
-        for (const hal::format::NeuronRange& r : *route.ranges) {
-          const auto lo = std::lower_bound(spikes.index.begin(), spikes.index.end(), r.begin);
-          n += static_cast<uint64_t>(std::lower_bound(lo, spikes.index.end(), r.end) - lo);
-        }
+        n = CountInRanges(spikes.index, *route.ranges);
         if (n == 0) continue;
       }
       WorkCounters hop;

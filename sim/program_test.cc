@@ -7,6 +7,7 @@
 #include <cstddef>
 #include <memory>
 #include <numeric>
+#include <string>
 #include <vector>
 
 #include "hal/format/board_image_validate.h"
@@ -24,8 +25,11 @@ using hal::format::SpikeKind;
 using hal::format::SynapseFormat;
 using hal::format::SynapseSource;
 using hal::format::SynapseTable;
+using testing::ConvTileTable;
+using testing::Halves;
 using ::testing::HasSubstr;
 using testing::ImageBuilder;
+using testing::Span;
 using testing::TestBoard;
 using testing::TestChip;
 using testing::TestRng;
@@ -493,6 +497,261 @@ TEST(ProgramTest, SpikesOutsideEveryWindowOfACoreAreNotDelivered) {
   EXPECT_EQ(r.cores[1].work.deliveries, 1u);  // 44
   EXPECT_EQ(r.cores[0].work.synaptic_ops, 2u * 2u);
   EXPECT_EQ(r.cores[1].work.synaptic_ops, 1u * 2u);
+}
+
+// A box of a [C, H, W] feature map.
+struct Box {
+  Span c, y, x;
+  uint32_t Size() const { return c.n * y.n * x.n; }
+};
+
+// The boxes a map is laid out in: the whole map, or 2x2 spatial tiles (of
+// two channel blocks when `channel_blocks`).
+std::vector<Box> Layout(uint32_t c, uint32_t h, uint32_t w, bool tiled, bool channel_blocks) {
+  if (!tiled) return {{{0, c}, {0, h}, {0, w}}};
+  std::vector<Box> out;
+  for (Span cs : channel_blocks ? Halves(c) : std::vector<Span>{{0, c}}) {
+    for (Span ys : Halves(h)) {
+      for (Span xs : Halves(w)) out.push_back({cs, ys, xs});
+    }
+  }
+  return out;
+}
+
+// Values of a whole [c, h, w] map (CHW) as the box holds them (box-local CHW).
+std::vector<int32_t> Crop(const std::vector<int32_t>& map, uint32_t h, uint32_t w, const Box& b) {
+  std::vector<int32_t> out;
+  for (uint32_t c = 0; c < b.c.n; ++c) {
+    for (uint32_t y = 0; y < b.y.n; ++y) {
+      for (uint32_t x = 0; x < b.x.n; ++x) {
+        out.push_back(map[((b.c.lo + c) * h + b.y.lo + y) * w + b.x.lo + x]);
+      }
+    }
+  }
+  return out;
+}
+
+// An output port showing a whole [c, h, w] map held by the groups `ids` in
+// `boxes`: a segment per channel and row of each box.
+void AddMapOutput(BoardImage& image, const std::string& name, uint32_t c, uint32_t h, uint32_t w,
+                  const std::vector<Box>& boxes, uint32_t first_id, OutputSource source) {
+  hal::format::OutputPort port;
+  port.name = name;
+  port.shape = {c, h, w};
+  port.source = source;
+  for (size_t k = 0; k < boxes.size(); ++k) {
+    const Box& b = boxes[k];
+    for (uint32_t ch = 0; ch < b.c.n; ++ch) {
+      for (uint32_t y = 0; y < b.y.n; ++y) {
+        port.segments.push_back({.group = first_id + static_cast<uint32_t>(k),
+                                 .group_offset = (ch * b.y.n + y) * b.x.n,
+                                 .port_offset = ((b.c.lo + ch) * h + b.y.lo + y) * w + b.x.lo,
+                                 .count = b.x.n});
+      }
+    }
+  }
+  image.outputs.push_back(std::move(port));
+}
+
+// Two conv layers over a 2x8x8 input map: conv1 3x3 pad 1 (2 -> 4 channels)
+// into LIF neurons, conv2 3x3 stride 2 pad 1 grouped (2 groups, 4 -> 4) into
+// LIF neurons. Whole: a port and a group per map on two cores. Tiled: the
+// input in 2x2 tiles (a port each), both conv maps in 2 channel blocks x 2x2
+// tiles (a group each) on four cores, and a table per pair of tiles that
+// meet, reading the source tile's part of the target tile's receptive field.
+// Ports: input tiles in Layout order; outputs s1, v2, s2 as whole maps.
+BoardImage TwoConvs(bool tiled, uint64_t seed) {
+  TestRng rng(seed);
+  auto conv = [&](uint32_t in_c, uint32_t in_hw, uint32_t out_c, uint32_t stride, uint32_t groups,
+                  int8_t weight_exp) {
+    SynapseTable t;
+    t.format = SynapseFormat::kConv2d;
+    t.weight_exp = weight_exp;
+    hal::format::Conv2dGeometry& g = t.conv;
+    g.in_channels = in_c;
+    g.in_h = g.in_w = in_hw;
+    g.out_channels = out_c;
+    g.kernel_h = g.kernel_w = 3;
+    g.stride_h = g.stride_w = stride;
+    g.pad_h = g.pad_w = 1;
+    g.out_h = g.out_w = (in_hw + 2 - 3) / stride + 1;
+    g.groups = groups;
+    g.in_c_count = in_c;
+    g.out_c_count = out_c;
+    t.weights.resize(size_t{out_c} * (in_c / groups) * 9);
+    for (auto& w : t.weights) w = static_cast<int16_t>(2 * rng.Uniform(-60, 100));
+    return t;
+  };
+  const SynapseTable conv1 = conv(2, 8, 4, 1, 1, 0);
+  const SynapseTable conv2 = conv(4, 8, 4, 2, 2, 1);
+  const std::vector<Box> in = Layout(2, 8, 8, tiled, false);
+  const std::vector<Box> map1 = Layout(4, 8, 8, tiled, true);
+  const std::vector<Box> map2 = Layout(4, 4, 4, tiled, true);
+
+  ImageBuilder b(tiled ? 4 : 2);
+  for (size_t k = 0; k < in.size(); ++k) b.AddInput("x" + std::to_string(k), in[k].Size());
+  auto lif = [&](uint32_t id, uint32_t core, uint32_t size) {
+    auto& g = b.AddGroup(id, core, size);
+    g.du = 2048;
+    g.dv = 1024;
+    g.vth = 20;
+  };
+  for (size_t k = 0; k < map1.size(); ++k) {
+    lif(100 + static_cast<uint32_t>(k), tiled ? static_cast<uint32_t>(k % 2) : 0, map1[k].Size());
+  }
+  for (size_t k = 0; k < map2.size(); ++k) {
+    lif(200 + static_cast<uint32_t>(k), tiled ? 2 + static_cast<uint32_t>(k % 2) : 1,
+        map2[k].Size());
+  }
+  uint32_t next = 1;
+  auto connect = [&](const SynapseTable& whole, const std::vector<Box>& sources,
+                     const std::vector<Box>& targets, bool from_ports, uint32_t source_id,
+                     uint32_t target_id) {
+    const uint32_t in_per_group = whole.conv.in_channels / whole.conv.groups;
+    const uint32_t out_per_group = whole.conv.out_channels / whole.conv.groups;
+    for (size_t s = 0; s < sources.size(); ++s) {
+      for (size_t t = 0; t < targets.size(); ++t) {
+        const Box& sb = sources[s];
+        const Box& tb = targets[t];
+        // Channel groups that never meet get no table, as the compiler does.
+        if (sb.c.lo / in_per_group > (tb.c.lo + tb.c.n - 1) / out_per_group ||
+            tb.c.lo / out_per_group > (sb.c.lo + sb.c.n - 1) / in_per_group) {
+          continue;
+        }
+        SynapseTable table;
+        if (!ConvTileTable(whole, sb.c, sb.y, sb.x, tb.c, tb.y, tb.x, &table)) continue;
+        table.id = next++;
+        table.source = from_ports ? ImageBuilder::Input(static_cast<uint32_t>(s))
+                                  : ImageBuilder::Group(source_id + static_cast<uint32_t>(s));
+        table.target_group = target_id + static_cast<uint32_t>(t);
+        b.AddTable(std::move(table));
+      }
+    }
+  };
+  connect(conv1, in, map1, true, 0, 100);
+  connect(conv2, map1, map2, false, 100, 200);
+  BoardImage image = b.Build();
+  AddMapOutput(image, "s1", 4, 8, 8, map1, 100, OutputSource::kSpikes);
+  AddMapOutput(image, "v2", 4, 4, 4, map2, 200, OutputSource::kVoltage);
+  AddMapOutput(image, "s2", 4, 4, 4, map2, 200, OutputSource::kSpikes);
+  return image;
+}
+
+TEST(ProgramTest, ConvTilesComputeWhatTheWholeConvComputes) {
+  const BoardImage whole = TwoConvs(false, 3);
+  const BoardImage tiled = TwoConvs(true, 3);
+  ASSERT_TRUE(hal::format::ValidateBoardImage(whole).ok())
+      << hal::format::ValidateBoardImage(whole);
+  ASSERT_TRUE(hal::format::ValidateBoardImage(tiled).ok())
+      << hal::format::ValidateBoardImage(tiled);
+  EXPECT_EQ(whole.tables.size(), 2u);
+  // conv1: each of 8 targets meets all 4 input tiles (3x3 reaches across);
+  // conv2: each of 8 targets meets the 4 same-group source tiles that its
+  // stride-2 field touches: 1, 2 or 4 of them.
+  EXPECT_GT(tiled.tables.size(), 32u);
+  bool windowed = false;
+  for (const SynapseTable& t : tiled.tables) windowed = windowed || t.conv.win_y_count != 0;
+  EXPECT_TRUE(windowed);
+
+  TestRng rng(9);
+  const uint32_t steps = 12;
+  std::vector<int32_t> x(size_t{steps} * 2 * 8 * 8);
+  for (auto& v : x) v = rng.Chance(0.3) ? 1 : 0;
+  std::vector<std::vector<int32_t>> outputs[2];
+  for (int k = 0; k < 2; ++k) {
+    const bool is_tiled = k == 1;
+    auto p = Make(is_tiled ? tiled : whole);
+    ASSERT_NE(p, nullptr);
+    const std::vector<Box> in = Layout(2, 8, 8, is_tiled, false);
+    for (size_t port = 0; port < in.size(); ++port) {
+      std::vector<int32_t> values;
+      for (uint32_t step = 0; step < steps; ++step) {
+        const std::vector<int32_t> map(x.begin() + step * 128, x.begin() + (step + 1) * 128);
+        const std::vector<int32_t> tile = Crop(map, 8, 8, in[port]);
+        values.insert(values.end(), tile.begin(), tile.end());
+      }
+      Write(p.get(), static_cast<uint32_t>(port), steps, values);
+    }
+    ThreadPool pool(2);
+    ASSERT_TRUE(p->Run(steps, is_tiled ? &pool : nullptr).ok());
+    for (uint32_t port = 0; port < 3; ++port) outputs[k].push_back(Outputs(*p, port));
+  }
+  ASSERT_EQ(outputs[0].size(), 3u);
+  EXPECT_EQ(outputs[0][0], outputs[1][0]) << "conv1 spikes";
+  EXPECT_EQ(outputs[0][1], outputs[1][1]) << "conv2 voltages";
+  EXPECT_EQ(outputs[0][2], outputs[1][2]) << "conv2 spikes";
+  // Both layers fired, and not everywhere.
+  for (size_t port : {size_t{0}, size_t{2}}) {
+    const auto& out = outputs[0][port];
+    const auto fired = std::count(out.begin(), out.end(), 1);
+    EXPECT_GT(fired, 0) << port;
+    EXPECT_LT(fired, static_cast<std::ptrdiff_t>(out.size())) << port;
+  }
+}
+
+// A conv table's spikes reach its core only from the neurons in its window.
+TEST(ProgramTest, ConvWindowsRestrictDelivery) {
+  // The port holds columns [0, 4) of a 1x4x8 map; core 0 holds columns
+  // [0, 4) of the 3x3 pad 1 conv's output, core 1 columns [4, 8), which read
+  // column 3 of the port's box only.
+  SynapseTable whole;
+  whole.format = SynapseFormat::kConv2d;
+  whole.conv = {.in_channels = 1,
+                .in_h = 4,
+                .in_w = 8,
+                .out_channels = 1,
+                .out_h = 4,
+                .out_w = 8,
+                .kernel_h = 3,
+                .kernel_w = 3,
+                .pad_h = 1,
+                .pad_w = 1,
+                .in_c_count = 1,
+                .out_c_count = 1};
+  whole.weights.assign(9, 2);
+  ImageBuilder b(2);
+  b.AddInput("x", 16);
+  b.AddGroup(1, 0, 16, NeuronModel::kAccumulator).dv = 0;
+  b.AddGroup(2, 1, 16, NeuronModel::kAccumulator).dv = 0;
+  SynapseTable left, right;
+  ASSERT_TRUE(ConvTileTable(whole, {0, 1}, {0, 4}, {0, 4}, {0, 1}, {0, 4}, {0, 4}, &left));
+  ASSERT_TRUE(ConvTileTable(whole, {0, 1}, {0, 4}, {0, 4}, {0, 1}, {0, 4}, {4, 4}, &right));
+  EXPECT_EQ(left.conv.win_x_count, 0u);
+  EXPECT_EQ(right.conv.win_x_offset, 3u);
+  EXPECT_EQ(right.conv.win_x_count, 1u);
+  left.id = 1;
+  left.source = ImageBuilder::Input(0);
+  left.target_group = 1;
+  right.id = 2;
+  right.source = ImageBuilder::Input(0);
+  right.target_group = 2;
+  b.AddTable(left);
+  b.AddTable(right);
+  b.AddOutput("v2", 2, OutputSource::kVoltage);
+  const BoardImage image = b.Build();
+  EXPECT_EQ(hal::format::MeasureCoreUsage(image, TestChip().core)[1].input_axons, 4u);
+
+  auto p = Make(image);
+  ASSERT_NE(p, nullptr);
+  // Every neuron of the box fires, then (0, 3) and (1, 1) only.
+  std::vector<int32_t> x(32, 0);
+  std::fill(x.begin(), x.begin() + 16, 1);
+  x[16 + 3] = 1;
+  x[16 + 5] = 1;
+  Write(p.get(), 0, 2, x);
+  ASSERT_TRUE(p->Run(2, nullptr).ok());
+  const RunReport& r = p->last_run();
+  EXPECT_EQ(r.cores[0].work.deliveries, 16u + 2u);
+  EXPECT_EQ(r.cores[1].work.deliveries, 4u + 1u);  // column 3 of 4 rows, then (0, 3)
+  // Column 3 reaches output column 4 only (the target's first column),
+  // through 3 kernel rows (2 at the map's edges): 2 + 3 + 3 + 2 taps; then
+  // (0, 3) reaches (0, 4) and (1, 4).
+  EXPECT_EQ(r.cores[1].work.synaptic_ops, 10u + 2u);
+  const std::vector<int32_t> v = Outputs(*p, 0);
+  ASSERT_EQ(v.size(), 32u);
+  // Step 1: output (y, 4) sums 2 x the column-3 neighbours of row y.
+  const std::vector<int32_t> want = {4, 0, 0, 0, 6, 0, 0, 0, 6, 0, 0, 0, 4, 0, 0, 0};
+  EXPECT_EQ(std::vector<int32_t>(v.begin() + 16, v.end()), want);
 }
 
 // Two chips side by side; logical core 0 on chip 0 at (0,0), logical core 1

@@ -1,5 +1,7 @@
 #include "sim/sim_test_util.h"
 
+#include <algorithm>
+#include <cstddef>
 #include <map>
 #include <set>
 #include <utility>
@@ -140,6 +142,57 @@ BoardImage ImageBuilder::Build() const {
     next_axon[core] += src->second->size;
   }
   return image;
+}
+
+std::vector<Span> Halves(uint32_t n) { return {{0, n / 2}, {n / 2, n - n / 2}}; }
+
+namespace {
+
+// The rows (or columns) of the input that outputs [out.lo, +out.n) read,
+// inside `box`; n 0 when they meet nowhere.
+Span Field(Span out, uint32_t kernel, uint32_t stride, uint32_t pad, Span box) {
+  const int64_t lo = std::max<int64_t>(int64_t{out.lo} * stride - pad, box.lo);
+  const int64_t hi =
+      std::min<int64_t>(int64_t{out.lo + out.n - 1} * stride - pad + kernel, box.lo + box.n);
+  if (lo >= hi) return {0, 0};
+  return {static_cast<uint32_t>(lo), static_cast<uint32_t>(hi - lo)};
+}
+
+}  // namespace
+
+bool ConvTileTable(const SynapseTable& whole, Span in_c, Span ys, Span xs, Span out_c, Span oys,
+                   Span oxs, SynapseTable* t) {
+  const hal::format::Conv2dGeometry& w = whole.conv;
+  const Span wy = Field(oys, w.kernel_h, w.stride_h, w.pad_h, ys);
+  const Span wx = Field(oxs, w.kernel_w, w.stride_w, w.pad_w, xs);
+  if (wy.n == 0 || wx.n == 0) return false;
+  *t = whole;
+  hal::format::Conv2dGeometry& g = t->conv;
+  g.in_c_offset = in_c.lo;
+  g.in_c_count = in_c.n;
+  g.out_c_offset = out_c.lo;
+  g.out_c_count = out_c.n;
+  auto set = [](Span s, uint32_t full, uint32_t& offset, uint32_t& count) {
+    const bool all = s.lo == 0 && s.n == full;
+    offset = all ? 0 : s.lo;
+    count = all ? 0 : s.n;
+  };
+  set(ys, w.in_h, g.in_y_offset, g.in_y_count);
+  set(xs, w.in_w, g.in_x_offset, g.in_x_count);
+  set(oys, w.out_h, g.out_y_offset, g.out_y_count);
+  set(oxs, w.out_w, g.out_x_offset, g.out_x_count);
+  const bool whole_y = wy.lo == ys.lo && wy.n == ys.n;
+  const bool whole_x = wx.lo == xs.lo && wx.n == xs.n;
+  g.win_y_offset = whole_y ? 0 : wy.lo;
+  g.win_y_count = whole_y ? 0 : wy.n;
+  g.win_x_offset = whole_x ? 0 : wx.lo;
+  g.win_x_count = whole_x ? 0 : wx.n;
+  // The weights of the target's output channels.
+  const size_t per_oc = whole.weights.size() / w.out_c_count;
+  t->weights.assign(
+      whole.weights.begin() + static_cast<std::ptrdiff_t>(out_c.lo * per_oc),
+      whole.weights.begin() + static_cast<std::ptrdiff_t>((out_c.lo + out_c.n) * per_oc));
+  return true;
 }
 
 uint64_t TestRng::Next() {

@@ -53,6 +53,24 @@ class ImageBuilder {
   hal::format::BoardImage image_;
 };
 
+// [lo, lo + n) of one axis of a feature map.
+struct Span {
+  uint32_t lo = 0, n = 0;
+};
+
+// An axis cut in two, as 2x2 tiles cut a map (uneven when n is odd).
+std::vector<Span> Halves(uint32_t n);
+
+// The conv2d table of `whole` (a conv2d table between whole maps) from the
+// source box channels in_c x rows ys x columns xs of its input map to the
+// target box out_c x oys x oxs of its output map, reading the part of the
+// source box inside the target box's receptive field, with the weights of
+// the target's output channels, as the compiler lays out tiles. Extents that
+// span their map (and windows that span their box) are written as count 0.
+// False when the receptive field misses the source box.
+bool ConvTileTable(const hal::format::SynapseTable& whole, Span in_c, Span ys, Span xs, Span out_c,
+                   Span oys, Span oxs, hal::format::SynapseTable* table);
+
 // Deterministic pseudo-random numbers for tests (splitmix64).
 class TestRng {
  public:

@@ -5,6 +5,7 @@
 #include <limits>
 #include <string>
 
+#include "hal/format/board_image_validate.h"
 #include "sim/fixed_point.h"
 #include "sim/simd.h"
 
@@ -172,39 +173,33 @@ uint64_t SparseScatter(const CompiledTable& t, const SpikeList& spikes, A* acc) 
 template <typename A>
 uint64_t ConvScatter(const CompiledTable& t, const SpikeList& spikes, A* acc) {
   const ConvPlan& plan = t.conv;
-  const auto& g = plan.g;
-  const uint32_t in_hw = g.in_h * g.in_w;
-  const uint32_t out_hw = g.out_h * g.out_w;
+  const uint32_t in_plane = plan.in_rows * plan.in_cols;
+  const uint32_t out_plane = plan.out_plane;
+  const ConvTap* row_taps = plan.row_taps.data();
+  const ConvTap* col_taps = plan.col_taps.data();
   uint64_t events = 0;
   for (size_t i = 0; i < spikes.size(); ++i) {
     const uint32_t idx = spikes.index[i];
+    const uint32_t c = idx / in_plane;
+    const uint32_t r = idx - c * in_plane;
+    const uint32_t y = r / plan.in_cols;
+    const uint32_t x = r - y * plan.in_cols;
+    const uint32_t rows_begin = plan.row_begin[y], rows_end = plan.row_begin[y + 1];
+    const uint32_t cols_begin = plan.col_begin[x], cols_end = plan.col_begin[x + 1];
+    const ConvPlan::Channel& ch = plan.channels[c];
+    if (rows_begin == rows_end || cols_begin == cols_end || ch.lo >= ch.hi) continue;
     const A p = spikes.payload.empty() ? A{1} : A{spikes.payload[i]};
-    const uint32_t ic = g.in_c_offset + idx / in_hw;
-    const uint32_t y = (idx % in_hw) / g.in_w;
-    const uint32_t x = idx % g.in_w;
-    const uint32_t group = ic / plan.in_per_group;
-    const uint32_t icg = ic - group * plan.in_per_group;
-    // Output channels of this input's group that the slice holds, slice-local.
-    const int64_t lo =
-        std::max<int64_t>(int64_t{group} * plan.out_per_group, g.out_c_offset) - g.out_c_offset;
-    const int64_t hi = std::min<int64_t>(int64_t{group + 1} * plan.out_per_group,
-                                         int64_t{g.out_c_offset} + g.out_c_count) -
-                       g.out_c_offset;
-    if (lo >= hi) continue;
-    for (uint32_t ky = 0; ky < g.kernel_h; ++ky) {
-      const int64_t ty = int64_t{y} + g.pad_h - ky;
-      if (ty < 0 || ty % g.stride_h != 0 || ty / g.stride_h >= g.out_h) continue;
-      const int64_t oy = ty / g.stride_h;
-      for (uint32_t kx = 0; kx < g.kernel_w; ++kx) {
-        const int64_t tx = int64_t{x} + g.pad_w - kx;
-        if (tx < 0 || tx % g.stride_w != 0 || tx / g.stride_w >= g.out_w) continue;
-        const int64_t base = oy * g.out_w + tx / g.stride_w;
-        const int16_t* w = plan.weights.data() +
-                           ((size_t{icg} * g.kernel_h + ky) * g.kernel_w + kx) * g.out_c_count;
-        for (int64_t o = lo; o < hi; ++o) acc[o * out_hw + base] += p * w[o];
-        events += static_cast<uint64_t>(hi - lo);
+    const int16_t* w_channel = plan.weights.data() + ch.weight;
+    for (uint32_t ry = rows_begin; ry < rows_end; ++ry) {
+      const ConvTap row = row_taps[ry];
+      for (uint32_t rx = cols_begin; rx < cols_end; ++rx) {
+        const ConvTap col = col_taps[rx];
+        const int16_t* w = w_channel + row.weight + col.weight;
+        A* out = acc + row.target + col.target;
+        for (uint32_t o = ch.lo; o < ch.hi; ++o) out[size_t{o} * out_plane] += p * w[o];
       }
     }
+    events += uint64_t{rows_end - rows_begin} * (cols_end - cols_begin) * (ch.hi - ch.lo);
   }
   return events;
 }
@@ -239,33 +234,90 @@ void StoreDense(const SynapseTable& t, CompiledTable* out) {
   }
 }
 
+// The taps of one axis: for each source box row (column) `local`, at map
+// coordinate box0 + local, inside the window [win0, win0 + winn), the kernel
+// rows k with (box0 + local + pad - k) a multiple of stride whose output row
+// lies inside the target box [out0, out0 + outn).
+void AxisTaps(uint32_t box0, uint32_t boxn, uint32_t win0, uint32_t winn, uint32_t kernel,
+              uint32_t stride, uint32_t pad, uint32_t out0, uint32_t outn, uint32_t weight_step,
+              uint32_t target_step, std::vector<uint32_t>* begin, std::vector<ConvTap>* taps) {
+  begin->assign(size_t{boxn} + 1, 0);
+  for (uint32_t local = 0; local < boxn; ++local) {
+    (*begin)[local] = static_cast<uint32_t>(taps->size());
+    const int64_t at = int64_t{box0} + local;
+    if (at < win0 || at >= int64_t{win0} + winn) continue;
+    for (uint32_t k = 0; k < kernel; ++k) {
+      const int64_t t = at + pad - k;
+      if (t < 0 || t % stride != 0) continue;
+      const int64_t o = t / stride - out0;
+      if (o < 0 || o >= outn) continue;
+      taps->push_back({k * weight_step, static_cast<uint32_t>(o) * target_step});
+    }
+  }
+  (*begin)[boxn] = static_cast<uint32_t>(taps->size());
+}
+
 Status CompileConv(const SynapseTable& t, CompiledTable* out) {
   const auto& g = t.conv;
+  const hal::format::ConvBox box = hal::format::ResolveConvBox(g);
+  auto inside = [](uint64_t offset, uint64_t count, uint64_t full) {
+    return offset + count <= full;
+  };
   // The validator's rules, checked again only as far as indexing depends on them.
   const bool consistent =
       g.kernel_h && g.kernel_w && g.stride_h && g.stride_w && g.groups &&
       g.in_channels % g.groups == 0 && g.out_channels % g.groups == 0 && g.in_c_count &&
       uint64_t{g.in_c_offset} + g.in_c_count <= g.in_channels && g.out_c_count &&
       uint64_t{g.out_c_offset} + g.out_c_count <= g.out_channels &&
-      MulCapped(MulCapped(g.in_c_count, g.in_h), g.in_w) == out->source_size &&
-      MulCapped(MulCapped(g.out_c_count, g.out_h), g.out_w) == out->target_size &&
+      inside(box.in_y0, box.in_yn, g.in_h) && inside(box.in_x0, box.in_xn, g.in_w) &&
+      inside(box.out_y0, box.out_yn, g.out_h) && inside(box.out_x0, box.out_xn, g.out_w) &&
+      MulCapped(MulCapped(g.in_c_count, box.in_yn), box.in_xn) == out->source_size &&
+      MulCapped(MulCapped(g.out_c_count, box.out_yn), box.out_xn) == out->target_size &&
       t.weights.size() == MulCapped(MulCapped(g.out_c_count, g.in_channels / g.groups),
-                                    MulCapped(g.kernel_h, g.kernel_w));
+                                    MulCapped(g.kernel_h, g.kernel_w)) &&
+      t.weights.size() <= std::numeric_limits<uint32_t>::max();
   if (!consistent) {
     return InvalidArgumentError(TableName(t) +
                                 ": conv geometry does not match its weights, source and target");
   }
   ConvPlan& plan = out->conv;
-  plan.g = g;
-  plan.in_per_group = g.in_channels / g.groups;
-  plan.out_per_group = g.out_channels / g.groups;
+  const uint32_t in_per_group = g.in_channels / g.groups;
+  const uint32_t out_per_group = g.out_channels / g.groups;
+  plan.in_c_count = g.in_c_count;
+  plan.in_rows = box.in_yn;
+  plan.in_cols = box.in_xn;
+  plan.out_c_count = g.out_c_count;
+  plan.out_plane = box.out_yn * box.out_xn;  // <= target_size
   const uint64_t taps = uint64_t{g.kernel_h} * g.kernel_w;
+  plan.channels.resize(g.in_c_count);
+  for (uint32_t c = 0; c < g.in_c_count; ++c) {
+    const uint32_t ic = g.in_c_offset + c;
+    const uint32_t group = ic / in_per_group;
+    // Output channels of this input's group that the slice holds, slice-local.
+    const int64_t lo =
+        std::max<int64_t>(int64_t{group} * out_per_group, g.out_c_offset) - g.out_c_offset;
+    const int64_t hi = std::min<int64_t>(int64_t{group + 1} * out_per_group,
+                                         int64_t{g.out_c_offset} + g.out_c_count) -
+                       g.out_c_offset;
+    ConvPlan::Channel& ch = plan.channels[c];
+    if (lo < hi) {
+      ch.lo = static_cast<uint32_t>(lo);
+      ch.hi = static_cast<uint32_t>(hi);
+    }
+    ch.weight = static_cast<uint32_t>((ic - group * in_per_group) * taps * g.out_c_count);
+  }
+  // The window, clipped to the source box (the validator keeps it inside).
+  AxisTaps(box.in_y0, box.in_yn, box.win_y0, box.win_yn, g.kernel_h, g.stride_h, g.pad_h,
+           box.out_y0, box.out_yn, g.kernel_w * g.out_c_count, box.out_xn, &plan.row_begin,
+           &plan.row_taps);
+  AxisTaps(box.in_x0, box.in_xn, box.win_x0, box.win_xn, g.kernel_w, g.stride_w, g.pad_w,
+           box.out_x0, box.out_xn, g.out_c_count, 1, &plan.col_begin, &plan.col_taps);
   plan.weights.assign(t.weights.size(), 0);
   // [oc][icg][ky][kx] -> [icg][ky][kx][oc] so one input pixel reads each tap's
   // output channels contiguously.
   for (uint32_t oc = 0; oc < g.out_c_count; ++oc) {
-    for (uint64_t r = 0; r < plan.in_per_group * taps; ++r) {
-      plan.weights[r * g.out_c_count + oc] = t.weights[oc * plan.in_per_group * taps + r];
+    for (uint64_t r = 0; r < in_per_group * taps; ++r) {
+      plan.weights[r * g.out_c_count + oc] = t.weights[oc * in_per_group * taps + r];
     }
   }
   out->synapses = t.weights.size();

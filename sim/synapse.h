@@ -27,12 +27,37 @@
 
 namespace spk::sim {
 
+// One kernel row (or column) through which a source row (column) reaches a
+// target row (column): `weight` and `target` are the offsets it adds to the
+// weight index and to the target index.
+struct ConvTap {
+  uint32_t weight = 0;
+  uint32_t target = 0;
+};
+
 // A conv2d table with its weights regrouped for scattering one input pixel:
-// [in channel within its group][ky][kx][out channel of the slice].
+// [in channel within its group][ky][kx][out channel of the slice], and the
+// geometry resolved at compile time. The source holds a box of the input
+// map (box-local CHW) and the target a box of the output map; for each row
+// of the source box the taps list the (ky, output row inside the target box)
+// pairs that row reaches, and likewise for columns. Rows and columns outside
+// the table's window have no taps, so their spikes are not delivered.
 struct ConvPlan {
-  hal::format::Conv2dGeometry g;
-  uint32_t in_per_group = 0;   // in_channels / groups
-  uint32_t out_per_group = 0;  // out_channels / groups
+  uint32_t in_c_count = 0;
+  uint32_t in_rows = 0, in_cols = 0;  // the source box
+  uint32_t out_c_count = 0;
+  uint32_t out_plane = 0;  // rows x columns of the target box
+  // Per source channel (slice-local): the target channels [lo, hi) of its
+  // group that the slice holds (slice-local), and its weight offset.
+  struct Channel {
+    uint32_t lo = 0, hi = 0;
+    uint32_t weight = 0;  // icg x kernel_h x kernel_w x out_c_count
+  };
+  std::vector<Channel> channels;
+  std::vector<uint32_t> row_begin;  // in_rows + 1 entries into row_taps
+  std::vector<ConvTap> row_taps;    // weight: ky x kernel_w x out_c_count; target: row x cols
+  std::vector<uint32_t> col_begin;  // in_cols + 1 entries into col_taps
+  std::vector<ConvTap> col_taps;    // weight: kx x out_c_count; target: column
   std::vector<int16_t> weights;
 };
 

@@ -2,6 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cstddef>
+#include <string>
 #include <vector>
 
 #include "sim/fixed_point.h"
@@ -13,6 +16,9 @@ namespace {
 using hal::format::Conv2dGeometry;
 using hal::format::SynapseFormat;
 using hal::format::SynapseTable;
+using testing::ConvTileTable;
+using testing::Halves;
+using testing::Span;
 using testing::TestRng;
 
 SynapseTable Dense(std::vector<int16_t> weights, int8_t exp) {
@@ -325,6 +331,193 @@ TEST(SynapseTest, ConvMatchesNaiveReference) {
           << " graded " << graded;
     }
   }
+}
+
+// A conv over a whole map gives, tile by tile, what the tables between its
+// tiles give together: sources and targets cut into 2x2 spatial tiles (and
+// channel blocks), a table per pair reading only the source tile's part of
+// the target tile's receptive field.
+TEST(SynapseTest, ConvTilesSumToTheWholeMap) {
+  TestRng rng(17);
+  struct Case {
+    uint32_t in_c, in_h, in_w, out_c, k, stride, pad, groups;
+  };
+  const Case cases[] = {
+      {2, 8, 8, 3, 3, 1, 1, 1},  // padding 1
+      {3, 9, 7, 4, 3, 2, 1, 1},  // stride 2, odd sizes: uneven tiles
+      {4, 8, 6, 4, 3, 1, 1, 2},  // grouped
+      {4, 6, 6, 4, 3, 2, 1, 4},  // depthwise, stride 2
+      {2, 5, 5, 2, 1, 1, 0, 1},  // 1x1: a tile reads only itself
+      {2, 4, 4, 2, 5, 3, 2, 1},  // a kernel larger than a tile
+  };
+  for (const Case& c : cases) {
+    SynapseTable whole;
+    whole.id = 9;
+    whole.format = SynapseFormat::kConv2d;
+    Conv2dGeometry& g = whole.conv;
+    g.in_channels = c.in_c;
+    g.in_h = c.in_h;
+    g.in_w = c.in_w;
+    g.out_channels = c.out_c;
+    g.kernel_h = g.kernel_w = c.k;
+    g.stride_h = g.stride_w = c.stride;
+    g.pad_h = g.pad_w = c.pad;
+    g.out_h = (c.in_h + 2 * c.pad - c.k) / c.stride + 1;
+    g.out_w = (c.in_w + 2 * c.pad - c.k) / c.stride + 1;
+    g.groups = c.groups;
+    g.in_c_count = c.in_c;
+    g.out_c_count = c.out_c;
+    whole.weights.resize(size_t{c.out_c} * (c.in_c / c.groups) * c.k * c.k);
+    for (auto& w : whole.weights) w = static_cast<int16_t>(rng.Uniform(-256, 255));
+    const uint32_t src = c.in_c * c.in_h * c.in_w;
+    const uint32_t tgt = c.out_c * g.out_h * g.out_w;
+    for (bool graded : {false, true}) {
+      SCOPED_TRACE("case in_c " + std::to_string(c.in_c) + " stride " + std::to_string(c.stride) +
+                   " groups " + std::to_string(c.groups) + " graded " + std::to_string(graded));
+      std::vector<int32_t> input(src, 0);
+      SpikeList all;
+      for (uint32_t i = 0; i < src; ++i) {
+        if (!rng.Chance(0.4)) continue;
+        const int32_t p = graded ? static_cast<int32_t>(rng.Uniform(-9, 9)) : 1;
+        if (p == 0) continue;
+        input[i] = p;
+        all.index.push_back(i);
+        if (graded) all.payload.push_back(p);
+      }
+      uint64_t whole_events = 0;
+      const std::vector<int64_t> expected = Apply(whole, src, tgt, graded, all, &whole_events);
+      EXPECT_EQ(expected, NaiveConv(g, whole.weights, input, 0));
+
+      // Source channels whole, target channels in two blocks (one when 1).
+      const std::vector<Span> out_blocks =
+          c.out_c >= 2 ? Halves(c.out_c) : std::vector<Span>{{0, c.out_c}};
+      std::vector<int64_t> tiled(tgt, 0);
+      uint64_t tiled_events = 0;
+      size_t tables = 0;
+      for (Span ys : Halves(c.in_h)) {
+        for (Span xs : Halves(c.in_w)) {
+          // The source tile's spikes, box-local CHW, ascending.
+          SpikeList spikes;
+          for (uint32_t ch = 0; ch < c.in_c; ++ch) {
+            for (uint32_t y = 0; y < ys.n; ++y) {
+              for (uint32_t x = 0; x < xs.n; ++x) {
+                const int32_t v = input[(ch * c.in_h + ys.lo + y) * c.in_w + xs.lo + x];
+                if (v == 0) continue;
+                spikes.index.push_back((ch * ys.n + y) * xs.n + x);
+                if (graded) spikes.payload.push_back(v);
+              }
+            }
+          }
+          for (Span oc : out_blocks) {
+            for (Span oys : Halves(g.out_h)) {
+              for (Span oxs : Halves(g.out_w)) {
+                SynapseTable t;
+                if (!ConvTileTable(whole, {0, c.in_c}, ys, xs, oc, oys, oxs, &t)) continue;
+                ++tables;
+                uint64_t events = 0;
+                const std::vector<int64_t> part =
+                    Apply(t, c.in_c * ys.n * xs.n, oc.n * oys.n * oxs.n, graded, spikes, &events);
+                tiled_events += events;
+                for (uint32_t o = 0; o < oc.n; ++o) {
+                  for (uint32_t y = 0; y < oys.n; ++y) {
+                    for (uint32_t x = 0; x < oxs.n; ++x) {
+                      tiled[((oc.lo + o) * g.out_h + oys.lo + y) * g.out_w + oxs.lo + x] +=
+                          part[(o * oys.n + y) * oxs.n + x];
+                    }
+                  }
+                }
+              }
+            }
+          }
+        }
+      }
+      EXPECT_GE(tables, 4u);
+      EXPECT_EQ(tiled, expected);
+      // Every (input, tap, output channel) lands in exactly one tile pair.
+      EXPECT_EQ(tiled_events, whole_events);
+    }
+  }
+}
+
+// A spike outside a conv table's window reaches nothing through it, even
+// where the kernel would carry it into the target box.
+TEST(SynapseTest, ConvWindowsRestrictDelivery) {
+  SynapseTable t;
+  t.id = 4;
+  t.format = SynapseFormat::kConv2d;
+  Conv2dGeometry& g = t.conv;
+  // 1x6x6 -> 1x6x6, 3x3 pad 1; the source is rows [2, 6) x all columns, the
+  // target rows [0, 3); the table reads rows [2, 4) x columns [1, 3).
+  g = {.in_channels = 1,
+       .in_h = 6,
+       .in_w = 6,
+       .out_channels = 1,
+       .out_h = 6,
+       .out_w = 6,
+       .kernel_h = 3,
+       .kernel_w = 3,
+       .pad_h = 1,
+       .pad_w = 1,
+       .in_c_count = 1,
+       .out_c_count = 1,
+       .in_y_offset = 2,
+       .in_y_count = 4,
+       .out_y_offset = 0,
+       .out_y_count = 3,
+       .win_y_offset = 2,
+       .win_y_count = 2,
+       .win_x_offset = 1,
+       .win_x_count = 2};
+  t.weights.assign(9, 1);  // every tap 1: an output sums its 3x3 neighbourhood
+  // Source neuron (row 2, column 1) is box-local 0 * 6 + 1 = 1; (2, 0) is 0;
+  // (3, 3) is 9; (4, 1) is 13.
+  uint64_t events = 0;
+  // (2, 1), inside the window, is read by output rows 1..3 and columns 0..2;
+  // the target box holds rows 1 and 2 of those.
+  std::vector<int64_t> in = Apply(t, 24, 18, false, Spikes({1}), &events);
+  std::vector<int64_t> want(18, 0);
+  for (uint32_t y : {1u, 2u}) {
+    for (uint32_t x : {0u, 1u, 2u}) want[y * 6 + x] = 1;
+  }
+  EXPECT_EQ(in, want);
+  EXPECT_EQ(events, 6u);
+  // (2, 0) and (3, 3) lie outside the window's columns, (4, 1) outside its
+  // rows: nothing, though the kernel would carry (2, 0) and (3, 3) into the
+  // target box.
+  EXPECT_EQ(Apply(t, 24, 18, false, Spikes({0, 9, 13}), &events), std::vector<int64_t>(18, 0));
+  EXPECT_EQ(events, 0u);
+  // The same spikes without the window do arrive.
+  g.win_y_offset = g.win_y_count = g.win_x_offset = g.win_x_count = 0;
+  EXPECT_NE(Apply(t, 24, 18, false, Spikes({0, 9, 13}), &events), std::vector<int64_t>(18, 0));
+  EXPECT_GT(events, 0u);
+}
+
+TEST(SynapseTest, ConvBoxesAreCheckedAgainstTheSourceAndTarget) {
+  SynapseTable t;
+  t.id = 5;
+  t.format = SynapseFormat::kConv2d;
+  t.conv = {.in_channels = 1,
+            .in_h = 4,
+            .in_w = 4,
+            .out_channels = 1,
+            .out_h = 4,
+            .out_w = 4,
+            .kernel_h = 1,
+            .kernel_w = 1,
+            .in_c_count = 1,
+            .out_c_count = 1,
+            .in_y_offset = 2,
+            .in_y_count = 2,
+            .out_x_offset = 1,
+            .out_x_count = 2};
+  t.weights = {3};
+  EXPECT_TRUE(CompileTable(t, 8, 8, false).ok());
+  // Sizes follow the boxes, not the maps.
+  EXPECT_EQ(CompileTable(t, 16, 8, false).status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(CompileTable(t, 8, 16, false).status().code(), StatusCode::kInvalidArgument);
+  // A box past its map.
+  t.conv.in_y_offset = 3;
+  EXPECT_EQ(CompileTable(t, 8, 8, false).status().code(), StatusCode::kInvalidArgument);
 }
 
 }  // namespace

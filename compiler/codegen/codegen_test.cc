@@ -287,6 +287,7 @@ module @block attributes {timesteps = 5} {
   for (const auto& u : hal::format::MeasureCoreUsage(tokens.image, narrow.chip.core)) {
     EXPECT_EQ(u.input_axons, 3u);
   }
+  // The block-diagonal reference reads the whole port: it runs on the wide chip.
   EXPECT_EQ(RunOnSim(tokens.image, narrow, 7),
             RunOnSim(MustCompile(kBlock).image, TestOptions(), 7));
 }
@@ -380,6 +381,28 @@ TEST(CodegenTest, ConvMapsTooLargeForACoreAreTiled) {
   for (uint64_t seed : {5, 6, 7}) {
     EXPECT_EQ(RunOnSim(tiled->image, narrow, seed), RunOnSim(whole.image, TestOptions(), seed));
   }
+}
+
+// Maps too large for whole-channel groups are laid out in tiles; the conv
+// tables between tiles read windows and compute what the whole conv does.
+TEST(CodegenTest, ConvMapsInTilesComputeTheSameAsWhole) {
+  CodegenOptions tiny = TestOptions();
+  tiny.chip.core.neurons = 8;  // half a 4x4 channel
+  CodegenResult whole = MustCompile(kCnn);
+  CodegenResult tiles = MustCompile(kCnn, tiny);
+  ASSERT_TRUE(hal::format::ValidateBoardImage(tiles.image).ok())
+      << hal::format::ValidateBoardImage(tiles.image);
+  bool boxed = false, windowed = false;
+  for (const auto& t : tiles.image.tables) {
+    EXPECT_EQ(t.format, SynapseFormat::kConv2d);
+    boxed = boxed || t.conv.in_y_count != 0 || t.conv.out_y_count != 0 || t.conv.in_x_count != 0 ||
+            t.conv.out_x_count != 0;
+    windowed = windowed || t.conv.win_y_count != 0 || t.conv.win_x_count != 0;
+  }
+  EXPECT_TRUE(boxed);
+  EXPECT_TRUE(windowed);
+  EXPECT_GT(tiles.image.groups.size(), whole.image.groups.size());
+  EXPECT_EQ(RunOnSim(whole.image, TestOptions(), 11), RunOnSim(tiles.image, tiny, 11));
 }
 
 TEST(CodegenTest, ConvFallsBackToSparseWhenSourceIsRearranged) {

@@ -229,6 +229,11 @@ void EncodeSection(SectionType type, const BoardImage& image, ByteWriter& w) {
         w.U8(t.delay);
         w.U32(t.source_offset);  // 1.1
         w.U32(t.source_count);
+        for (uint32_t v : {c.in_y_offset, c.in_y_count, c.in_x_offset, c.in_x_count,  // 1.1
+                           c.out_y_offset, c.out_y_count, c.out_x_offset, c.out_x_count,
+                           c.win_y_offset, c.win_y_count, c.win_x_offset, c.win_x_count}) {
+          w.U32(v);
+        }
       });
       break;
     case SectionType::kRoutes:
@@ -488,9 +493,17 @@ Status DecodeSection(SectionType type, std::span<const uint8_t> bytes, uint16_t 
           *field = r.U32("conv");
         }
         t.delay = r.U8("delay");
-        if (minor >= 1) {  // 1.1: the source window
+        if (minor >= 1) {  // 1.1: the source window, conv tiles and their window
           t.source_offset = r.U32("source_offset");
           t.source_count = r.U32("source_count");
+          const std::pair<const char*, uint32_t*> tiles[] = {
+              {"conv.in_y_offset", &c.in_y_offset},   {"conv.in_y_count", &c.in_y_count},
+              {"conv.in_x_offset", &c.in_x_offset},   {"conv.in_x_count", &c.in_x_count},
+              {"conv.out_y_offset", &c.out_y_offset}, {"conv.out_y_count", &c.out_y_count},
+              {"conv.out_x_offset", &c.out_x_offset}, {"conv.out_x_count", &c.out_x_count},
+              {"conv.win_y_offset", &c.win_y_offset}, {"conv.win_y_count", &c.win_y_count},
+              {"conv.win_x_offset", &c.win_x_offset}, {"conv.win_x_count", &c.win_x_count}};
+          for (const auto& [field, value] : tiles) *value = r.U32(field);
         }
         image.tables.push_back(std::move(t));
       });

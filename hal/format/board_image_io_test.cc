@@ -279,15 +279,50 @@ TEST(BoardImageIoTest, SourceWindowsRoundTripAtTheEndOfTheTableRecord) {
   EXPECT_EQ(back->tables[0].source_offset, 1u);
   EXPECT_EQ(back->tables[0].source_count, 1u);
   // The tables section: count, then the one record's length and fields,
-  // ending in delay (u8), source_offset and source_count (u32 each).
+  // ending in delay (u8), source_offset and source_count (u32 each), then
+  // the twelve conv tile fields (u32 each, 0 for a dense table).
   const std::vector<uint8_t> tables = Sections(bytes)[3].body;
   ASSERT_EQ(tables.size(), 4 + 4 + size_t{tables[4]});
-  const std::vector<uint8_t> tail(tables.end() - 9, tables.end());
+  const std::vector<uint8_t> tail(tables.end() - 57, tables.end() - 48);
   EXPECT_EQ(tail, (std::vector<uint8_t>{0, 1, 0, 0, 0, 1, 0, 0, 0}));
+  EXPECT_EQ(std::vector<uint8_t>(tables.end() - 48, tables.end()), std::vector<uint8_t>(48, 0));
 }
 
-// A 1.0 image: the table records end at delay.
-std::vector<uint8_t> WithoutSourceWindows(const std::vector<uint8_t>& tables) {
+// Format 1.1 also appended the conv tiles and their window, twelve u32s
+// after source_count, in the order of Conv2dGeometry.
+TEST(BoardImageIoTest, ConvTilesRoundTripAfterTheSourceWindow) {
+  BoardImage image = testing::MakeRepresentativeImage();
+  ASSERT_EQ(image.tables[9].format, SynapseFormat::kConv2d);
+  // Distinct values, so that a swap of two fields shows.
+  Conv2dGeometry& c = image.tables[9].conv;
+  c.in_w = 16;
+  c.out_w = 16;
+  c.in_x_offset = 5;
+  c.in_x_count = 4;
+  c.out_x_offset = 6;
+  c.out_x_count = 4;
+  c.win_x_offset = 7;
+  c.win_x_count = 2;
+  std::vector<uint8_t> bytes = Encode(image);
+  auto back = ReadBoardImage(bytes);
+  ASSERT_TRUE(back.ok()) << back.status();
+  EXPECT_EQ(*back, image);
+  EXPECT_EQ(back->tables[9].conv, c);
+
+  // The last record of the tables section ends in these fields.
+  const std::vector<uint8_t> tables = Sections(bytes)[3].body;
+  std::vector<uint32_t> tail;
+  for (size_t at = tables.size() - 48; at < tables.size(); at += 4) {
+    uint32_t v = 0;
+    for (int i = 0; i < 4; ++i) v |= uint32_t{tables[at + i]} << (8 * i);
+    tail.push_back(v);
+  }
+  EXPECT_EQ(tail, (std::vector<uint32_t>{0, 4, 5, 4, 2, 4, 6, 4, 1, 3, 7, 2}));
+}
+
+// Drops the last `bytes` bytes of every table record: 56 make 1.0 records
+// (ending at delay), 48 records of 1.1 with source windows only.
+std::vector<uint8_t> WithoutTrailingFields(const std::vector<uint8_t>& tables, uint32_t bytes) {
   auto load = [&](size_t at) {
     uint32_t v = 0;
     for (int i = 0; i < 4; ++i) v |= uint32_t{tables[at + i]} << (8 * i);
@@ -298,12 +333,15 @@ std::vector<uint8_t> WithoutSourceWindows(const std::vector<uint8_t>& tables) {
   size_t at = 4;
   for (uint32_t i = 0; i < count; ++i) {
     const uint32_t length = load(at);
-    AppendU32(out, length - 8);
+    AppendU32(out, length - bytes);
     out.insert(out.end(), tables.begin() + static_cast<ptrdiff_t>(at + 4),
-               tables.begin() + static_cast<ptrdiff_t>(at + 4 + length - 8));
+               tables.begin() + static_cast<ptrdiff_t>(at + 4 + length - bytes));
     at += 4 + length;
   }
   return out;
+}
+std::vector<uint8_t> WithoutSourceWindows(const std::vector<uint8_t>& tables) {
+  return WithoutTrailingFields(tables, 56);
 }
 
 TEST(BoardImageIoTest, TablesOfA10ImageReadAsWholeSource) {
@@ -329,7 +367,15 @@ TEST(BoardImageIoTest, TablesOfA10ImageReadAsWholeSource) {
   auto long_records = ReadBoardImage(Frame(1, 0, 0, Sections(Encode(image))));
   EXPECT_EQ(long_records.status().code(), StatusCode::kInvalidArgument);
   EXPECT_THAT(std::string(long_records.status().message()),
-              HasSubstr("section 'tables' (type 4) record 0: 8 bytes follow its last field"));
+              HasSubstr("section 'tables' (type 4) record 0: 56 bytes follow its last field"));
+  // A 1.1 record must carry the conv tile fields too, conv2d or not.
+  sections = Sections(Encode(image));
+  sections[3].body = WithoutTrailingFields(sections[3].body, 48);
+  auto no_tiles = ReadBoardImage(Frame(1, 1, 0, sections));
+  EXPECT_EQ(no_tiles.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_THAT(
+      std::string(no_tiles.status().message()),
+      HasSubstr("section 'tables' (type 4) record 0: truncated reading 'conv.in_y_offset'"));
 }
 
 TEST(BoardImageIoTest, SectionsMayComeInAnyOrder) {

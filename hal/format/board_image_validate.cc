@@ -596,15 +596,59 @@ class Validator {
                       uint64_t{c.out_c_offset} + c.out_c_count,
                       ") is empty or exceeds out_channels ", c.out_channels));
     }
-    uint64_t want_src = SatMul(SatMul(c.in_c_count, c.in_h), c.in_w);
-    if (src != want_src) {
-      return fail(Cat("conv source has ", src, " compartments; the input slice holds in_c_count ",
-                      c.in_c_count, " x in_h ", c.in_h, " x in_w ", c.in_w, " = ", want_src));
+    // Spatial tiles: the boxes inside their maps, the window inside the
+    // source box; a count of 0 is the whole extent, from 0.
+    struct Extent {
+      const char* name;  // "in_y"
+      uint32_t offset, count;
+      uint64_t full;  // the map's rows or columns
+      const char* full_name;
+    };
+    const Extent boxes[] = {{"in_y", c.in_y_offset, c.in_y_count, c.in_h, "in_h"},
+                            {"in_x", c.in_x_offset, c.in_x_count, c.in_w, "in_w"},
+                            {"out_y", c.out_y_offset, c.out_y_count, c.out_h, "out_h"},
+                            {"out_x", c.out_x_offset, c.out_x_count, c.out_w, "out_w"}};
+    for (const Extent& e : boxes) {
+      if (e.count == 0 && e.offset != 0) {
+        return fail(Cat("conv.", e.name, "_offset ", e.offset, " with conv.", e.name,
+                        "_count 0; a count of 0 is the whole ", e.full_name, ", from 0"));
+      }
+      if (uint64_t{e.offset} + e.count > e.full) {
+        return fail(Cat("conv box ", e.name, " [", e.offset, ", ", uint64_t{e.offset} + e.count,
+                        ") exceeds ", e.full_name, " ", e.full));
+      }
     }
-    uint64_t want_tgt = SatMul(SatMul(c.out_c_count, c.out_h), c.out_w);
+    const ConvBox box = ResolveConvBox(c);
+    const Extent windows[] = {{"win_y", c.win_y_offset, c.win_y_count, 0, "source box rows"},
+                              {"win_x", c.win_x_offset, c.win_x_count, 0, "source box columns"}};
+    for (int axis = 0; axis < 2; ++axis) {
+      const Extent& e = windows[axis];
+      const uint64_t lo = axis == 0 ? box.in_y0 : box.in_x0;
+      const uint64_t hi = lo + (axis == 0 ? box.in_yn : box.in_xn);
+      if (e.count == 0 && e.offset != 0) {
+        return fail(Cat("conv.", e.name, "_offset ", e.offset, " with conv.", e.name,
+                        "_count 0; a count of 0 is the whole ", e.full_name, ", from 0"));
+      }
+      if (e.count != 0 && (e.offset < lo || uint64_t{e.offset} + e.count > hi)) {
+        return fail(Cat("conv window ", e.name, " [", e.offset, ", ", uint64_t{e.offset} + e.count,
+                        ") is not inside the ", e.full_name, " [", lo, ", ", hi, ")"));
+      }
+    }
+    const bool in_box = c.in_y_count != 0 || c.in_x_count != 0;
+    const bool out_box = c.out_y_count != 0 || c.out_x_count != 0;
+    uint64_t want_src = SatMul(SatMul(c.in_c_count, box.in_yn), box.in_xn);
+    if (src != want_src) {
+      return fail(Cat("conv source has ", src, " compartments; the input ",
+                      in_box ? "box" : "slice", " holds in_c_count ", c.in_c_count, " x ",
+                      in_box ? "rows " : "in_h ", box.in_yn, " x ", in_box ? "columns " : "in_w ",
+                      box.in_xn, " = ", want_src));
+    }
+    uint64_t want_tgt = SatMul(SatMul(c.out_c_count, box.out_yn), box.out_xn);
     if (tgt != want_tgt) {
-      return fail(Cat("conv target has ", tgt, " compartments; the output slice holds out_c_count ",
-                      c.out_c_count, " x out_h ", c.out_h, " x out_w ", c.out_w, " = ", want_tgt));
+      return fail(Cat("conv target has ", tgt, " compartments; the output ",
+                      out_box ? "box" : "slice", " holds out_c_count ", c.out_c_count, " x ",
+                      out_box ? "rows " : "out_h ", box.out_yn, " x ",
+                      out_box ? "columns " : "out_w ", box.out_xn, " = ", want_tgt));
     }
     uint64_t want_w =
         SatMul(SatMul(SatMul(c.out_c_count, c.in_channels / c.groups), c.kernel_h), c.kernel_w);
@@ -684,6 +728,23 @@ class Validator {
 };
 
 }  // namespace
+
+ConvBox ResolveConvBox(const Conv2dGeometry& c) {
+  ConvBox b;
+  auto axis = [](uint32_t offset, uint32_t count, uint32_t full, uint32_t& lo, uint32_t& n) {
+    lo = count == 0 ? 0 : offset;
+    n = count == 0 ? full : count;
+  };
+  axis(c.in_y_offset, c.in_y_count, c.in_h, b.in_y0, b.in_yn);
+  axis(c.in_x_offset, c.in_x_count, c.in_w, b.in_x0, b.in_xn);
+  axis(c.out_y_offset, c.out_y_count, c.out_h, b.out_y0, b.out_yn);
+  axis(c.out_x_offset, c.out_x_count, c.out_w, b.out_x0, b.out_xn);
+  axis(c.win_y_offset, c.win_y_count, b.in_yn, b.win_y0, b.win_yn);
+  axis(c.win_x_offset, c.win_x_count, b.in_xn, b.win_x0, b.win_xn);
+  if (c.win_y_count == 0) b.win_y0 = b.in_y0;
+  if (c.win_x_count == 0) b.win_x0 = b.in_x0;
+  return b;
+}
 
 uint64_t ShapeElements(const std::vector<uint32_t>& shape) {
   uint64_t n = 1;

@@ -13,8 +13,9 @@
 // The rules (docs/board-image.md lists them with their reasons): value widths
 // of facts/chip.md, per-neuron vectors empty or of group size, unique ids,
 // every reference resolves, weight ranges and sign-mode truncation, source
-// windows inside their source (whole for conv2d), table sizes consistent with
-// the source window, target and conv geometry, CSR structure,
+// windows inside their source (whole for conv2d), conv boxes inside their
+// maps and conv windows inside the source box, table sizes consistent with
+// the source window, target and conv geometry (and boxes), CSR structure,
 // output ports covered exactly once by their segments, a route for every
 // (source group, target core) a table uses, run_steps >= timesteps.
 //
@@ -58,6 +59,19 @@ std::vector<Status> ValidateBoardImageAll(const BoardImage& image, size_t max_pr
 // Compartments a table's source feeds from: the input port's element count or
 // the source group's size; 0 when the source does not resolve.
 uint64_t SourceSize(const BoardImage& image, const SynapseSource& source);
+
+// The boxes and window of a conv2d table with every count of 0 resolved to
+// its whole extent (map coordinates): the source box rows [in_y0, +in_yn) x
+// columns [in_x0, +in_xn), the target box likewise in the output map, and
+// the window rows [win_y0, +win_yn) x columns [win_x0, +win_xn), the whole
+// source box when its counts are 0. Offsets of whole extents are 0 whatever
+// the fields hold; nothing is checked.
+struct ConvBox {
+  uint32_t in_y0 = 0, in_yn = 0, in_x0 = 0, in_xn = 0;
+  uint32_t out_y0 = 0, out_yn = 0, out_x0 = 0, out_xn = 0;
+  uint32_t win_y0 = 0, win_yn = 0, win_x0 = 0, win_xn = 0;
+};
+ConvBox ResolveConvBox(const Conv2dGeometry& conv);
 
 // Element count of a shape, saturating at UINT64_MAX; 1 for an empty shape.
 uint64_t ShapeElements(const std::vector<uint32_t>& shape);

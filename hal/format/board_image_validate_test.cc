@@ -25,7 +25,10 @@ using ::testing::HasSubstr;
 //     6-bit), 2 id 3 sparse port 1 -> 12 (inhibitory), 3 id 4 dense 11 -> 12
 //     port 1 (mixed, 7-bit), 4 id 5 sparse 12 -> 13, 5 id 6 dense 13 -> 14
 //     (mixed 8-bit), 6 id 7 grouped conv 10 -> 15, 7 id 8 dense 13 -> 14
-//     reading window [2, 5), 8 id 9 sparse port 1 -> 13 reading window [4, 6)
+//     reading window [2, 5), 8 id 9 sparse port 1 -> 13 reading window [4, 6),
+//     9 id 10 conv 10 -> 16 between tiles: source box rows [0, 4) of a 2x8x4
+//     map, target box rows [2, 6) of a 1x8x4 map, window rows [1, 4)
+//   group 6 id 16 conv2.tile (core 0, 16)
 struct Case {
   const char* rule;
   std::function<void(BoardImage&)> mutate;
@@ -304,6 +307,61 @@ const std::vector<Case>& Cases() {
       {"conv weights size", [](BoardImage& i) { i.tables[0].weights.push_back(0); },
        "conv weights have 19 entries; expected out_c_count 2 x in_channels/groups 1 x kernel 3x3 "
        "= 18"},
+      // tables: conv tiles and their window
+      {"conv box inside the map", [](BoardImage& i) { i.tables[9].conv.in_y_offset = 5; },
+       "table 10 (to group 16, layer \"conv2.tile\"): conv box in_y [5, 9) exceeds in_h 8"},
+      {"conv box columns inside the map",
+       [](BoardImage& i) {
+         i.tables[9].conv.in_x_offset = 1;
+         i.tables[9].conv.in_x_count = 4;
+       },
+       "conv box in_x [1, 5) exceeds in_w 4"},
+      {"conv target box inside the map", [](BoardImage& i) { i.tables[9].conv.out_y_count = 7; },
+       "table 10 (to group 16, layer \"conv2.tile\"): conv box out_y [2, 9) exceeds out_h 8"},
+      {"conv target box columns", [](BoardImage& i) { i.tables[9].conv.out_x_count = 5; },
+       "conv box out_x [0, 5) exceeds out_w 4"},
+      {"conv whole extent from 0", [](BoardImage& i) { i.tables[9].conv.in_x_offset = 1; },
+       "table 10 (to group 16, layer \"conv2.tile\"): conv.in_x_offset 1 with conv.in_x_count "
+       "0; a count of 0 is the whole in_w, from 0"},
+      {"conv whole target extent from 0", [](BoardImage& i) { i.tables[9].conv.out_x_offset = 2; },
+       "conv.out_x_offset 2 with conv.out_x_count 0; a count of 0 is the whole out_w, from 0"},
+      {"conv window inside the source box", [](BoardImage& i) { i.tables[9].conv.win_y_count = 4; },
+       "table 10 (to group 16, layer \"conv2.tile\"): conv window win_y [1, 5) is not inside "
+       "the source box rows [0, 4)"},
+      {"conv window starts inside the source box",
+       [](BoardImage& i) {
+         i.tables[9].conv.in_y_offset = 2;
+         i.tables[9].conv.win_y_count = 2;
+       },
+       "conv window win_y [1, 3) is not inside the source box rows [2, 6)"},
+      {"conv window columns inside the source box",
+       [](BoardImage& i) {
+         i.tables[9].conv.win_x_offset = 3;
+         i.tables[9].conv.win_x_count = 2;
+       },
+       "conv window win_x [3, 5) is not inside the source box columns [0, 4)"},
+      {"conv whole window from 0", [](BoardImage& i) { i.tables[9].conv.win_x_offset = 1; },
+       "conv.win_x_offset 1 with conv.win_x_count 0; a count of 0 is the whole source box "
+       "columns, from 0"},
+      {"conv source size follows the box",
+       [](BoardImage& i) {
+         i.tables[9].conv.in_y_count = 3;
+         i.tables[9].conv.win_y_count = 2;
+       },
+       "table 10 (to group 16, layer \"conv2.tile\"): conv source has 32 compartments; the "
+       "input box holds in_c_count 2 x rows 3 x columns 4 = 24"},
+      {"conv source size without a box", [](BoardImage& i) { i.tables[9].conv.in_y_count = 0; },
+       "conv source has 32 compartments; the input slice holds in_c_count 2 x in_h 8 x in_w 4 = "
+       "64"},
+      {"conv target size follows the box",
+       [](BoardImage& i) {
+         i.tables[9].conv.out_y_offset = 0;
+         i.tables[9].conv.out_y_count = 2;
+       },
+       "table 10 (to group 16, layer \"conv2.tile\"): conv target has 16 compartments; the "
+       "output box holds out_c_count 1 x rows 2 x columns 4 = 8"},
+      {"conv tiles only on conv", [](BoardImage& i) { i.tables[1].conv.win_x_count = 1; },
+       "table 2 (to group 11, layer \"fc1.lif\"): conv geometry is for conv2d tables only"},
       // host segments
       {"host name set", [](BoardImage& i) { i.host_segments[0].name.clear(); },
        "host segment 0 (\"\"): name is empty"},
@@ -380,6 +438,47 @@ TEST(BoardImageValidateTest, SourceWindowsInsideTheirSourceAreValid) {
   image = testing::MakeRepresentativeImage();
   EXPECT_EQ(image.tables[7].weights.size(), 3u * 4u);
   EXPECT_EQ(image.tables[8].row_ptr.size(), 2u + 1u);
+}
+
+TEST(BoardImageValidateTest, ConvBoxesAndWindowsInsideTheirMapsAreValid) {
+  auto valid = [](const std::function<void(Conv2dGeometry&)>& change) {
+    BoardImage image = testing::MakeRepresentativeImage();
+    change(image.tables[9].conv);
+    return ValidateBoardImageAll(image);
+  };
+  // Boxes given explicitly at the map's edges, as counts of 0, or anywhere
+  // inside; windows of one row or column at either end of the source box,
+  // or the whole box given explicitly.
+  EXPECT_TRUE(valid([](Conv2dGeometry& c) { c.in_x_count = 4; }).empty());
+  EXPECT_TRUE(valid([](Conv2dGeometry& c) { c.out_x_count = 4; }).empty());
+  EXPECT_TRUE(valid([](Conv2dGeometry& c) {
+                c.in_y_offset = 4;
+                c.win_y_offset = 4;
+                c.win_y_count = 1;
+              }).empty());
+  EXPECT_TRUE(valid([](Conv2dGeometry& c) {
+                c.out_y_offset = 4;
+                c.win_y_offset = 0;
+                c.win_y_count = 4;
+                c.win_x_offset = 3;
+                c.win_x_count = 1;
+              }).empty());
+  EXPECT_TRUE(valid([](Conv2dGeometry& c) {
+                c.win_y_count = 0;
+                c.win_y_offset = 0;
+                c.win_x_count = 1;
+              }).empty());
+  // Boxes of a wider map: the groups keep their sizes.
+  EXPECT_TRUE(valid([](Conv2dGeometry& c) {
+                c.in_w = 16;
+                c.out_w = 16;
+                c.in_x_offset = 12;
+                c.in_x_count = 4;
+                c.out_x_offset = 12;
+                c.out_x_count = 4;
+                c.win_x_offset = 12;
+                c.win_x_count = 3;
+              }).empty());
 }
 
 TEST(BoardImageValidateTest, ExactMessageForOutOfRangeDecay) {

@@ -75,7 +75,11 @@ BoardImage MakeRepresentativeImage() {
   NeuronGroup pool{.id = 15, .core = 0, .layer = "pool.lif", .size = 4};
   pool.du = 4095;
   pool.vth = 7;
-  image.groups = {conv1, fc1, and2, relay, acc, pool};
+  // A tile of a larger conv map: 1 channel x rows [2, 6) x all 4 columns.
+  NeuronGroup tile{.id = 16, .core = 0, .layer = "conv2.tile", .size = 16};
+  tile.du = 4095;
+  tile.vth = 50;
+  image.groups = {conv1, fc1, and2, relay, acc, pool, tile};
 
   // Conv 1x4x4 -> 2x4x4, 3x3, pad 1: mixed 8-bit weights keep bit 0 clear.
   SynapseTable conv{.id = 1, .source = {SourceKind::kInputPort, 0}, .target_group = 10};
@@ -158,7 +162,37 @@ BoardImage MakeRepresentativeImage() {
   tail.weights = {10, 20, 30};
   tail.source_offset = 4;
   tail.source_count = 2;
-  image.tables = {conv, fc, tok, gate, res, head, dw, win, tail};
+  // Conv tiles (1.1): conv1's 2x4x4 neurons as rows [0, 4) of a 2x8x4 map,
+  // into the tile of rows [2, 6) of the 1x8x4 output of a 3x3 pad 1 conv;
+  // that tile's receptive field meets the source in rows [1, 4).
+  SynapseTable tiled{.id = 10, .source = {SourceKind::kGroup, 10}, .target_group = 16};
+  tiled.format = SynapseFormat::kConv2d;
+  tiled.num_weight_bits = 7;
+  tiled.conv = {.in_channels = 2,
+                .in_h = 8,
+                .in_w = 4,
+                .out_channels = 1,
+                .out_h = 8,
+                .out_w = 4,
+                .kernel_h = 3,
+                .kernel_w = 3,
+                .stride_h = 1,
+                .stride_w = 1,
+                .pad_h = 1,
+                .pad_w = 1,
+                .groups = 1,
+                .in_c_offset = 0,
+                .in_c_count = 2,
+                .out_c_offset = 0,
+                .out_c_count = 1,
+                .in_y_offset = 0,
+                .in_y_count = 4,
+                .out_y_offset = 2,
+                .out_y_count = 4,
+                .win_y_offset = 1,
+                .win_y_count = 3};
+  tiled.weights = Weights(18, -256, 252, 4, 6);
+  image.tables = {conv, fc, tok, gate, res, head, dw, win, tail, tiled};
 
   image.routes = {{.source_group = 10, .target_core = 1, .axon_offset = 0},
                   {.source_group = 11, .target_core = 1, .axon_offset = 32},

@@ -14,9 +14,10 @@
 namespace spk::hal::format::testing {
 
 // Uses every part of the format: all neuron models, binary and graded spikes,
-// dense, sparse and conv2d tables (one grouped and sliced, two reading a
-// window of their source), every output source, multi-segment output ports and host segments with
-// tensors. Valid.
+// dense, sparse and conv2d tables (one grouped and sliced, one between
+// spatial tiles reading a window), two tables reading a window of their
+// source, every output source, multi-segment output ports and host segments
+// with tensors. Valid.
 BoardImage MakeRepresentativeImage();
 
 // One input port, one group, one dense table, one output port: a few hundred
