@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <map>
 #include <string>
+#include <unordered_map>
 #include <utility>
 
 #include "sim/fixed_point.h"
@@ -122,6 +123,7 @@ StatusOr<Network> BuildNetwork(const BoardImage& image) {
   // Tables. Per source and target core: the windows of its tables there.
   std::vector<std::map<uint32_t, std::vector<hal::format::NeuronRange>>> windows(
       net.sources.size());
+  std::unordered_map<uint32_t, size_t> table_index;  // image table id -> net.tables
   for (const auto& t : image.tables) {
     const std::string name = "synapse table " + std::to_string(t.id);
     uint32_t source = 0;
@@ -153,7 +155,18 @@ StatusOr<Network> BuildNetwork(const BoardImage& image) {
                                   " does not exist on group " + std::to_string(tg.id));
     }
     const SpikeSource& src = net.sources[source];
-    SPK_ASSIGN_OR_RETURN(CompiledTable ct, CompileTable(t, src.size, tg.params.size, src.graded));
+    const CompiledTable* owner = nullptr;
+    if (t.weights_of != hal::format::kOwnWeights) {
+      auto it = table_index.find(t.weights_of);
+      if (it == table_index.end()) {
+        return InvalidArgumentError(name + ": weights_of " + std::to_string(t.weights_of) +
+                                    " names no earlier table");
+      }
+      owner = &net.tables[it->second];
+    }
+    SPK_ASSIGN_OR_RETURN(CompiledTable ct,
+                         CompileTable(t, src.size, tg.params.size, src.graded, owner));
+    table_index.emplace(t.id, net.tables.size());
     const uint32_t index = static_cast<uint32_t>(net.tables.size());
     tg.port_tables[t.target_port].push_back(index);
     tg.delay_slots = std::max<uint32_t>(tg.delay_slots, uint32_t{t.delay} + 1);

@@ -103,7 +103,7 @@ void DenseBinary8(const CompiledTable& t, const SpikeList& spikes, FanOutScratch
                   int64_t* accumulator) {
   const size_t n = t.target_size;
   const size_t k = spikes.size();
-  const int8_t* w = t.w8.data();
+  const int8_t* w = t.w8->data();
   const uint32_t* rows = spikes.index.data();
   ZeroFill(&s->acc16, n);
   const bool wide = k > kRowsPerFlush;
@@ -131,7 +131,7 @@ void DenseBinary16(const CompiledTable& t, const SpikeList& spikes, FanOutScratc
                    int64_t* accumulator) {
   const size_t n = t.target_size;
   const size_t k = spikes.size();
-  const int16_t* w = t.w16.data();
+  const int16_t* w = t.w16->data();
   const uint32_t* rows = spikes.index.data();
   ZeroFill(&s->acc32, n);
   int32_t* acc = s->acc32.data();
@@ -159,12 +159,13 @@ void DenseGraded(const CompiledTable& t, const W* w, const SpikeList& spikes, Fa
 template <typename A>
 uint64_t SparseScatter(const CompiledTable& t, const SpikeList& spikes, A* acc) {
   uint64_t events = 0;
+  const int16_t* w = t.w16->data();
   for (size_t i = 0; i < spikes.size(); ++i) {
     const uint32_t row = spikes.index[i];
     const A p = spikes.payload.empty() ? A{1} : A{spikes.payload[i]};
     const uint32_t begin = t.row_ptr[row];
     const uint32_t end = t.row_ptr[row + 1];
-    for (uint32_t k = begin; k < end; ++k) acc[t.col[k]] += p * t.w16[k];
+    for (uint32_t k = begin; k < end; ++k) acc[t.col[k]] += p * w[k];
     events += end - begin;
   }
   return events;
@@ -189,7 +190,7 @@ uint64_t ConvScatter(const CompiledTable& t, const SpikeList& spikes, A* acc) {
     const ConvPlan::Channel& ch = plan.channels[c];
     if (rows_begin == rows_end || cols_begin == cols_end || ch.lo >= ch.hi) continue;
     const A p = spikes.payload.empty() ? A{1} : A{spikes.payload[i]};
-    const int16_t* w_channel = plan.weights.data() + ch.weight;
+    const int16_t* w_channel = plan.weights->data() + ch.weight;
     for (uint32_t ry = rows_begin; ry < rows_end; ++ry) {
       const ConvTap row = row_taps[ry];
       for (uint32_t rx = cols_begin; rx < cols_end; ++rx) {
@@ -227,10 +228,12 @@ void StoreDense(const SynapseTable& t, CompiledTable* out) {
   });
   if (fits) {
     out->storage_shift = shift;
-    out->w8.reserve(t.weights.size());
-    for (int16_t w : t.weights) out->w8.push_back(static_cast<int8_t>(w >> shift));
+    std::vector<int8_t> w8;
+    w8.reserve(t.weights.size());
+    for (int16_t w : t.weights) w8.push_back(static_cast<int8_t>(w >> shift));
+    out->w8 = std::make_shared<const std::vector<int8_t>>(std::move(w8));
   } else {
-    out->w16 = t.weights;
+    out->w16 = std::make_shared<const std::vector<int16_t>>(t.weights);
   }
 }
 
@@ -257,8 +260,9 @@ void AxisTaps(uint32_t box0, uint32_t boxn, uint32_t win0, uint32_t winn, uint32
   (*begin)[boxn] = static_cast<uint32_t>(taps->size());
 }
 
-Status CompileConv(const SynapseTable& t, CompiledTable* out) {
+Status CompileConv(const SynapseTable& t, const CompiledTable* owner, CompiledTable* out) {
   const auto& g = t.conv;
+  const uint64_t weight_count = owner != nullptr ? owner->conv.weights->size() : t.weights.size();
   const hal::format::ConvBox box = hal::format::ResolveConvBox(g);
   auto inside = [](uint64_t offset, uint64_t count, uint64_t full) {
     return offset + count <= full;
@@ -273,9 +277,10 @@ Status CompileConv(const SynapseTable& t, CompiledTable* out) {
       inside(box.out_y0, box.out_yn, g.out_h) && inside(box.out_x0, box.out_xn, g.out_w) &&
       MulCapped(MulCapped(g.in_c_count, box.in_yn), box.in_xn) == out->source_size &&
       MulCapped(MulCapped(g.out_c_count, box.out_yn), box.out_xn) == out->target_size &&
-      t.weights.size() == MulCapped(MulCapped(g.out_c_count, g.in_channels / g.groups),
-                                    MulCapped(g.kernel_h, g.kernel_w)) &&
-      t.weights.size() <= std::numeric_limits<uint32_t>::max();
+      weight_count == MulCapped(MulCapped(g.out_c_count, g.in_channels / g.groups),
+                                MulCapped(g.kernel_h, g.kernel_w)) &&
+      weight_count <= std::numeric_limits<uint32_t>::max() &&
+      (owner == nullptr || owner->conv.out_c_count == g.out_c_count);
   if (!consistent) {
     return InvalidArgumentError(TableName(t) +
                                 ": conv geometry does not match its weights, source and target");
@@ -312,23 +317,34 @@ Status CompileConv(const SynapseTable& t, CompiledTable* out) {
            &plan.row_taps);
   AxisTaps(box.in_x0, box.in_xn, box.win_x0, box.win_xn, g.kernel_w, g.stride_w, g.pad_w,
            box.out_x0, box.out_xn, g.out_c_count, 1, &plan.col_begin, &plan.col_taps);
-  plan.weights.assign(t.weights.size(), 0);
+  out->synapses = weight_count;
+  if (owner != nullptr) {
+    plan.weights = owner->conv.weights;
+    return Status::Ok();
+  }
   // [oc][icg][ky][kx] -> [icg][ky][kx][oc] so one input pixel reads each tap's
   // output channels contiguously.
+  std::vector<int16_t> regrouped(t.weights.size(), 0);
   for (uint32_t oc = 0; oc < g.out_c_count; ++oc) {
     for (uint64_t r = 0; r < in_per_group * taps; ++r) {
-      plan.weights[r * g.out_c_count + oc] = t.weights[oc * in_per_group * taps + r];
+      regrouped[r * g.out_c_count + oc] = t.weights[oc * in_per_group * taps + r];
     }
   }
-  out->synapses = t.weights.size();
+  plan.weights = std::make_shared<const std::vector<int16_t>>(std::move(regrouped));
   return Status::Ok();
 }
 
 }  // namespace
 
 StatusOr<CompiledTable> CompileTable(const SynapseTable& table, uint32_t source_size,
-                                     uint32_t target_size, bool graded_source) {
+                                     uint32_t target_size, bool graded_source,
+                                     const CompiledTable* owner) {
   const std::string name = TableName(table);
+  if (owner != nullptr && (owner->format != table.format ||
+                           table.format == SynapseFormat::kSparse || !table.weights.empty())) {
+    return InvalidArgumentError(name + ": cannot share the weights of synapse table " +
+                                std::to_string(owner->id));
+  }
   // The window: dense and sparse rows index it, conv2d reads the whole source.
   const bool whole = table.source_count == 0;
   const uint64_t window_end = uint64_t{table.source_offset} + table.source_count;
@@ -359,6 +375,18 @@ StatusOr<CompiledTable> CompileTable(const SynapseTable& table, uint32_t source_
   switch (table.format) {
     case SynapseFormat::kDense: {
       const uint64_t expected = uint64_t{rows} * target_size;
+      if (owner != nullptr) {
+        if (uint64_t{owner->rows} * owner->target_size != expected ||
+            owner->target_size != target_size) {
+          return InvalidArgumentError(name + ": its weights' shape differs from synapse table " +
+                                      std::to_string(owner->id) + "'s, whose weights it shares");
+        }
+        out.w8 = owner->w8;
+        out.w16 = owner->w16;
+        out.storage_shift = owner->storage_shift;
+        out.synapses = expected;
+        break;
+      }
       if (table.weights.size() != expected) {
         return InvalidArgumentError(
             name + ": dense table has " + std::to_string(table.weights.size()) + " weights, " +
@@ -381,12 +409,12 @@ StatusOr<CompiledTable> CompileTable(const SynapseTable& table, uint32_t source_
       }
       out.row_ptr = rp;
       out.col = table.col;
-      out.w16 = table.weights;
+      out.w16 = std::make_shared<const std::vector<int16_t>>(table.weights);
       out.synapses = table.weights.size();
       break;
     }
     case SynapseFormat::kConv2d:
-      SPK_RETURN_IF_ERROR(CompileConv(table, &out));
+      SPK_RETURN_IF_ERROR(CompileConv(table, owner, &out));
       break;
     default:
       return InvalidArgumentError(name + ": unknown synapse format " +
@@ -418,12 +446,12 @@ uint64_t FanOut(const CompiledTable& t, const SpikeList& spikes, FanOutScratch* 
   switch (t.format) {
     case SynapseFormat::kDense:
       if (t.graded_source) {
-        if (!t.w8.empty()) {
-          DenseGraded(t, t.w8.data(), spikes, s, accumulator);
+        if (t.w8 != nullptr) {
+          DenseGraded(t, t.w8->data(), spikes, s, accumulator);
         } else {
-          DenseGraded(t, t.w16.data(), spikes, s, accumulator);
+          DenseGraded(t, t.w16->data(), spikes, s, accumulator);
         }
-      } else if (!t.w8.empty()) {
+      } else if (t.w8 != nullptr) {
         DenseBinary8(t, spikes, s, accumulator);
       } else {
         DenseBinary16(t, spikes, s, accumulator);

@@ -19,6 +19,7 @@
 #define SPK_SIM_SYNAPSE_H_
 
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 #include "base/status.h"
@@ -58,7 +59,7 @@ struct ConvPlan {
   std::vector<ConvTap> row_taps;    // weight: ky x kernel_w x out_c_count; target: row x cols
   std::vector<uint32_t> col_begin;  // in_cols + 1 entries into col_taps
   std::vector<ConvTap> col_taps;    // weight: kx x out_c_count; target: column
-  std::vector<int16_t> weights;
+  std::shared_ptr<const std::vector<int16_t>> weights;  // shared by tables of one kernel
 };
 
 struct CompiledTable {
@@ -77,8 +78,10 @@ struct CompiledTable {
   uint32_t delay = 0;     // extra steps beyond the inherent one
   int storage_shift = 0;  // dense int8 storage: w = w8 << storage_shift
   uint64_t synapses = 0;  // stored synapses, for memory accounting
-  std::vector<int8_t> w8;
-  std::vector<int16_t> w16;  // dense when int8 does not fit, sparse values
+  // Immutable once built, so tables sharing an image table's weights
+  // (weights_of) share them here too. w8 is null unless int8 storage fits.
+  std::shared_ptr<const std::vector<int8_t>> w8;
+  std::shared_ptr<const std::vector<int16_t>> w16;  // dense when int8 does not fit, sparse values
   std::vector<uint32_t> row_ptr;
   std::vector<uint32_t> col;
   ConvPlan conv;
@@ -92,8 +95,11 @@ inline constexpr uint32_t kMaxTableSource = uint32_t{1} << 23;
 // -256..255, weight_exp in -16..15). Sizes and the source window are checked
 // again, since a mismatch would index out of bounds: INVALID_ARGUMENT names
 // the table.
+// A table sharing another's weights (weights_of) is compiled with `owner`,
+// that table compiled, whose weight storage it then shares.
 StatusOr<CompiledTable> CompileTable(const hal::format::SynapseTable& table, uint32_t source_size,
-                                     uint32_t target_size, bool graded_source);
+                                     uint32_t target_size, bool graded_source,
+                                     const CompiledTable* owner = nullptr);
 
 // Scratch buffers of one thread; sized on first use.
 struct FanOutScratch {

@@ -81,16 +81,16 @@ TEST(SynapseTest, GradedSpikesMultiplyPayloadByWeight) {
 TEST(SynapseTest, StorageWidthFollowsTheWeights) {
   auto even = CompileTable(Dense({-256, 254, 0, 2}, 0), 2, 2, false);
   ASSERT_TRUE(even.ok());
-  EXPECT_EQ(even->w8.size(), 4u);
+  EXPECT_EQ(even->w8->size(), 4u);
   EXPECT_EQ(even->storage_shift, 1);
   auto odd = CompileTable(Dense({255, 1, 0, 3}, 0), 2, 2, false);
   ASSERT_TRUE(odd.ok());
-  EXPECT_TRUE(odd->w8.empty());
-  EXPECT_EQ(odd->w16.size(), 4u);
+  EXPECT_EQ(odd->w8, nullptr);
+  EXPECT_EQ(odd->w16->size(), 4u);
   auto small = CompileTable(Dense({-128, 127, 5, 0}, 0), 2, 2, false);
   ASSERT_TRUE(small.ok());
   EXPECT_EQ(small->storage_shift, 0);
-  EXPECT_EQ(small->w8.size(), 4u);
+  EXPECT_EQ(small->w8->size(), 4u);
   EXPECT_EQ(Apply(Dense({-256, 254, 0, 2}, 0), 2, 2, false, Spikes({0, 1})),
             (std::vector<int64_t>{-256, 256}));
 }

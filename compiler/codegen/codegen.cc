@@ -513,9 +513,10 @@ void Codegen::ChooseTiling(const Operation& op, Layer& layer) {
         if (vol > cap(lim.neurons) || vol * fan > cap(lim.output_axons)) continue;
         uint64_t axons = 0, bits = 0;
         for (const In& in : ins) {
-          const uint64_t blocks = (tc + in.og - 1) / in.og + (tc % in.og != 0 ? 1 : 0);
-          const uint64_t cin = std::min(in.cin, blocks * in.cg);
-          axons += cin * std::min(in.hin, (th - 1) * in.sh + in.kh) *
+          // A table's window holds every channel of its source box: count
+          // them all (a grouped conv's tile reads only its groups' channels,
+          // but the boxes of its sources may hold more).
+          axons += in.cin * std::min(in.hin, (th - 1) * in.sh + in.kh) *
                    std::min(in.win, (tw - 1) * in.sw + in.kw);
           bits += uint64_t{tc} * in.cg * in.kh * in.kw * lim.synapse_bits_dense;
         }
@@ -899,7 +900,7 @@ std::vector<partition::LayerDemand> Codegen::Demands() const {
         for (uint32_t u = 0; u < units; ++u) {
           const Box tile = t.TileBox(u);
           const auto [ys, xs] = ReceptiveField(op, tile);
-          const uint64_t channels = InputChannels(op, tile).second;
+          const uint64_t channels = static_cast<uint64_t>(id[1]);  // see ChooseTiling
           in.axons_per_unit.push_back(
               static_cast<uint32_t>(channels * ys.Clipped(id[2]) * xs.Clipped(id[3])));
         }

@@ -234,6 +234,7 @@ void EncodeSection(SectionType type, const BoardImage& image, ByteWriter& w) {
                            c.win_y_offset, c.win_y_count, c.win_x_offset, c.win_x_count}) {
           w.U32(v);
         }
+        w.U32(t.weights_of);  // 1.1
       });
       break;
     case SectionType::kRoutes:
@@ -504,6 +505,7 @@ Status DecodeSection(SectionType type, std::span<const uint8_t> bytes, uint16_t 
               {"conv.win_y_offset", &c.win_y_offset}, {"conv.win_y_count", &c.win_y_count},
               {"conv.win_x_offset", &c.win_x_offset}, {"conv.win_x_count", &c.win_x_count}};
           for (const auto& [field, value] : tiles) *value = r.U32(field);
+          t.weights_of = r.U32("weights_of");
         }
         image.tables.push_back(std::move(t));
       });

@@ -279,13 +279,15 @@ TEST(BoardImageIoTest, SourceWindowsRoundTripAtTheEndOfTheTableRecord) {
   EXPECT_EQ(back->tables[0].source_offset, 1u);
   EXPECT_EQ(back->tables[0].source_count, 1u);
   // The tables section: count, then the one record's length and fields,
-  // ending in delay (u8), source_offset and source_count (u32 each), then
-  // the twelve conv tile fields (u32 each, 0 for a dense table).
+  // ending in delay (u8), source_offset and source_count (u32 each), the
+  // twelve conv tile fields (u32 each, 0 for a dense table) and weights_of
+  // (u32, all ones for a table with weights of its own).
   const std::vector<uint8_t> tables = Sections(bytes)[3].body;
   ASSERT_EQ(tables.size(), 4 + 4 + size_t{tables[4]});
-  const std::vector<uint8_t> tail(tables.end() - 57, tables.end() - 48);
+  const std::vector<uint8_t> tail(tables.end() - 61, tables.end() - 52);
   EXPECT_EQ(tail, (std::vector<uint8_t>{0, 1, 0, 0, 0, 1, 0, 0, 0}));
-  EXPECT_EQ(std::vector<uint8_t>(tables.end() - 48, tables.end()), std::vector<uint8_t>(48, 0));
+  EXPECT_EQ(std::vector<uint8_t>(tables.end() - 52, tables.end() - 4), std::vector<uint8_t>(48, 0));
+  EXPECT_EQ(std::vector<uint8_t>(tables.end() - 4, tables.end()), std::vector<uint8_t>(4, 0xff));
 }
 
 // Format 1.1 also appended the conv tiles and their window, twelve u32s
@@ -312,7 +314,7 @@ TEST(BoardImageIoTest, ConvTilesRoundTripAfterTheSourceWindow) {
   // The last record of the tables section ends in these fields.
   const std::vector<uint8_t> tables = Sections(bytes)[3].body;
   std::vector<uint32_t> tail;
-  for (size_t at = tables.size() - 48; at < tables.size(); at += 4) {
+  for (size_t at = tables.size() - 52; at < tables.size() - 4; at += 4) {
     uint32_t v = 0;
     for (int i = 0; i < 4; ++i) v |= uint32_t{tables[at + i]} << (8 * i);
     tail.push_back(v);
@@ -320,8 +322,8 @@ TEST(BoardImageIoTest, ConvTilesRoundTripAfterTheSourceWindow) {
   EXPECT_EQ(tail, (std::vector<uint32_t>{0, 4, 5, 4, 2, 4, 6, 4, 1, 3, 7, 2}));
 }
 
-// Drops the last `bytes` bytes of every table record: 56 make 1.0 records
-// (ending at delay), 48 records of 1.1 with source windows only.
+// Drops the last `bytes` bytes of every table record: 60 make 1.0 records
+// (ending at delay), 52 records of 1.1 with source windows only.
 std::vector<uint8_t> WithoutTrailingFields(const std::vector<uint8_t>& tables, uint32_t bytes) {
   auto load = [&](size_t at) {
     uint32_t v = 0;
@@ -341,7 +343,7 @@ std::vector<uint8_t> WithoutTrailingFields(const std::vector<uint8_t>& tables, u
   return out;
 }
 std::vector<uint8_t> WithoutSourceWindows(const std::vector<uint8_t>& tables) {
-  return WithoutTrailingFields(tables, 56);
+  return WithoutTrailingFields(tables, 60);
 }
 
 TEST(BoardImageIoTest, TablesOfA10ImageReadAsWholeSource) {
@@ -367,10 +369,10 @@ TEST(BoardImageIoTest, TablesOfA10ImageReadAsWholeSource) {
   auto long_records = ReadBoardImage(Frame(1, 0, 0, Sections(Encode(image))));
   EXPECT_EQ(long_records.status().code(), StatusCode::kInvalidArgument);
   EXPECT_THAT(std::string(long_records.status().message()),
-              HasSubstr("section 'tables' (type 4) record 0: 56 bytes follow its last field"));
+              HasSubstr("section 'tables' (type 4) record 0: 60 bytes follow its last field"));
   // A 1.1 record must carry the conv tile fields too, conv2d or not.
   sections = Sections(Encode(image));
-  sections[3].body = WithoutTrailingFields(sections[3].body, 48);
+  sections[3].body = WithoutTrailingFields(sections[3].body, 52);
   auto no_tiles = ReadBoardImage(Frame(1, 1, 0, sections));
   EXPECT_EQ(no_tiles.status().code(), StatusCode::kInvalidArgument);
   EXPECT_THAT(

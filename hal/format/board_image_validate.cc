@@ -367,12 +367,79 @@ class Validator {
       std::string name = target == nullptr ? Cat("table ", t.id, " (to group ", t.target_group, ")")
                                            : Cat("table ", t.id, " (to group ", t.target_group,
                                                  ", layer ", Quote(target->layer), ")");
+      const SynapseTable* owner = nullptr;
+      if (t.weights_of != kOwnWeights) {
+        auto it = ids.find(t.weights_of);
+        if (it == ids.end()) {
+          Fail(name, Cat("weights_of ", t.weights_of, " names no earlier table"));
+          continue;
+        }
+        owner = &image_.tables[it->second];
+        if (!SharesWith(name, t, *owner)) continue;
+      }
       if (!ids.emplace(t.id, i).second) Fail(name, Cat("duplicate id ", t.id));
-      CheckTable(name, t, target);
+      CheckTable(name, t, target, owner);
     }
   }
 
-  void CheckTable(const std::string& name, const SynapseTable& t, const NeuronGroup* target) {
+  // Rows of a dense table: its window, or its whole source (0 if unknown).
+  uint64_t DenseRows(const SynapseTable& t) const {
+    if (t.source_count != 0) return t.source_count;
+    if (t.source.kind == SourceKind::kInputPort) {
+      return t.source.index < image_.inputs.size()
+                 ? ShapeElements(image_.inputs[t.source.index].shape)
+                 : 0;
+    }
+    const NeuronGroup* g = FindGroup(t.source.index);
+    return g != nullptr ? g->size : 0;
+  }
+
+  // Whether `t` may apply `owner`'s weights: an own-weights table of the same
+  // format (dense or conv2d), weight bits and weight shape.
+  bool SharesWith(const std::string& name, const SynapseTable& t, const SynapseTable& owner) {
+    const std::string of = Cat("weights_of ", t.weights_of, ": ");
+    if (owner.weights_of != kOwnWeights) {
+      Fail(name, Cat(of, "table ", owner.id, " shares another table's weights itself"));
+      return false;
+    }
+    if (t.format != owner.format || t.format == SynapseFormat::kSparse) {
+      Fail(name, Cat(of,
+                     "only dense and conv2d tables share weights, with a table of the same "
+                     "format"));
+      return false;
+    }
+    if (!t.weights.empty()) {
+      Fail(name, Cat(of, "a table sharing weights has none of its own, not ", t.weights.size()));
+      return false;
+    }
+    if (t.num_weight_bits != owner.num_weight_bits) {
+      Fail(name, Cat(of, "num_weight_bits ", static_cast<int>(t.num_weight_bits), " differs from ",
+                     static_cast<int>(owner.num_weight_bits)));
+      return false;
+    }
+    if (t.format == SynapseFormat::kConv2d) {
+      const Conv2dGeometry &a = t.conv, &b = owner.conv;
+      if (a.out_c_count != b.out_c_count || a.kernel_h != b.kernel_h || a.kernel_w != b.kernel_w ||
+          a.in_channels / std::max<uint32_t>(a.groups, 1) !=
+              b.in_channels / std::max<uint32_t>(b.groups, 1)) {
+        Fail(name, Cat(of, "the kernel shapes differ"));
+        return false;
+      }
+      return true;
+    }
+    const NeuronGroup* tg = FindGroup(t.target_group);
+    const NeuronGroup* og = FindGroup(owner.target_group);
+    if (tg == nullptr || og == nullptr || tg->size != og->size ||
+        DenseRows(t) != DenseRows(owner)) {
+      Fail(name, Cat(of, "the weight shapes ([rows][targets]) differ"));
+      return false;
+    }
+    return true;
+  }
+
+  void CheckTable(const std::string& name, const SynapseTable& t, const NeuronGroup* target,
+                  const SynapseTable* owner) {
+    const std::vector<int16_t>& weights = owner != nullptr ? owner->weights : t.weights;
     bool source_ok = true;
     const NeuronGroup* source_group = nullptr;
     if (t.source.kind == SourceKind::kInputPort) {
@@ -416,7 +483,7 @@ class Validator {
       Fail(name, Cat("weight_exp ", static_cast<int>(t.weight_exp), " is outside ", kMinWeightExp,
                      "..", kMaxWeightExp));
     }
-    CheckWeights(name, t);
+    if (owner == nullptr) CheckWeights(name, t);  // a shared set was checked with its owner
     if (static_cast<uint8_t>(t.format) > static_cast<uint8_t>(SynapseFormat::kConv2d)) {
       Fail(name, Cat("format ", static_cast<int>(t.format), " is not a known synapse format"));
       return;
@@ -454,8 +521,8 @@ class Validator {
     const char* rows_name = windowed ? "source window count " : "source size ";
     switch (t.format) {
       case SynapseFormat::kDense:
-        if (t.weights.size() != SatMul(rows, tgt)) {
-          Fail(name, Cat("dense weights have ", t.weights.size(), " entries; expected ", rows_name,
+        if (weights.size() != SatMul(rows, tgt)) {
+          Fail(name, Cat("dense weights have ", weights.size(), " entries; expected ", rows_name,
                          rows, " x target size ", tgt, " = ", SatMul(rows, tgt)));
         }
         break;
@@ -463,7 +530,7 @@ class Validator {
         CheckSparse(name, t, rows, rows_name, tgt);
         break;
       case SynapseFormat::kConv2d:
-        CheckConv(name, t, src, tgt);
+        CheckConv(name, t, weights, src, tgt);
         break;
     }
   }
@@ -545,7 +612,8 @@ class Validator {
     }
   }
 
-  void CheckConv(const std::string& name, const SynapseTable& t, uint64_t src, uint64_t tgt) {
+  void CheckConv(const std::string& name, const SynapseTable& t,
+                 const std::vector<int16_t>& weights, uint64_t src, uint64_t tgt) {
     const Conv2dGeometry& c = t.conv;
     auto fail = [&](const std::string& what) { Fail(name, what); };
     if (c.groups == 0) return fail("conv.groups is 0; it must be >= 1");
@@ -652,8 +720,8 @@ class Validator {
     }
     uint64_t want_w =
         SatMul(SatMul(SatMul(c.out_c_count, c.in_channels / c.groups), c.kernel_h), c.kernel_w);
-    if (t.weights.size() != want_w) {
-      fail(Cat("conv weights have ", t.weights.size(), " entries; expected out_c_count ",
+    if (weights.size() != want_w) {
+      fail(Cat("conv weights have ", weights.size(), " entries; expected out_c_count ",
                c.out_c_count, " x in_channels/groups ", c.in_channels / c.groups, " x kernel ",
                c.kernel_h, "x", c.kernel_w, " = ", want_w));
     }

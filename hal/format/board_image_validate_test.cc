@@ -481,6 +481,41 @@ TEST(BoardImageValidateTest, ConvBoxesAndWindowsInsideTheirMapsAreValid) {
               }).empty());
 }
 
+// A table may apply an earlier table's weights (weights_of) when format,
+// weight bits and weight shape agree; it then holds none of its own.
+TEST(BoardImageValidateTest, SharedWeightsNameAnEarlierTableOfTheSameShape) {
+  auto with_share = [](std::function<void(SynapseTable&)> edit) {
+    BoardImage image = testing::MakeRepresentativeImage();
+    // Table id 6 is dense [6 sources][4 targets], group 13 -> group 14.
+    SynapseTable share{.id = 40, .source = {SourceKind::kGroup, 13}, .target_group = 14};
+    share.weights_of = 6;
+    share.num_weight_bits = image.tables[5].num_weight_bits;
+    edit(share);
+    image.tables.push_back(share);
+    return ValidateBoardImage(image);
+  };
+  EXPECT_TRUE(with_share([](SynapseTable&) {}).ok()) << with_share([](SynapseTable&) {});
+  auto message = [&](std::function<void(SynapseTable&)> edit) {
+    return std::string(with_share(std::move(edit)).message());
+  };
+  EXPECT_THAT(message([](SynapseTable& t) { t.weights_of = 41; }),
+              HasSubstr("table 40 (to group 14, layer \"head.acc\"): weights_of 41 names no "
+                        "earlier table"));
+  EXPECT_THAT(message([](SynapseTable& t) {
+                t.weights = {2, 2};
+              }),
+              HasSubstr("a table sharing weights has none of its own, not 2"));
+  EXPECT_THAT(message([](SynapseTable& t) { t.num_weight_bits = 7; }),
+              HasSubstr("num_weight_bits 7 differs from 8"));
+  EXPECT_THAT(message([](SynapseTable& t) { t.weights_of = 3; }),  // sparse
+              HasSubstr("only dense and conv2d tables share weights"));
+  EXPECT_THAT(message([](SynapseTable& t) {
+                t.source_offset = 1;  // 5 rows of 6
+                t.source_count = 5;
+              }),
+              HasSubstr("the weight shapes ([rows][targets]) differ"));
+}
+
 TEST(BoardImageValidateTest, ExactMessageForOutOfRangeDecay) {
   BoardImage image = testing::MakeRepresentativeImage();
   image.groups[2].layer = "blocks.0.attn.q_lif";

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <limits>
 #include <map>
+#include <set>
 #include <tuple>
 #include <unordered_map>
 #include <utility>
@@ -137,21 +138,32 @@ std::vector<CoreUsage> MeasureCoreUsage(const BoardImage& image, const CoreLimit
   std::map<std::tuple<uint32_t, uint8_t, uint32_t, uint32_t, uint32_t, size_t, uint64_t>,
            std::vector<const std::vector<int16_t>*>>
       kernels;
+  // A table sharing another's weights (weights_of) applies the owner's; a
+  // core stores each owner's set once.
+  std::unordered_map<uint32_t, const SynapseTable*> tables_by_id;
+  for (const SynapseTable& t : image.tables) tables_by_id.emplace(t.id, &t);
+  std::set<std::pair<uint32_t, const SynapseTable*>> owners_stored;  // (core, owner)
   for (const SynapseTable& t : image.tables) {
     const NeuronGroup* target = group(t.target_group);
     if (target == nullptr || target->core >= usage.size()) continue;
     const uint32_t core = target->core;
-    bool stored = true;
-    if (t.format == SynapseFormat::kConv2d && !t.weights.empty()) {
+    const SynapseTable* owner = &t;
+    if (t.weights_of != kOwnWeights) {
+      auto it = tables_by_id.find(t.weights_of);
+      if (it != tables_by_id.end()) owner = it->second;
+    }
+    const std::vector<int16_t>& weights = owner->weights;
+    bool stored = owners_stored.insert({core, owner}).second;
+    if (stored && t.format == SynapseFormat::kConv2d && !weights.empty()) {
       auto& same = kernels[{core, t.num_weight_bits, t.conv.out_c_count, t.conv.kernel_h,
-                            t.conv.kernel_w, t.weights.size(), KernelHash(t.weights)}];
+                            t.conv.kernel_w, weights.size(), KernelHash(weights)}];
       stored = std::none_of(same.begin(), same.end(),
-                            [&](const std::vector<int16_t>* w) { return *w == t.weights; });
-      if (stored) same.push_back(&t.weights);
+                            [&](const std::vector<int16_t>* w) { return *w == weights; });
+      if (stored) same.push_back(&weights);
     }
     const uint64_t bits =
         t.format == SynapseFormat::kSparse ? limits.synapse_bits_sparse : limits.synapse_bits_dense;
-    if (stored) usage[core].synapse_bits += t.weights.size() * bits;
+    if (stored) usage[core].synapse_bits += weights.size() * bits;
     std::vector<NeuronRange>& ranges =
         windows[{static_cast<uint8_t>(t.source.kind), t.source.index, core}];
     for (const NeuronRange& r : TableRanges(t, source_size(t.source))) ranges.push_back(r);

@@ -266,6 +266,29 @@ TEST(CoreUsageTest, IdenticalConvKernelsAreStoredOncePerCore) {
   EXPECT_EQ(MeasureCoreUsage(dense, Limits())[0].synapse_bits, 2u * 12u * 8u);
 }
 
+// Tables applying another table's weights (weights_of): a core stores each
+// set once, however many of its tables apply it; another core its own copy.
+TEST(CoreUsageTest, SharedWeightsAreStoredOncePerCore) {
+  BoardImage image;
+  image.cores = {{0, 0}, {0, 1}};
+  image.inputs.push_back({"x", {8}, SpikeKind::kBinary, 1.0f});
+  image.groups = {{.id = 0, .core = 0, .layer = "a", .size = 3},
+                  {.id = 1, .core = 0, .layer = "a", .size = 3},
+                  {.id = 2, .core = 1, .layer = "a", .size = 3}};
+  const SynapseSource x{SourceKind::kInputPort, 0};
+  SynapseTable owner = Dense(0, x, 0, 4 * 3, 0, 4);
+  SynapseTable same_core = Dense(1, x, 1, 0, 4, 4);
+  same_core.weights_of = 0;
+  SynapseTable other_core = Dense(2, x, 2, 0, 4, 4);
+  other_core.weights_of = 0;
+  image.tables = {owner, same_core, other_core};
+  const std::vector<CoreUsage> usage = MeasureCoreUsage(image, Limits());
+  EXPECT_EQ(usage[0].synapse_bits, 12u * 8);
+  EXPECT_EQ(usage[1].synapse_bits, 12u * 8);
+  EXPECT_EQ(usage[0].input_axons, 8u);  // both windows
+  EXPECT_EQ(usage[1].input_axons, 4u);
+}
+
 TEST(CoreUsageTest, ToleratesImagesThatDoNotResolve) {
   BoardImage image = testing::MakeRepresentativeImage();
   image.groups[1].core = 7;           // no such core
