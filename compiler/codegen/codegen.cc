@@ -187,7 +187,11 @@ class Codegen {
   std::pair<Span, Span> ReceptiveField(const Operation& op, const Box& out) const;
   std::pair<uint32_t, uint32_t> InputChannels(const Operation& op, const Box& out) const;
   void ChooseTiling(const Operation& op, Layer& layer);
-  uint32_t ConvFanOut(const Value* v) const;
+  struct MapPlan {
+    std::optional<Tiling> tiling;
+  };
+  const MapPlan& PlanMap(const Operation& op) const;
+  double FanOut(const Operation& op) const;
   void VisitLayout(const Operation& op);
   void VisitSyn(const Operation& op);
   void VisitNeuron(const Operation& op);
@@ -222,6 +226,7 @@ class Codegen {
   BoardImage image_;
   std::vector<LayerInfo> infos_;
   std::map<SharedKey, uint32_t> shared_weights_;  // weight slice -> the table holding it
+  mutable std::map<const Operation*, MapPlan> map_plans_;
 };
 
 std::string Codegen::UniqueName(std::string base) {
@@ -439,13 +444,136 @@ bool Codegen::ConvOk(const Syn& syn) const {
   return t.c == d[1] && t.h == d[2] && t.w == d[3];
 }
 
-// Cores one neuron of `v` is expected to reach: a conv reading it needs a
-// core per block of its output channels whose kernels fill a core (twice, for
-// tiles whose receptive fields overlap a neighbour's); anything else one.
-uint32_t Codegen::ConvFanOut(const Value* v) const {
+namespace {
+
+// The syn ops whose outputs sum into operand `v` of a neuron op.
+void SynsInto(const Value* v, std::vector<const Operation*>& out) {
+  const Operation* d = v->def();
+  if (d == nullptr) return;
+  if (d->name() == "add") {
+    SynsInto(d->operand(0), out);
+    SynsInto(d->operand(1), out);
+  } else {
+    out.push_back(d);
+  }
+}
+
+}  // namespace
+
+// How the neurons of `op` are laid out, from the IR alone (so that a map's
+// producers can count the cores its tiles reach): memoized.
+const Codegen::MapPlan& Codegen::PlanMap(const Operation& op) const {
+  if (auto it = map_plans_.find(&op); it != map_plans_.end()) return it->second;
+  MapPlan plan;
+  const auto& lim = options_.chip.core;
+  auto cap = [](uint64_t v) { return v == 0 ? std::numeric_limits<uint64_t>::max() : v; };
+  const uint64_t size = static_cast<uint64_t>(op.result()->type().num_elements());
+  // Conv inputs: every operand a sum of syn_conv2d reading a [1, C, H, W] map.
+  std::vector<const Operation*> syns;
+  for (size_t k = 0; k < op.num_operands(); ++k) SynsInto(op.operand(k), syns);
+  bool conv_inputs = op.name() != "and2" && !syns.empty();
+  for (const Operation* syn : syns) {
+    conv_inputs = conv_inputs && syn->name() == "syn_conv2d" &&
+                  syn->operand(0)->type().dims().size() == 4 &&
+                  syn->operand(0)->type().dims()[0] == 1;
+  }
+  const auto& od = op.result()->type().dims();
+  std::vector<int64_t> dims;  // the map, [1, C, H, W]
+  if (conv_inputs && od.size() == 4 && od[0] == 1) {
+    dims = od;
+  } else {
+    conv_inputs = false;
+    // A map the convolutions reading it see (a pooled map, flattened).
+    std::vector<const Value*> todo = {op.result()};
+    while (!todo.empty() && dims.empty()) {
+      const Value* cur = todo.back();
+      todo.pop_back();
+      for (const auto& use : cur->uses()) {
+        const Operation& user = *use.user;
+        if ((user.name() == "reshape" || user.name() == "flatten") &&
+            ir::IsIdentityPermutation(ir::StepPermutation(user))) {
+          todo.push_back(user.result());
+        } else if (user.name() == "syn_conv2d") {
+          const auto& d = user.operand(0)->type().dims();
+          if (d.size() == 4 && d[0] == 1 && static_cast<uint64_t>(d[1] * d[2] * d[3]) == size) {
+            dims = d;
+            break;
+          }
+        }
+      }
+    }
+  }
+  if (dims.empty()) return map_plans_.emplace(&op, plan).first->second;
+  const uint32_t C = static_cast<uint32_t>(dims[1]), H = static_cast<uint32_t>(dims[2]),
+                 W = static_cast<uint32_t>(dims[3]);
+  struct In {
+    uint64_t cin, cg, kh, kw, sh, sw, hin, win;
+  };
+  std::vector<In> ins;
+  for (const Operation* syn : syns) {
+    if (!conv_inputs) break;
+    const auto& d = syn->operand(0)->type().dims();
+    const auto& kd = module_.FindConstant(*syn->attrs().GetRef("weight"))->type().dims();
+    const auto* st = syn->attrs().GetIntList("stride");
+    ins.push_back({static_cast<uint64_t>(d[1]), static_cast<uint64_t>(kd[1]),
+                   static_cast<uint64_t>(kd[2]), static_cast<uint64_t>(kd[3]),
+                   static_cast<uint64_t>(st ? (*st)[0] : 1),
+                   static_cast<uint64_t>(st ? (*st)[1] : 1), static_cast<uint64_t>(d[2]),
+                   static_cast<uint64_t>(d[3])});
+  }
+  const double fan = FanOut(op);
+  // Whole channels fit: channel-slice groups, as small maps always had.
+  bool whole =
+      uint64_t{H} * W <= cap(lim.neurons) &&
+      static_cast<double>(uint64_t{H} * W) * fan <= static_cast<double>(cap(lim.output_axons));
+  for (const In& in : ins) whole = whole && in.cin * in.hin * in.win <= cap(lim.input_axons);
+  if (!whole) {
+    auto divisors = [](uint32_t n) {
+      std::vector<uint32_t> d;
+      for (uint32_t k = 1; k <= n; ++k) {
+        if (n % k == 0) d.push_back(k);
+      }
+      return d;
+    };
+    for (uint32_t th : divisors(H)) {
+      for (uint32_t tw : divisors(W)) {
+        for (uint32_t tc : divisors(C)) {
+          const uint64_t vol = uint64_t{tc} * th * tw;
+          if (vol > cap(lim.neurons) ||
+              static_cast<double>(vol) * fan > static_cast<double>(cap(lim.output_axons))) {
+            continue;
+          }
+          uint64_t axons = 0, bits = 0;
+          for (const In& in : ins) {
+            // A table's window holds every channel of its source box: count
+            // them all (a grouped conv's tile reads only its groups' channels,
+            // but the boxes of its sources may hold more).
+            axons += in.cin * std::min(in.hin, (th - 1) * in.sh + in.kh) *
+                     std::min(in.win, (tw - 1) * in.sw + in.kw);
+            bits += uint64_t{tc} * in.cg * in.kh * in.kw * lim.synapse_bits_dense;
+          }
+          if (axons > cap(lim.input_axons) || bits > cap(lim.synapse_memory_bits)) continue;
+          // The largest tile; of equals, the squarest and widest (least halo).
+          const auto key = [](const Tiling& t) {
+            return std::tuple(t.Volume(), t.th * t.tw, std::min(t.th, t.tw));
+          };
+          const Tiling t{C, H, W, tc, th, tw};
+          if (!plan.tiling || key(t) > key(*plan.tiling)) plan.tiling = t;
+        }
+      }
+    }
+  }
+  return map_plans_.emplace(&op, plan).first->second;
+}
+
+// Cores one neuron of `op` reaches, on average: per conv reading it, its
+// output channel blocks times the tiles whose receptive fields hold the
+// neuron (or, for a map split by channels, the channel groups its kernels
+// need); anything else one.
+double Codegen::FanOut(const Operation& op) const {
   const uint64_t bits = options_.chip.core.synapse_memory_bits;
-  uint32_t fan = 0;
-  std::vector<const Value*> todo = {v};
+  double fan = 0;
+  std::vector<const Value*> todo = {op.result()};
   while (!todo.empty()) {
     const Value* cur = todo.back();
     todo.pop_back();
@@ -454,95 +582,62 @@ uint32_t Codegen::ConvFanOut(const Value* v) const {
       const std::string& n = user.name();
       if (n == "reshape" || n == "flatten" || n == "permute" || n == "transpose") {
         todo.push_back(user.result());
-      } else if (n == "syn_conv2d" && bits != 0) {
-        const auto& kd = module_.FindConstant(*user.attrs().GetRef("weight"))->type().dims();
+        continue;
+      }
+      if (n != "syn_conv2d") {
+        fan += 1;
+        continue;
+      }
+      // The neuron op the conv feeds (directly or through adds).
+      const Operation* target = nullptr;
+      for (const Value* v = user.result(); target == nullptr && !v->uses().empty();) {
+        const Operation* next = v->uses().front().user;
+        if (next->name() == "add") {
+          v = next->result();
+        } else {
+          target = next;
+        }
+      }
+      const auto& kd = module_.FindConstant(*user.attrs().GetRef("weight"))->type().dims();
+      const MapPlan* consumer = target != nullptr ? &PlanMap(*target) : nullptr;
+      if (consumer != nullptr && consumer->tiling) {
+        const Tiling& t = *consumer->tiling;
+        const auto* st = user.attrs().GetIntList("stride");
+        const double sh = st ? static_cast<double>((*st)[0]) : 1,
+                     sw = st ? static_cast<double>((*st)[1]) : 1;
+        const double over_y = ((t.th - 1) * sh + static_cast<double>(kd[2])) / (t.th * sh);
+        const double over_x = ((t.tw - 1) * sw + static_cast<double>(kd[3])) / (t.tw * sw);
+        fan += static_cast<double>(t.c / t.tc) * std::max(1.0, over_y) * std::max(1.0, over_x);
+      } else if (bits != 0) {
         const uint64_t kernel = static_cast<uint64_t>(kd[0] * kd[1] * kd[2] * kd[3]) *
                                 options_.chip.core.synapse_bits_dense;
-        fan += 2 * static_cast<uint32_t>((kernel + bits - 1) / bits);
+        fan += static_cast<double>((kernel + bits - 1) / bits);
       } else {
         fan += 1;
       }
     }
   }
-  return std::max<uint32_t>(fan, 1);
+  return std::max(fan, 1.0);
 }
 
 void Codegen::ChooseTiling(const Operation& op, Layer& layer) {
-  const auto& od = op.result()->type().dims();
-  if (od.size() != 4 || od[0] != 1 || layer.inputs.empty() || layer.model == NeuronModel::kAnd2) {
-    return;
-  }
-  struct In {
-    uint64_t cin, cg, og, kh, kw, sh, sw, hin, win;
-  };
-  std::vector<In> ins;
-  for (const auto& [s, port] : layer.inputs) {
-    const Syn& syn = syns_[s];
-    if (!ConvOk(syn)) return;
-    const auto& d = syn.op->operand(0)->type().dims();
-    const auto& kd = module_.FindConstant(*syn.op->attrs().GetRef("weight"))->type().dims();
-    const int64_t groups = syn.op->attrs().GetInt("groups").value_or(1);
-    const auto* st = syn.op->attrs().GetIntList("stride");
-    ins.push_back({static_cast<uint64_t>(d[1]), static_cast<uint64_t>(kd[1]),
-                   static_cast<uint64_t>(od[1] / groups), static_cast<uint64_t>(kd[2]),
-                   static_cast<uint64_t>(kd[3]), static_cast<uint64_t>(st ? (*st)[0] : 1),
-                   static_cast<uint64_t>(st ? (*st)[1] : 1), static_cast<uint64_t>(d[2]),
-                   static_cast<uint64_t>(d[3])});
-  }
-  const auto& lim = options_.chip.core;
-  auto cap = [](uint64_t v) { return v == 0 ? std::numeric_limits<uint64_t>::max() : v; };
-  const uint32_t C = static_cast<uint32_t>(od[1]), H = static_cast<uint32_t>(od[2]),
-                 W = static_cast<uint32_t>(od[3]);
-  // Whole channels fit: channel-slice groups, as small maps always had.
-  bool whole = uint64_t{H} * W <= cap(lim.neurons);
-  for (const In& in : ins) whole = whole && in.cin * in.hin * in.win <= cap(lim.input_axons);
-  if (whole) return;
-  const uint64_t fan = ConvFanOut(op.result());
-  std::optional<Tiling> best;
-  auto divisors = [](uint32_t n) {
-    std::vector<uint32_t> d;
-    for (uint32_t k = 1; k <= n; ++k) {
-      if (n % k == 0) d.push_back(k);
-    }
-    return d;
-  };
-  for (uint32_t th : divisors(H)) {
-    for (uint32_t tw : divisors(W)) {
-      for (uint32_t tc : divisors(C)) {
-        const uint64_t vol = uint64_t{tc} * th * tw;
-        if (vol > cap(lim.neurons) || vol * fan > cap(lim.output_axons)) continue;
-        uint64_t axons = 0, bits = 0;
-        for (const In& in : ins) {
-          // A table's window holds every channel of its source box: count
-          // them all (a grouped conv's tile reads only its groups' channels,
-          // but the boxes of its sources may hold more).
-          axons += in.cin * std::min(in.hin, (th - 1) * in.sh + in.kh) *
-                   std::min(in.win, (tw - 1) * in.sw + in.kw);
-          bits += uint64_t{tc} * in.cg * in.kh * in.kw * lim.synapse_bits_dense;
-        }
-        if (axons > cap(lim.input_axons) || bits > cap(lim.synapse_memory_bits)) continue;
-        // The largest tile; of equals, the squarest and widest (least halo).
-        const auto key = [](const Tiling& t) {
-          return std::tuple(t.Volume(), t.th * t.tw, std::min(t.th, t.tw));
-        };
-        const Tiling t{C, H, W, tc, th, tw};
-        if (!best || key(t) > key(*best)) best = t;
-      }
-    }
-  }
-  if (!best) return;  // no tile fits: the plan names the limit
+  const MapPlan& plan = PlanMap(op);
+  if (!plan.tiling) return;
+  const Tiling best = *plan.tiling;
+  const uint32_t C = best.c, H = best.h, W = best.w;
+  if (uint64_t{C} * H * W != layer.size) return;
   diags_.Remark(op.DiagLocation(),
                 "'" + op.name() + "' op: map of " + std::to_string(C) + "x" + std::to_string(H) +
                     "x" + std::to_string(W) + " laid out in " +
-                    std::to_string(layer.size / best->Volume()) + " tiles of " +
-                    std::to_string(best->tc) + "x" + std::to_string(best->th) + "x" +
-                    std::to_string(best->tw) + " (channels x rows x columns)");
+                    std::to_string(layer.size / best.Volume()) + " tiles of " +
+                    std::to_string(best.tc) + "x" + std::to_string(best.th) + "x" +
+                    std::to_string(best.tw) + " (channels x rows x columns)");
   layer.tiling = best;
-  layer.unit = best->Volume();
+  layer.unit = best.Volume();
   std::vector<uint32_t> perm(layer.size);
   for (uint32_t ci = 0, i = 0; ci < C; ++ci) {
     for (uint32_t y = 0; y < H; ++y) {
-      for (uint32_t x = 0; x < W; ++x) perm[i++] = best->Neuron(ci, y, x);
+      for (uint32_t x = 0; x < W; ++x) perm[i++] = best.Neuron(ci, y, x);
     }
   }
   layer.element_of.resize(layer.size);
