@@ -555,7 +555,7 @@ const Codegen::MapPlan& Codegen::PlanMap(const Operation& op) const {
           if (axons > cap(lim.input_axons) || bits > cap(lim.synapse_memory_bits)) continue;
           // The largest tile; of equals, the squarest and widest (least halo).
           const auto key = [](const Tiling& t) {
-            return std::tuple(t.Volume(), t.th * t.tw, std::min(t.th, t.tw));
+            return std::tuple(t.Volume(), t.tc, std::min(t.th, t.tw));
           };
           const Tiling t{C, H, W, tc, th, tw};
           if (!plan.tiling || key(t) > key(*plan.tiling)) plan.tiling = t;
