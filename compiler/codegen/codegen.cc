@@ -521,6 +521,24 @@ const Codegen::MapPlan& Codegen::PlanMap(const Operation& op) const {
                    static_cast<uint64_t>(st ? (*st)[1] : 1), static_cast<uint64_t>(d[2]),
                    static_cast<uint64_t>(d[3])});
   }
+  // A map read through sparse tables (a pooling): each target reads at most
+  // its fan-in of source neurons, a bound on a tile's input axons.
+  uint64_t sparse_fan_in = 0;
+  for (const Operation* syn : syns) {
+    if (conv_inputs || syn->name() != "syn_sparse") continue;
+    const ir::Constant* col = module_.FindConstant(*syn->attrs().GetRef("col"));
+    if (col == nullptr) continue;
+    std::vector<uint32_t> per_target(
+        static_cast<size_t>(syn->attrs().GetInt("out_features").value_or(0)), 0);
+    for (size_t k = 0; k < col->data().size(); ++k) {
+      const int64_t c = col->data().GetAsInt(k);
+      if (c >= 0 && static_cast<size_t>(c) < per_target.size())
+        ++per_target[static_cast<size_t>(c)];
+    }
+    uint32_t most = 0;
+    for (uint32_t n : per_target) most = std::max(most, n);
+    sparse_fan_in += most;
+  }
   const double fan = FanOut(op);
   // Whole channels fit: channel-slice groups, as small maps always had.
   bool whole =
@@ -552,8 +570,9 @@ const Codegen::MapPlan& Codegen::PlanMap(const Operation& op) const {
                      std::min(in.win, (tw - 1) * in.sw + in.kw);
             bits += uint64_t{tc} * in.cg * in.kh * in.kw * lim.synapse_bits_dense;
           }
+          axons += vol * sparse_fan_in;
           if (axons > cap(lim.input_axons) || bits > cap(lim.synapse_memory_bits)) continue;
-          // The largest tile; of equals, the squarest and widest (least halo).
+          // The largest tile; of equals, the one with most channels.
           const auto key = [](const Tiling& t) {
             return std::tuple(t.Volume(), t.tc, std::min(t.th, t.tw));
           };
@@ -1364,12 +1383,23 @@ void Codegen::EmitTables(uint32_t syn_index, const Layer& target, uint8_t port,
       }
       std::sort(rows[s].begin(), rows[s].end());
     }
-    for (size_t tg = 0; tg < target.slices.size(); ++tg) {
+    // The target groups these rows reach, each with the rows reaching it
+    // (ascending): only they get tables.
+    std::map<size_t, std::vector<uint32_t>> reached;
+    for (uint32_t s = 0; s < sc; ++s) {
+      size_t last = target.slices.size();
+      for (const auto& [o, v] : rows[s]) {
+        const size_t tg = static_cast<size_t>(
+            std::partition_point(target.slices.begin() + 1, target.slices.end(),
+                                 [&](const auto& sl) { return sl.first <= o; }) -
+            target.slices.begin() - 1);
+        if (tg == last) continue;  // rows are sorted by target: groups arrive in order
+        last = tg;
+        reached[tg].push_back(s);
+      }
+    }
+    for (const auto& [tg, sources] : reached) {
       const auto [to, tc] = target.slices[tg];
-      auto reaches = [&](uint32_t s) {
-        return std::any_of(rows[s].begin(), rows[s].end(),
-                           [&](const auto& e) { return e.first >= to && e.first < to + tc; });
-      };
       // Windows: the first to the last source neuron with a synapse here;
       // from a tiled source, each run of such neurons (a receptive field
       // meets a tile in pieces), so the axons are exactly those neurons.
@@ -1378,8 +1408,8 @@ void Codegen::EmitTables(uint32_t syn_index, const Layer& target, uint8_t port,
         t.format = SynapseFormat::kSparse;
         set_window(t, sg, first, end - first);
         t.row_ptr.push_back(0);
-        for (uint32_t s = first; s < end; ++s) {
-          for (const auto& [o, v] : rows[s]) {
+        for (uint32_t r = first; r < end; ++r) {
+          for (const auto& [o, v] : rows[r]) {
             if (o >= to && o < to + tc) {
               t.col.push_back(o - to);
               t.weights.push_back(v);
@@ -1389,23 +1419,16 @@ void Codegen::EmitTables(uint32_t syn_index, const Layer& target, uint8_t port,
         }
         add(std::move(t));
       };
-      if (syn.source.tiled) {
-        for (uint32_t s = 0; s < sc;) {
-          if (!reaches(s)) {
-            ++s;
-            continue;
-          }
-          uint32_t e = s + 1;
-          while (e < sc && reaches(e)) ++e;
-          emit(s, e);
-          s = e;
-        }
+      if (!syn.source.tiled) {
+        emit(sources.front(), sources.back() + 1);
         continue;
       }
-      uint32_t first = 0, end = sc;
-      while (first < end && !reaches(first)) ++first;
-      while (end > first && !reaches(end - 1)) --end;
-      if (first < end) emit(first, end);
+      for (size_t k = 0; k < sources.size();) {
+        size_t e = k + 1;
+        while (e < sources.size() && sources[e] == sources[e - 1] + 1) ++e;
+        emit(sources[k], sources[e - 1] + 1);
+        k = e;
+      }
     }
   }
 }
