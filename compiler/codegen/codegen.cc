@@ -191,7 +191,14 @@ class Codegen {
     std::optional<Tiling> tiling;
   };
   const MapPlan& PlanMap(const Operation& op) const;
-  double FanOut(const Operation& op) const;
+  struct Reader {
+    std::optional<Tiling> tiling;  // a conv into a tiled map; else one core per neuron x cores
+    int64_t kh = 1, kw = 1, sh = 1, sw = 1, ph = 0, pw = 0;
+    uint64_t cores = 1;
+  };
+  std::vector<Reader> Readers(const Operation& op) const;
+  uint64_t TileOutputAxons(const std::vector<Reader>& readers, uint32_t H, uint32_t W, uint32_t tc,
+                           uint32_t th, uint32_t tw) const;
   void VisitLayout(const Operation& op);
   void VisitSyn(const Operation& op);
   void VisitNeuron(const Operation& op);
@@ -539,11 +546,10 @@ const Codegen::MapPlan& Codegen::PlanMap(const Operation& op) const {
     for (uint32_t n : per_target) most = std::max(most, n);
     sparse_fan_in += most;
   }
-  const double fan = FanOut(op);
+  const std::vector<Reader> readers = Readers(op);
   // Whole channels fit: channel-slice groups, as small maps always had.
-  bool whole =
-      uint64_t{H} * W <= cap(lim.neurons) &&
-      static_cast<double>(uint64_t{H} * W) * fan <= static_cast<double>(cap(lim.output_axons));
+  bool whole = uint64_t{H} * W <= cap(lim.neurons) &&
+               TileOutputAxons(readers, H, W, 1, H, W) <= cap(lim.output_axons);
   for (const In& in : ins) whole = whole && in.cin * in.hin * in.win <= cap(lim.input_axons);
   if (!whole) {
     auto divisors = [](uint32_t n) {
@@ -558,7 +564,7 @@ const Codegen::MapPlan& Codegen::PlanMap(const Operation& op) const {
         for (uint32_t tc : divisors(C)) {
           const uint64_t vol = uint64_t{tc} * th * tw;
           if (vol > cap(lim.neurons) ||
-              static_cast<double>(vol) * fan > static_cast<double>(cap(lim.output_axons))) {
+              TileOutputAxons(readers, H, W, tc, th, tw) > cap(lim.output_axons)) {
             continue;
           }
           uint64_t axons = 0, bits = 0;
@@ -585,13 +591,11 @@ const Codegen::MapPlan& Codegen::PlanMap(const Operation& op) const {
   return map_plans_.emplace(&op, plan).first->second;
 }
 
-// Cores one neuron of `op` reaches, on average: per conv reading it, its
-// output channel blocks times the tiles whose receptive fields hold the
-// neuron (or, for a map split by channels, the channel groups its kernels
-// need); anything else one.
-double Codegen::FanOut(const Operation& op) const {
+// Who reads the neurons of `op`, for counting a tile's output axons: the
+// convolutions (with their own tilings) and everything else.
+std::vector<Codegen::Reader> Codegen::Readers(const Operation& op) const {
   const uint64_t bits = options_.chip.core.synapse_memory_bits;
-  double fan = 0;
+  std::vector<Reader> out;
   std::vector<const Value*> todo = {op.result()};
   while (!todo.empty()) {
     const Value* cur = todo.back();
@@ -603,40 +607,88 @@ double Codegen::FanOut(const Operation& op) const {
         todo.push_back(user.result());
         continue;
       }
-      if (n != "syn_conv2d") {
-        fan += 1;
-        continue;
-      }
-      // The neuron op the conv feeds (directly or through adds).
-      const Operation* target = nullptr;
-      for (const Value* v = user.result(); target == nullptr && !v->uses().empty();) {
-        const Operation* next = v->uses().front().user;
-        if (next->name() == "add") {
-          v = next->result();
-        } else {
-          target = next;
+      Reader r;
+      // A pooling's windows straddle the tiles of its output: a neuron on a
+      // tile's edge reaches two (up to four at corners; two on average at most).
+      if (n == "syn_sparse") r.cores = 2;
+      if (n == "syn_conv2d") {
+        // The neuron op the conv feeds (directly or through adds).
+        const Operation* target = nullptr;
+        for (const Value* v = user.result(); target == nullptr && !v->uses().empty();) {
+          const Operation* next = v->uses().front().user;
+          if (next->name() == "add") {
+            v = next->result();
+          } else {
+            target = next;
+          }
+        }
+        const auto& kd = module_.FindConstant(*user.attrs().GetRef("weight"))->type().dims();
+        const auto* st = user.attrs().GetIntList("stride");
+        const auto* pd = user.attrs().GetIntList("padding");
+        const MapPlan* consumer = target != nullptr ? &PlanMap(*target) : nullptr;
+        if (consumer != nullptr && consumer->tiling) {
+          r.tiling = consumer->tiling;
+          r.kh = kd[2];
+          r.kw = kd[3];
+          r.sh = st ? (*st)[0] : 1;
+          r.sw = st ? (*st)[1] : 1;
+          r.ph = pd ? (*pd)[0] : 0;
+          r.pw = pd ? (*pd)[1] : 0;
+        } else if (bits != 0) {
+          // Split by whole output channels: a core per block of kernels.
+          const uint64_t kernel = static_cast<uint64_t>(kd[0] * kd[1] * kd[2] * kd[3]) *
+                                  options_.chip.core.synapse_bits_dense;
+          r.cores = (kernel + bits - 1) / bits;
         }
       }
-      const auto& kd = module_.FindConstant(*user.attrs().GetRef("weight"))->type().dims();
-      const MapPlan* consumer = target != nullptr ? &PlanMap(*target) : nullptr;
-      if (consumer != nullptr && consumer->tiling) {
-        const Tiling& t = *consumer->tiling;
-        const auto* st = user.attrs().GetIntList("stride");
-        const double sh = st ? static_cast<double>((*st)[0]) : 1,
-                     sw = st ? static_cast<double>((*st)[1]) : 1;
-        const double over_y = ((t.th - 1) * sh + static_cast<double>(kd[2])) / (t.th * sh);
-        const double over_x = ((t.tw - 1) * sw + static_cast<double>(kd[3])) / (t.tw * sw);
-        fan += static_cast<double>(t.c / t.tc) * std::max(1.0, over_y) * std::max(1.0, over_x);
-      } else if (bits != 0) {
-        const uint64_t kernel = static_cast<uint64_t>(kd[0] * kd[1] * kd[2] * kd[3]) *
-                                options_.chip.core.synapse_bits_dense;
-        fan += static_cast<double>((kernel + bits - 1) / bits);
-      } else {
-        fan += 1;
-      }
+      out.push_back(r);
     }
   }
-  return std::max(fan, 1.0);
+  return out;
+}
+
+namespace {
+
+// Of rows [p0, p0 + pn) of a conv's input, how many (row, reading tile)
+// pairs there are when the output's rows are cut into tiles of `tile`:
+// each row counted once per tile whose receptive field holds it.
+uint64_t RowsReadByTiles(int64_t p0, int64_t pn, uint32_t tile, uint32_t out_n, int64_t k,
+                         int64_t stride, int64_t pad) {
+  uint64_t n = 0;
+  for (uint32_t t0 = 0; t0 < out_n; t0 += tile) {
+    const int64_t lo = int64_t{t0} * stride - pad;
+    const int64_t hi = int64_t{t0 + tile - 1} * stride - pad + k;
+    n += static_cast<uint64_t>(std::max<int64_t>(0, std::min(hi, p0 + pn) - std::max(lo, p0)));
+  }
+  return n;
+}
+
+}  // namespace
+
+// Output axons of the worst tile of `tc x th x tw` neurons of a map H x W
+// (th = H, tw = W: a whole channel): each neuron once per core reading it.
+uint64_t Codegen::TileOutputAxons(const std::vector<Reader>& readers, uint32_t H, uint32_t W,
+                                  uint32_t tc, uint32_t th, uint32_t tw) const {
+  uint64_t axons = 0;
+  const uint64_t vol = uint64_t{tc} * th * tw;
+  for (const Reader& r : readers) {
+    if (!r.tiling) {
+      axons += vol * r.cores;
+      continue;
+    }
+    const Tiling& t = *r.tiling;
+    auto worst = [&](uint32_t n, uint32_t p, uint32_t tile, uint32_t out_n, int64_t k,
+                     int64_t stride, int64_t pad) {
+      uint64_t most = 0;
+      for (uint32_t p0 = 0; p0 < n; p0 += p) {
+        most = std::max(most, RowsReadByTiles(p0, p, tile, out_n, k, stride, pad));
+      }
+      return most;
+    };
+    axons += uint64_t{tc} * (t.c / t.tc) * worst(H, th, t.th, t.h, r.kh, r.sh, r.ph) *
+             worst(W, tw, t.tw, t.w, r.kw, r.sw, r.pw);
+  }
+  return axons;
 }
 
 void Codegen::ChooseTiling(const Operation& op, Layer& layer) {
