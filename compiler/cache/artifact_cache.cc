@@ -89,6 +89,27 @@ StatusOr<hal::format::BoardImage> ArtifactCache::Lookup(const std::string& key) 
   return NotFoundError("artifact cache: no entry " + key);
 }
 
+StatusOr<std::vector<uint8_t>> ArtifactCache::LookupBytes(const std::string& key) {
+  if (!IsKey(key)) return InvalidArgumentError("artifact cache: malformed key '" + key + "'");
+  const std::string path = PathFor(key);
+  auto bytes = hal::format::ReadBoardImageBytesFile(path);
+  std::lock_guard<std::mutex> lock(mu_);
+  if (bytes.ok()) {
+    std::error_code ec;
+    fs::last_write_time(path, fs::file_time_type::clock::now(), ec);  // LRU touch
+    ++stats_.hits;
+    return bytes;
+  }
+  ++stats_.misses;
+  if (bytes.status().code() != StatusCode::kNotFound) {
+    RemoveFiles(key);
+    ++stats_.corrupt;
+    return NotFoundError("artifact cache: entry " + key +
+                         " was corrupt and is dropped: " + std::string(bytes.status().message()));
+  }
+  return NotFoundError("artifact cache: no entry " + key);
+}
+
 std::string ArtifactCache::TempPath(const std::string& key) {
   // Unique per process, thread and call: racing writers never share a file.
   return (fs::path(options_.dir) /

@@ -30,6 +30,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "base/status.h"
 #include "hal/format/board_image.h"
@@ -59,6 +60,9 @@ class ArtifactCache {
   // The image under `key`; NOT_FOUND when absent or when the entry was
   // corrupt (it is removed).
   StatusOr<hal::format::BoardImage> Lookup(const std::string& key);
+  // The entry's bytes, checked by their checksums but not decoded (for
+  // copying it out); misses and corrupt entries as Lookup.
+  StatusOr<std::vector<uint8_t>> LookupBytes(const std::string& key);
   // Stores `image` under `key` (atomically), then evicts least recently used
   // entries beyond the budget (never the one just written).
   Status Insert(const std::string& key, const hal::format::BoardImage& image);

@@ -10,6 +10,7 @@
 #include <thread>
 #include <vector>
 
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include "hal/format/board_image_io.h"
@@ -98,6 +99,30 @@ TEST_F(ArtifactCacheTest, CorruptEntryIsDetectedAndRecompiled) {
   ASSERT_TRUE(again.ok());
   EXPECT_EQ(compiles, 1);
   EXPECT_TRUE(cache->Lookup(key).ok());
+}
+
+// The bytes of an entry (for copying it out undecoded) are checked by their
+// checksums: a damaged entry is dropped just as by Lookup.
+TEST_F(ArtifactCacheTest, LookupBytesChecksAndDropsDamage) {
+  auto cache = Open();
+  const auto image = hal::format::testing::MakeSmallImage();
+  const std::string key = KeyOf("m");
+  ASSERT_TRUE(cache->Insert(key, image).ok());
+  auto bytes = cache->LookupBytes(key);
+  ASSERT_TRUE(bytes.ok()) << bytes.status();
+  auto decoded = hal::format::ReadBoardImage(*bytes);
+  ASSERT_TRUE(decoded.ok());
+  EXPECT_EQ(*decoded, image);
+  {
+    std::fstream f(cache->PathFor(key), std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(-3, std::ios::end);
+    f.put('\x5a');
+  }
+  auto damaged = cache->LookupBytes(key);
+  EXPECT_EQ(damaged.status().code(), StatusCode::kNotFound);
+  EXPECT_THAT(std::string(damaged.status().message()), ::testing::HasSubstr("corrupt"));
+  EXPECT_EQ(cache->stats().corrupt, 1u);
+  EXPECT_FALSE(fs::exists(cache->PathFor(key)));
 }
 
 TEST_F(ArtifactCacheTest, EvictsLeastRecentlyUsedBeyondBudget) {

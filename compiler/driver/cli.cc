@@ -320,12 +320,13 @@ int RunCompileCli(std::span<const std::string> args, const Importer& importer, s
     }
   }
   if (artifacts && given_key.empty()) {
-    auto image = artifacts->Lookup(key);
+    // The image is copied as it was stored: checksummed, not decoded again.
+    auto image = artifacts->LookupBytes(key);
     if (image.ok()) {
       auto text = artifacts->LookupAttachment(key, "report_txt");
       auto json = artifacts->LookupAttachment(key, "report_json");
       if (text.ok() && json.ok()) {
-        const Status written = hal::format::WriteBoardImageFile(*image, output);
+        const Status written = hal::format::WriteBoardImageBytesFile(*image, output);
         if (!written.ok()) {
           err << "spk-compile: " << written.ToString() << "\n";
           return kExitUsage;

@@ -853,8 +853,9 @@ StatusOr<BoardImage> ReadBoardImage(std::span<const uint8_t> bytes) {
   return image;
 }
 
-Status WriteBoardImageFile(const BoardImage& image, const std::string& path) {
-  SPK_ASSIGN_OR_RETURN(std::vector<uint8_t> bytes, WriteBoardImage(image));
+namespace {
+
+Status WriteFileAtomically(std::span<const uint8_t> bytes, const std::string& path) {
   std::string tmp = Cat(path, ".tmp.", ::getpid());
   int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) return ErrnoStatus(errno, "create " + tmp);
@@ -868,7 +869,7 @@ Status WriteBoardImageFile(const BoardImage& image, const std::string& path) {
   return status;
 }
 
-StatusOr<BoardImage> ReadBoardImageFile(const std::string& path) {
+StatusOr<std::vector<uint8_t>> ReadFileBytes(const std::string& path) {
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return ErrnoStatus(errno, "open board image " + path);
   struct stat st;
@@ -901,9 +902,34 @@ StatusOr<BoardImage> ReadBoardImageFile(const std::string& path) {
   }
   ::close(fd);
   bytes.resize(got);
+  return bytes;
+}
+
+}  // namespace
+
+Status WriteBoardImageFile(const BoardImage& image, const std::string& path) {
+  SPK_ASSIGN_OR_RETURN(std::vector<uint8_t> bytes, WriteBoardImage(image));
+  return WriteFileAtomically(bytes, path);
+}
+
+Status WriteBoardImageBytesFile(std::span<const uint8_t> bytes, const std::string& path) {
+  if (auto layout = InspectBoardImage(bytes); !layout.ok()) return layout.status();
+  return WriteFileAtomically(bytes, path);
+}
+
+StatusOr<BoardImage> ReadBoardImageFile(const std::string& path) {
+  SPK_ASSIGN_OR_RETURN(std::vector<uint8_t> bytes, ReadFileBytes(path));
   StatusOr<BoardImage> image = ReadBoardImage(bytes);
   if (!image.ok()) return image.status().WithContext(path);
   return image;
+}
+
+StatusOr<std::vector<uint8_t>> ReadBoardImageBytesFile(const std::string& path) {
+  SPK_ASSIGN_OR_RETURN(std::vector<uint8_t> bytes, ReadFileBytes(path));
+  if (auto layout = InspectBoardImage(bytes); !layout.ok()) {
+    return layout.status().WithContext(path);
+  }
+  return bytes;
 }
 
 }  // namespace spk::hal::format

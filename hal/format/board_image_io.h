@@ -101,6 +101,13 @@ Status WriteBoardImageFile(const BoardImage& image, const std::string& path);
 // in the message.
 StatusOr<BoardImage> ReadBoardImageFile(const std::string& path);
 
+// The same without decoding: the bytes of an image whose framing and
+// checksums are intact (InspectBoardImage), and their atomic write. For
+// copying images the compiler wrote (a cache hit), which need not be decoded
+// again.
+StatusOr<std::vector<uint8_t>> ReadBoardImageBytesFile(const std::string& path);
+Status WriteBoardImageBytesFile(std::span<const uint8_t> bytes, const std::string& path);
+
 }  // namespace spk::hal::format
 
 #endif  // SPK_HAL_FORMAT_BOARD_IMAGE_IO_H_
