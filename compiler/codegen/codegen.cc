@@ -1547,6 +1547,8 @@ StatusOr<CodegenResult> Codegen::Run() {
   // Layers before host segments in the report, in op order.
   std::vector<LayerInfo> host_infos = std::move(infos_);
   infos_.clear();
+  std::vector<int64_t> bias;
+  uint32_t bias_layer = std::numeric_limits<uint32_t>::max();
   for (const auto& g : plan.groups) {
     Layer& layer = layers_[g.layer];
     NeuronGroup group;
@@ -1564,7 +1566,11 @@ StatusOr<CodegenResult> Codegen::Run() {
     group.dv = static_cast<uint16_t>(a.GetInt("dv").value_or(0));
     group.vth = static_cast<uint32_t>(a.GetInt("vth").value_or(0));
     group.bias_exp = static_cast<int8_t>(a.GetInt("bias_exp").value_or(0));
-    const std::vector<int64_t> bias = IntsOf(*layer.op, "bias_mant");
+    // One copy of a layer's biases for all its groups (a tiled map has many).
+    if (bias_layer != g.layer) {
+      bias = IntsOf(*layer.op, "bias_mant");
+      bias_layer = g.layer;
+    }
     if (bias.size() == layer.size) {
       bool any = false;
       // Biases are per model element; a tiled layer's neurons are not in that order.

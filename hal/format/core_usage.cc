@@ -143,6 +143,7 @@ std::vector<CoreUsage> MeasureCoreUsage(const BoardImage& image, const CoreLimit
   std::unordered_map<uint32_t, const SynapseTable*> tables_by_id;
   for (const SynapseTable& t : image.tables) tables_by_id.emplace(t.id, &t);
   std::set<std::pair<uint32_t, const SynapseTable*>> owners_stored;  // (core, owner)
+  std::unordered_map<const SynapseTable*, uint64_t> kernel_hash;
   for (const SynapseTable& t : image.tables) {
     const NeuronGroup* target = group(t.target_group);
     if (target == nullptr || target->core >= usage.size()) continue;
@@ -155,8 +156,10 @@ std::vector<CoreUsage> MeasureCoreUsage(const BoardImage& image, const CoreLimit
     const std::vector<int16_t>& weights = owner->weights;
     bool stored = owners_stored.insert({core, owner}).second;
     if (stored && t.format == SynapseFormat::kConv2d && !weights.empty()) {
+      auto [hash, fresh] = kernel_hash.try_emplace(owner, 0);
+      if (fresh) hash->second = KernelHash(weights);  // once per weight set
       auto& same = kernels[{core, t.num_weight_bits, t.conv.out_c_count, t.conv.kernel_h,
-                            t.conv.kernel_w, weights.size(), KernelHash(weights)}];
+                            t.conv.kernel_w, weights.size(), hash->second}];
       stored = std::none_of(same.begin(), same.end(),
                             [&](const std::vector<int16_t>* w) { return *w == weights; });
       if (stored) same.push_back(&weights);
