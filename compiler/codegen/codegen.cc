@@ -491,15 +491,15 @@ const Codegen::MapPlan& Codegen::PlanMap(const Operation& op) const {
   } else {
     conv_inputs = false;
     // A map the convolutions reading it see (a pooled map, flattened).
-    std::vector<const Value*> todo = {op.result()};
-    while (!todo.empty() && dims.empty()) {
-      const Value* cur = todo.back();
-      todo.pop_back();
+    std::vector<const Value*> pending = {op.result()};
+    while (!pending.empty() && dims.empty()) {
+      const Value* cur = pending.back();
+      pending.pop_back();
       for (const auto& use : cur->uses()) {
         const Operation& user = *use.user;
         if ((user.name() == "reshape" || user.name() == "flatten") &&
             ir::IsIdentityPermutation(ir::StepPermutation(user))) {
-          todo.push_back(user.result());
+          pending.push_back(user.result());
         } else if (user.name() == "syn_conv2d") {
           const auto& d = user.operand(0)->type().dims();
           if (d.size() == 4 && d[0] == 1 && static_cast<uint64_t>(d[1] * d[2] * d[3]) == size) {
@@ -596,15 +596,15 @@ const Codegen::MapPlan& Codegen::PlanMap(const Operation& op) const {
 std::vector<Codegen::Reader> Codegen::Readers(const Operation& op) const {
   const uint64_t bits = options_.chip.core.synapse_memory_bits;
   std::vector<Reader> out;
-  std::vector<const Value*> todo = {op.result()};
-  while (!todo.empty()) {
-    const Value* cur = todo.back();
-    todo.pop_back();
+  std::vector<const Value*> pending = {op.result()};
+  while (!pending.empty()) {
+    const Value* cur = pending.back();
+    pending.pop_back();
     for (const auto& use : cur->uses()) {
       const Operation& user = *use.user;
       const std::string& n = user.name();
       if (n == "reshape" || n == "flatten" || n == "permute" || n == "transpose") {
-        todo.push_back(user.result());
+        pending.push_back(user.result());
         continue;
       }
       Reader r;

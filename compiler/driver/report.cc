@@ -6,6 +6,8 @@
 #include <set>
 #include <vector>
 
+#include "hal/format/board_image_validate.h"
+
 namespace spk::compiler::driver {
 namespace {
 
@@ -26,15 +28,7 @@ struct Computed {
 // Synapses of a conv2d table as connections: (target, source) pairs inside
 // its boxes and window that a kernel tap joins (padding taps join nothing).
 uint64_t ConvConnections(const hal::format::Conv2dGeometry& g) {
-  auto whole = [](uint32_t off, uint32_t n, uint32_t full) {
-    return n == 0 ? std::pair<uint32_t, uint32_t>{0, full} : std::pair{off, n};
-  };
-  const auto [iy0, iyn] = whole(g.in_y_offset, g.in_y_count, g.in_h);
-  const auto [ix0, ixn] = whole(g.in_x_offset, g.in_x_count, g.in_w);
-  const auto [wy0, wyn] = whole(g.win_y_offset, g.win_y_count, 0);
-  const auto [wx0, wxn] = whole(g.win_x_offset, g.win_x_count, 0);
-  const auto [oy0, oyn] = whole(g.out_y_offset, g.out_y_count, g.out_h);
-  const auto [ox0, oxn] = whole(g.out_x_offset, g.out_x_count, g.out_w);
+  const hal::format::ConvBox box = hal::format::ResolveConvBox(g);
   // Taps of one axis landing in [lo, hi) of the input, summed over outputs.
   auto taps = [](uint32_t o0, uint32_t on, uint32_t stride, uint32_t pad, uint32_t k, int64_t lo,
                  int64_t hi) {
@@ -47,10 +41,10 @@ uint64_t ConvConnections(const hal::format::Conv2dGeometry& g) {
     }
     return n;
   };
-  const int64_t ylo = g.win_y_count ? wy0 : iy0, yhi = g.win_y_count ? wy0 + wyn : iy0 + iyn;
-  const int64_t xlo = g.win_x_count ? wx0 : ix0, xhi = g.win_x_count ? wx0 + wxn : ix0 + ixn;
-  const uint64_t rows = taps(oy0, oyn, g.stride_h, g.pad_h, g.kernel_h, ylo, yhi);
-  const uint64_t cols = taps(ox0, oxn, g.stride_w, g.pad_w, g.kernel_w, xlo, xhi);
+  const uint64_t rows = taps(box.out_y0, box.out_yn, g.stride_h, g.pad_h, g.kernel_h, box.win_y0,
+                             int64_t{box.win_y0} + box.win_yn);
+  const uint64_t cols = taps(box.out_x0, box.out_xn, g.stride_w, g.pad_w, g.kernel_w, box.win_x0,
+                             int64_t{box.win_x0} + box.win_xn);
   const uint32_t groups = std::max<uint32_t>(g.groups, 1);
   const uint32_t og = std::max<uint32_t>(g.out_channels / groups, 1);
   const uint32_t cg = g.in_channels / groups;
