@@ -139,9 +139,19 @@ gboolean HandleIoctl(UMockdevIoctlBase*, UMockdevIoctlClient* client, gpointer u
       }
       Urb u;
       u.urb = umockdev_ioctl_data_resolve(arg, 0, sizeof(usbdevfs_urb), nullptr);
+      if (u.urb != nullptr) {
+        u.buffer =
+            umockdev_ioctl_data_resolve(u.urb, G_STRUCT_OFFSET(usbdevfs_urb, buffer),
+                                        static_cast<gsize>(Fields(u)->buffer_length), nullptr);
+      }
+      if (u.urb == nullptr || u.buffer == nullptr) {
+        // The client's memory cannot be read: it is being killed mid-ioctl
+        // (a test tearing its daemon down). Nothing to serve.
+        Release(u);
+        umockdev_ioctl_client_complete(client, -1, EFAULT);
+        return TRUE;
+      }
       usbdevfs_urb* f = Fields(u);
-      u.buffer = umockdev_ioctl_data_resolve(u.urb, G_STRUCT_OFFSET(usbdevfs_urb, buffer),
-                                             static_cast<gsize>(f->buffer_length), nullptr);
       u.in = (f->endpoint & 0x80) != 0;
       ++s->submitted;
       // Answer the ioctl at once; the URB finishes later (or never).
