@@ -1083,6 +1083,9 @@ std::vector<partition::LayerDemand> Codegen::Demands() const {
         in.footprint_lo.assign(layer.size, std::numeric_limits<uint32_t>::max());
         in.footprint_hi.assign(layer.size, 0);
         std::vector<uint64_t> per_target(layer.size, 0);
+        // From a tiled source, footprint hulls would span tiles: count each
+        // unit's distinct source neurons instead (the tables read runs of them).
+        std::vector<std::pair<uint32_t, uint32_t>> reached;  // (unit, source neuron)
         for (uint64_t i = 0; i < syn.in_elements; ++i) {
           fan.clear();
           FanOut(syn, i, fan);
@@ -1093,20 +1096,10 @@ std::vector<partition::LayerDemand> Codegen::Demands() const {
             ++per_target[o];
             in.footprint_lo[o] = std::min(in.footprint_lo[o], base);
             in.footprint_hi[o] = std::max(in.footprint_hi[o], base + 1);
+            if (syn.source.tiled) reached.push_back({o / d.unit, base});
           }
         }
         if (syn.source.tiled) {
-          // A tiled source: footprint hulls would span tiles, so count each
-          // unit's distinct source neurons (the tables read runs of them).
-          std::vector<std::pair<uint32_t, uint32_t>> reached;  // (unit, source neuron)
-          for (uint64_t i = 0; i < syn.in_elements; ++i) {
-            fan.clear();
-            FanOut(syn, i, fan);
-            const uint32_t base = (*syn.source.map)[i];
-            for (const auto& [e, w] : fan) {
-              reached.push_back({(layer.perm ? (*layer.perm)[e] : e) / d.unit, base});
-            }
-          }
           std::sort(reached.begin(), reached.end());
           reached.erase(std::unique(reached.begin(), reached.end()), reached.end());
           in.axons_per_unit.assign(units, 0);
