@@ -27,6 +27,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <mutex>
 #include <random>
 #include <string>
 #include <thread>
@@ -168,7 +169,10 @@ class Client {
   }
   ~Client() { ::close(fd_); }
 
+  // A session's writer and its reader (granting credit) share the socket;
+  // a send may be partial, so whole frames go out under the lock.
   Status Write(const Frame& frame) {
+    std::lock_guard lock(write_mutex_);
     return protocol::WriteFrame(fd_, frame, std::chrono::seconds(60));
   }
   StatusOr<Frame> Read() {
@@ -203,6 +207,7 @@ class Client {
  private:
   int fd_ = -1;
   uint64_t next_id_ = 1;
+  std::mutex write_mutex_;
 };
 
 struct Spiked {
@@ -375,7 +380,11 @@ IngestResult RunSession(Client& client, const std::string& deployment, uint32_t 
     credit.fetch_sub(1);
     const uint64_t first = uint64_t{f} * kStepsPerFrame;
     std::memcpy(frame.payload.data(), &first, sizeof(first));  // little-endian hosts
-    Check(client.Write(frame), "push");
+    if (Status s = client.Write(frame); !s.ok()) {
+      // The daemon's ERROR, which the reader holds, says why it hung up.
+      reader.join();
+      Die("push: " + s.ToString() + (error.empty() ? "" : "; the daemon said: " + error));
+    }
   }
   Check(client.Write(protocol::MakeJsonFrame(FrameType::kRequest, id, {{"op", "session.close"}})),
         "close");
