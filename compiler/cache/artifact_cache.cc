@@ -89,23 +89,23 @@ StatusOr<hal::format::BoardImage> ArtifactCache::Lookup(const std::string& key) 
   return NotFoundError("artifact cache: no entry " + key);
 }
 
-StatusOr<std::vector<uint8_t>> ArtifactCache::LookupBytes(const std::string& key) {
+StatusOr<std::string> ArtifactCache::LookupFile(const std::string& key) {
   if (!IsKey(key)) return InvalidArgumentError("artifact cache: malformed key '" + key + "'");
   const std::string path = PathFor(key);
-  auto bytes = hal::format::ReadBoardImageBytesFile(path);
+  const Status checked = hal::format::CheckBoardImageFile(path);
   std::lock_guard<std::mutex> lock(mu_);
-  if (bytes.ok()) {
+  if (checked.ok()) {
     std::error_code ec;
     fs::last_write_time(path, fs::file_time_type::clock::now(), ec);  // LRU touch
     ++stats_.hits;
-    return bytes;
+    return path;
   }
   ++stats_.misses;
-  if (bytes.status().code() != StatusCode::kNotFound) {
+  if (checked.code() != StatusCode::kNotFound) {
     RemoveFiles(key);
     ++stats_.corrupt;
     return NotFoundError("artifact cache: entry " + key +
-                         " was corrupt and is dropped: " + std::string(bytes.status().message()));
+                         " was corrupt and is dropped: " + std::string(checked.message()));
   }
   return NotFoundError("artifact cache: no entry " + key);
 }
@@ -202,6 +202,18 @@ Status ArtifactCache::Insert(const std::string& key, const hal::format::BoardIma
   if (ec) {
     fs::remove(tmp, ec);
     return UnavailableError("artifact cache: cannot rename into '" + PathFor(key) + "'");
+  }
+  Evict(key);
+  return Status();
+}
+
+Status ArtifactCache::InsertFile(const std::string& key, const std::string& image_path) {
+  if (!IsKey(key)) return InvalidArgumentError("artifact cache: malformed key '" + key + "'");
+  // Never a link: the caller's file is theirs to rewrite.
+  const Status placed = hal::format::PlaceBoardImageFile(image_path, PathFor(key), false);
+  if (!placed.ok()) {
+    return UnavailableError("artifact cache: cannot store " + image_path + ": " +
+                            std::string(placed.message()));
   }
   Evict(key);
   return Status();

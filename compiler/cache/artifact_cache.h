@@ -60,12 +60,17 @@ class ArtifactCache {
   // The image under `key`; NOT_FOUND when absent or when the entry was
   // corrupt (it is removed).
   StatusOr<hal::format::BoardImage> Lookup(const std::string& key);
-  // The entry's bytes, checked by their checksums but not decoded (for
-  // copying it out); misses and corrupt entries as Lookup.
-  StatusOr<std::vector<uint8_t>> LookupBytes(const std::string& key);
+  // The path of the entry, its checksums checked in place but not decoded
+  // (for placing it as an output with hal::format::PlaceBoardImageFile);
+  // misses and corrupt entries as Lookup. Entries are only ever replaced by
+  // rename, so the file stays whole while the caller links or copies it.
+  StatusOr<std::string> LookupFile(const std::string& key);
   // Stores `image` under `key` (atomically), then evicts least recently used
   // entries beyond the budget (never the one just written).
   Status Insert(const std::string& key, const hal::format::BoardImage& image);
+  // The same for an image already written to `image_path` (which must be a
+  // checked image): copied by the file system, not encoded again.
+  Status InsertFile(const std::string& key, const std::string& image_path);
   // Attachments of `key`: stores `text` under `name` ([a-z0-9_]+). Write
   // them before Insert so readers that find the image find them too.
   Status InsertAttachment(const std::string& key, const std::string& name, std::string_view text);

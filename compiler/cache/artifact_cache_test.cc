@@ -101,28 +101,63 @@ TEST_F(ArtifactCacheTest, CorruptEntryIsDetectedAndRecompiled) {
   EXPECT_TRUE(cache->Lookup(key).ok());
 }
 
-// The bytes of an entry (for copying it out undecoded) are checked by their
-// checksums: a damaged entry is dropped just as by Lookup.
-TEST_F(ArtifactCacheTest, LookupBytesChecksAndDropsDamage) {
+// A hit's entry (placed as an output undecoded) is checked by its
+// checksums in place: a damaged entry is dropped just as by Lookup.
+TEST_F(ArtifactCacheTest, LookupFileChecksAndDropsDamage) {
   auto cache = Open();
   const auto image = hal::format::testing::MakeSmallImage();
   const std::string key = KeyOf("m");
   ASSERT_TRUE(cache->Insert(key, image).ok());
-  auto bytes = cache->LookupBytes(key);
-  ASSERT_TRUE(bytes.ok()) << bytes.status();
-  auto decoded = hal::format::ReadBoardImage(*bytes);
-  ASSERT_TRUE(decoded.ok());
-  EXPECT_EQ(*decoded, image);
+  auto path = cache->LookupFile(key);
+  ASSERT_TRUE(path.ok()) << path.status();
+  EXPECT_EQ(*path, cache->PathFor(key));
+  EXPECT_EQ(cache->stats().hits, 1u);
   {
     std::fstream f(cache->PathFor(key), std::ios::in | std::ios::out | std::ios::binary);
     f.seekp(-3, std::ios::end);
     f.put('\x5a');
   }
-  auto damaged = cache->LookupBytes(key);
+  auto damaged = cache->LookupFile(key);
   EXPECT_EQ(damaged.status().code(), StatusCode::kNotFound);
   EXPECT_THAT(std::string(damaged.status().message()), ::testing::HasSubstr("corrupt"));
   EXPECT_EQ(cache->stats().corrupt, 1u);
   EXPECT_FALSE(fs::exists(cache->PathFor(key)));
+  EXPECT_EQ(cache->LookupFile(KeyOf("absent")).status().code(), StatusCode::kNotFound);
+}
+
+// Placing an entry as an output: again and again onto the same name (a
+// rename between two names of one file leaves the source name unless it is
+// removed), linked or copied, and never leaving a temporary file behind.
+TEST_F(ArtifactCacheTest, PlacedEntriesAreWholeImagesAndLeaveNoTemporaries) {
+  auto cache = Open();
+  const auto image = hal::format::testing::MakeSmallImage();
+  const std::string key = KeyOf("m");
+  ASSERT_TRUE(cache->Insert(key, image).ok());
+  const fs::path out_dir = dir_ / "out";
+  fs::create_directories(out_dir);
+  const std::string out = (out_dir / "model.spkimg").string();
+  for (bool may_link : {true, true, false, true}) {
+    auto entry = cache->LookupFile(key);
+    ASSERT_TRUE(entry.ok()) << entry.status();
+    ASSERT_TRUE(hal::format::PlaceBoardImageFile(*entry, out, may_link).ok()) << may_link;
+    auto placed = hal::format::ReadBoardImageFile(out);
+    ASSERT_TRUE(placed.ok()) << placed.status();
+    EXPECT_EQ(*placed, image);
+    EXPECT_EQ(std::distance(fs::directory_iterator(out_dir), fs::directory_iterator()), 1);
+  }
+  // A copy is a file of its own: writing into it leaves the entry whole.
+  ASSERT_TRUE(hal::format::PlaceBoardImageFile(cache->PathFor(key), out, false).ok());
+  {
+    std::fstream f(out, std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(-3, std::ios::end);
+    f.put('\x5a');
+  }
+  EXPECT_TRUE(cache->LookupFile(key).ok());
+  // Failures name the output and leave nothing behind.
+  const Status no_dir =
+      hal::format::PlaceBoardImageFile(cache->PathFor(key), (dir_ / "nowhere/x").string(), true);
+  EXPECT_EQ(no_dir.code(), StatusCode::kNotFound);
+  EXPECT_THAT(std::string(no_dir.message()), ::testing::HasSubstr("nowhere/x"));
 }
 
 TEST_F(ArtifactCacheTest, EvictsLeastRecentlyUsedBeyondBudget) {

@@ -320,13 +320,15 @@ int RunCompileCli(std::span<const std::string> args, const Importer& importer, s
     }
   }
   if (artifacts && given_key.empty()) {
-    // The image is copied as it was stored: checksummed, not decoded again.
-    auto image = artifacts->LookupBytes(key);
+    // The entry is checksummed in place, not decoded again, and placed by
+    // a clone or a hard link where the file system allows: a hit costs
+    // about one pass over the bytes, not a read and a write of them.
+    auto image = artifacts->LookupFile(key);
     if (image.ok()) {
       auto text = artifacts->LookupAttachment(key, "report_txt");
       auto json = artifacts->LookupAttachment(key, "report_json");
       if (text.ok() && json.ok()) {
-        const Status written = hal::format::WriteBoardImageBytesFile(*image, output);
+        const Status written = hal::format::PlaceBoardImageFile(*image, output, true);
         if (!written.ok()) {
           err << "spk-compile: " << written.ToString() << "\n";
           return kExitUsage;
@@ -387,7 +389,7 @@ int RunCompileCli(std::span<const std::string> args, const Importer& importer, s
     // Reports first: a reader that finds the image finds them too.
     Status stored = artifacts->InsertAttachment(key, "report_txt", result->report_text);
     if (stored.ok()) stored = artifacts->InsertAttachment(key, "report_json", result->report_json);
-    if (stored.ok()) stored = artifacts->Insert(key, result->image);
+    if (stored.ok()) stored = artifacts->InsertFile(key, output);
     if (stored.ok()) {
       note("cache: stored " + key);
     } else {

@@ -78,9 +78,18 @@ TEST_F(SpkCompileBinaryTest, TorchScriptThroughTheCache) {
   EXPECT_THAT(log_, Not(HasSubstr("time: import")));  // LibTorch never ran
   EXPECT_THAT(log_, HasSubstr("total:"));             // the report, from the cache
   EXPECT_EQ(Slurp(a), Slurp(b));
+  // The hit's output may share the entry's file (a hard link); writing that
+  // output again replaces it and leaves the entry whole.
   ASSERT_EQ(Run({model_, "-o", b, "--cache-dir", cache, "--no-cache", "--time-report"}), 0) << log_;
   EXPECT_THAT(log_, HasSubstr("time: import"));
   EXPECT_EQ(Slurp(a), Slurp(b));
+  ASSERT_EQ(Run({model_, "-o", b, "--cache-dir", cache}), 0) << log_;
+  ASSERT_EQ(Run({model_, "-o", b, "--cache-dir", cache, "--progress"}), 0) << log_;
+  EXPECT_THAT(log_, HasSubstr("cache: hit"));
+  EXPECT_EQ(Slurp(a), Slurp(b));
+  for (const auto& e : fs::directory_iterator(dir_)) {
+    EXPECT_EQ(e.path().filename().string().find(".tmp"), std::string::npos) << e.path();
+  }
 }
 
 TEST_F(SpkCompileBinaryTest, ConcurrentProcessesShareOneEntry) {
@@ -102,7 +111,7 @@ TEST_F(SpkCompileBinaryTest, ConcurrentProcessesShareOneEntry) {
   int images = 0;
   for (const auto& e : fs::directory_iterator(cache)) {
     const std::string name = e.path().filename().string();
-    EXPECT_FALSE(name.starts_with(".tmp")) << name;
+    EXPECT_EQ(name.find(".tmp"), std::string::npos) << name;
     images += name.ends_with(".spkimg");
   }
   EXPECT_EQ(images, 1);

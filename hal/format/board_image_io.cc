@@ -1,11 +1,15 @@
 #include "hal/format/board_image_io.h"
 
 #include <fcntl.h>
+#include <linux/fs.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <array>
+#include <atomic>
 #include <bit>
 #include <cerrno>
 #include <cstring>
@@ -905,15 +909,58 @@ StatusOr<std::vector<uint8_t>> ReadFileBytes(const std::string& path) {
   return bytes;
 }
 
+// Copies the rest of `in` to `out` in the kernel where it can (no pages
+// through user space), else by reads and writes; then syncs, as
+// WriteFileAtomically does.
+Status CopyInKernel(int in, int out, const std::string& path) {
+  constexpr size_t kChunk = size_t{1} << 30;
+  bool in_kernel = true;
+  std::vector<uint8_t> buffer;
+  for (;;) {
+    ssize_t n = -1;
+    if (in_kernel) {
+      n = ::copy_file_range(in, nullptr, out, nullptr, kChunk, 0);
+      if (n < 0 && (errno == EXDEV || errno == ENOSYS || errno == EINVAL || errno == EOPNOTSUPP)) {
+        in_kernel = false;
+        buffer.resize(size_t{1} << 20);
+        continue;
+      }
+    } else {
+      n = ::read(in, buffer.data(), buffer.size());
+      if (n > 0) {
+        SPK_RETURN_IF_ERROR(WriteAll(out, {buffer.data(), static_cast<size_t>(n)}, path));
+      }
+    }
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return ErrnoStatus(errno, "copy to " + path);
+    if (n == 0) break;
+  }
+  if (::fsync(out) != 0) return ErrnoStatus(errno, "fsync " + path);
+  return Status();
+}
+
+// `tmp`, created here, as a whole copy of `in` (the file `from`): a clone,
+// a hard link (`may_link`) or a copy.
+Status PlaceTemporary(int in, const std::string& from, const std::string& tmp, bool may_link) {
+  int out = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+  if (out < 0) return ErrnoStatus(errno, "create " + tmp);
+  bool cloned = ::ioctl(out, FICLONE, in) == 0;
+  if (!cloned && may_link) {
+    ::close(out);
+    ::unlink(tmp.c_str());
+    if (::link(from.c_str(), tmp.c_str()) == 0) return Status();
+    out = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    if (out < 0) return ErrnoStatus(errno, "create " + tmp);
+  }
+  Status s = cloned ? Status() : CopyInKernel(in, out, tmp);
+  if (::close(out) != 0 && s.ok()) s = ErrnoStatus(errno, "close " + tmp);
+  return s;
+}
+
 }  // namespace
 
 Status WriteBoardImageFile(const BoardImage& image, const std::string& path) {
   SPK_ASSIGN_OR_RETURN(std::vector<uint8_t> bytes, WriteBoardImage(image));
-  return WriteFileAtomically(bytes, path);
-}
-
-Status WriteBoardImageBytesFile(std::span<const uint8_t> bytes, const std::string& path) {
-  if (auto layout = InspectBoardImage(bytes); !layout.ok()) return layout.status();
   return WriteFileAtomically(bytes, path);
 }
 
@@ -924,12 +971,50 @@ StatusOr<BoardImage> ReadBoardImageFile(const std::string& path) {
   return image;
 }
 
-StatusOr<std::vector<uint8_t>> ReadBoardImageBytesFile(const std::string& path) {
-  SPK_ASSIGN_OR_RETURN(std::vector<uint8_t> bytes, ReadFileBytes(path));
-  if (auto layout = InspectBoardImage(bytes); !layout.ok()) {
-    return layout.status().WithContext(path);
+Status CheckBoardImageFile(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return ErrnoStatus(errno, "open board image " + path);
+  struct stat st;
+  if (::fstat(fd, &st) != 0) {
+    Status s = ErrnoStatus(errno, "stat " + path);
+    ::close(fd);
+    return s;
   }
-  return bytes;
+  if (!S_ISREG(st.st_mode) || static_cast<uint64_t>(st.st_size) > kMaxImageFileBytes) {
+    ::close(fd);
+    return InvalidArgumentError(
+        Cat(path, S_ISREG(st.st_mode) ? " is over the 4 GiB limit" : " is not a regular file"));
+  }
+  if (st.st_size == 0) {
+    ::close(fd);
+    return InspectBoardImage({}).status().WithContext(path);
+  }
+  const auto size = static_cast<size_t>(st.st_size);
+  void* map = ::mmap(nullptr, size, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0);
+  ::close(fd);
+  if (map == MAP_FAILED) return ErrnoStatus(errno, "map " + path);
+  // A file truncated under the mapping would fault; the cache's entries
+  // are only ever replaced by rename, never rewritten in place.
+  Status checked =
+      InspectBoardImage({static_cast<const uint8_t*>(map), size}).status().WithContext(path);
+  ::munmap(map, size);
+  return checked;
+}
+
+Status PlaceBoardImageFile(const std::string& from, const std::string& to, bool may_link) {
+  static std::atomic<uint64_t> placements{0};  // threads of one process never share a name
+  const std::string tmp = Cat(to, ".tmp.", ::getpid(), ".", placements.fetch_add(1));
+  const int in = ::open(from.c_str(), O_RDONLY | O_CLOEXEC);
+  if (in < 0) return ErrnoStatus(errno, "open board image " + from);
+  Status placed = PlaceTemporary(in, from, tmp, may_link);
+  ::close(in);
+  if (placed.ok() && ::rename(tmp.c_str(), to.c_str()) != 0) {
+    placed = ErrnoStatus(errno, "rename " + tmp + " to " + to);
+  }
+  // After a failure; or after a rename onto another name of the same file,
+  // which succeeds and leaves both names.
+  ::unlink(tmp.c_str());
+  return placed;
 }
 
 }  // namespace spk::hal::format

@@ -101,12 +101,18 @@ Status WriteBoardImageFile(const BoardImage& image, const std::string& path);
 // in the message.
 StatusOr<BoardImage> ReadBoardImageFile(const std::string& path);
 
-// The same without decoding: the bytes of an image whose framing and
-// checksums are intact (InspectBoardImage), and their atomic write. For
-// copying images the compiler wrote (a cache hit), which need not be decoded
-// again.
-StatusOr<std::vector<uint8_t>> ReadBoardImageBytesFile(const std::string& path);
-Status WriteBoardImageBytesFile(std::span<const uint8_t> bytes, const std::string& path);
+// An image file checked in place (mapped, never copied into memory): its
+// framing and every checksum (InspectBoardImage). NOT_FOUND when absent;
+// otherwise as ReadBoardImageFile.
+Status CheckBoardImageFile(const std::string& path);
+
+// Places the image file `from` at `to` atomically without reading it: a
+// reflink (a copy-on-write clone) where the file system has them; else, with
+// `may_link`, a hard link (the two names are then one file, so only for
+// files nothing writes in place, such as the artifact cache's entries);
+// else a copy in the kernel. `to` keeps no temporary file on any failure.
+// Errors name `to`, with the codes of WriteBoardImageFile.
+Status PlaceBoardImageFile(const std::string& from, const std::string& to, bool may_link);
 
 }  // namespace spk::hal::format
 

@@ -525,5 +525,36 @@ TEST_F(BoardImageFileTest, FileErrorsNameThePath) {
   EXPECT_THAT(std::string(image.status().message()), HasSubstr(corrupt + ": board image:"));
 }
 
+// Checking in place gives the verdicts reading gives, paths included.
+TEST_F(BoardImageFileTest, CheckingAFileInPlaceAgreesWithReadingIt) {
+  const std::string good = (dir_ / "good.spkimg").string();
+  ASSERT_TRUE(WriteBoardImageFile(testing::MakeRepresentativeImage(), good).ok());
+  EXPECT_TRUE(CheckBoardImageFile(good).ok());
+
+  const std::string missing = (dir_ / "missing.spkimg").string();
+  EXPECT_EQ(CheckBoardImageFile(missing).code(), StatusCode::kNotFound);
+  EXPECT_EQ(CheckBoardImageFile(dir_.string()).code(), StatusCode::kInvalidArgument);
+
+  const std::vector<uint8_t> bytes = Encode(testing::MakeRepresentativeImage());
+  auto write = [&](const std::string& name, std::span<const uint8_t> content) {
+    const std::string path = (dir_ / name).string();
+    std::ofstream(path, std::ios::binary)
+        .write(reinterpret_cast<const char*>(content.data()),
+               static_cast<std::streamsize>(content.size()));
+    return path;
+  };
+  for (size_t cut : {size_t{0}, size_t{10}, bytes.size() / 2, bytes.size() - 1}) {
+    const std::string path = write("cut.spkimg", std::span(bytes).first(cut));
+    const Status checked = CheckBoardImageFile(path);
+    EXPECT_EQ(checked.code(), ReadBoardImageFile(path).status().code()) << cut;
+    EXPECT_FALSE(checked.ok()) << cut;
+    EXPECT_THAT(std::string(checked.message()), HasSubstr(path)) << cut;
+  }
+  std::vector<uint8_t> flipped = bytes;
+  flipped[flipped.size() - 5] ^= 0x10;
+  const std::string path = write("flipped.spkimg", flipped);
+  EXPECT_EQ(CheckBoardImageFile(path).code(), StatusCode::kDataLoss);
+}
+
 }  // namespace
 }  // namespace spk::hal::format
