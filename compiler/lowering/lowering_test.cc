@@ -15,6 +15,7 @@
 #include "compiler/lowering/lowering.h"
 #include "compiler/lowering/reference.h"
 #include "compiler/passes/pass_manager.h"
+#include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
 namespace spk::compiler::lowering {
@@ -39,7 +40,8 @@ std::string ReadFile(const std::string& path) {
 
 // Parses and runs -O<level>; the diagnostics text goes to *log.
 std::unique_ptr<ir::Module> Lower(const std::string& text, int level, std::string* log,
-                                  Status* status, const std::string& ssa = "") {
+                                  Status* status, const std::string& ssa = "",
+                                  const std::string& search = "") {
   ir::DiagnosticEngine diags;
   auto m = ir::ParseModule(text, "test.spkir", diags);
   if (!m.ok()) {
@@ -49,6 +51,7 @@ std::unique_ptr<ir::Module> Lower(const std::string& text, int level, std::strin
   passes::PassManager pm(Registry());
   *status = pm.AddOptLevel(level);
   if (!ssa.empty()) pm.set_option("lower-attention.ssa", ssa);
+  if (!search.empty()) pm.set_option("quantize.search", search);
   if (status->ok()) *status = pm.Run(**m, diags);
   for (const auto& d : diags.diagnostics()) *log += d.message + "\n";
   return std::move(*m);
@@ -186,6 +189,35 @@ TEST(NumericTest, RandomMlpSpikesAgreeWithFloat) {
     std::printf("-O%d: %.4f of %lld neuron-steps agree\n", level, rate, static_cast<long long>(n));
     EXPECT_GE(rate, 0.97) << "at -O" << level;
   }
+}
+
+// A layer of 131,072 weights or more ranks its scales on a sample and
+// quantizes only the best few in full: its error stays within a hair of
+// the full scan's, and the choice is as deterministic.
+TEST(NumericTest, LargeLayersRankScalesOnASample) {
+  std::mt19937 rng(5);
+  const std::string text = RandomMlp(rng, 512, 320, 10, 4);  // fc1: 163,840 weights
+  auto error_of = [&](const std::string& search) {
+    std::string log;
+    Status s;
+    auto chip = Lower(text, 2, &log, &s, "", search);
+    EXPECT_TRUE(s.ok()) << s << log;
+    if (!s.ok()) return -1.0;
+    for (const auto& op : chip->ops()) {
+      if (op->name() == "cuba_lif") return *op->attrs().GetFloat("quant.error");
+    }
+    return -1.0;
+  };
+  const double sampled = error_of(""), full = error_of("full");
+  std::printf("fc1 weight error: sampled search %.6f, full scan %.6f\n", sampled, full);
+  ASSERT_GT(full, 0);
+  EXPECT_LE(sampled, full * 1.01) << "sampled " << sampled << " full " << full;
+  EXPECT_EQ(error_of(""), sampled);
+  std::string log;
+  Status s;
+  Lower(text, 2, &log, &s, "", "fast");
+  EXPECT_EQ(s.code(), StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(s.message()), ::testing::HasSubstr("search must be auto or full"));
 }
 
 // Spikformer SSA on spike inputs q, k, v [T,1,H,N,d] (random spikes, new
