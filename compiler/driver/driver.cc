@@ -198,28 +198,31 @@ StatusOr<CompileOutput> CompileModel(std::span<const uint8_t> bytes, const std::
     last = now;
   };
 
-  std::unique_ptr<ir::Module> module;
-  if (IsTorchScriptArchive(bytes)) {
-    if (!importer) {
-      return UnimplementedError(
-          "this spk-compile was built without LibTorch (SPK_WITH_TORCH=OFF); it reads spike IR "
-          "text only");
-    }
-    say("importing TorchScript " + source_name);
-    ImportRequest request{bytes, source_name, options.input_shape, options.timesteps,
-                          options.cache_key};
-    auto imported = importer(request, diags);
-    mark("import");
-    if (!imported.ok()) return imported.status();
-    module = std::move(imported).value();
-  } else {
-    say("parsing IR " + source_name);
-    const std::string_view text(reinterpret_cast<const char*>(bytes.data()), bytes.size());
-    SPK_ASSIGN_OR_RETURN(module, ir::ParseModule(text, source_name, diags));
-    if (options.timesteps)
-      module->mutable_attrs().Set("timesteps", ir::Attribute::Int(*options.timesteps));
-    mark("parse");
+  // The module, imported or parsed; a second try (below) loads it again
+  // rather than keeping a printed copy of millions of weights on every compile.
+  const bool torchscript = IsTorchScriptArchive(bytes);
+  if (torchscript && !importer) {
+    return UnimplementedError(
+        "this spk-compile was built without LibTorch (SPK_WITH_TORCH=OFF); it reads spike IR "
+        "text only");
   }
+  auto load = [&](ir::DiagnosticEngine& into) -> StatusOr<std::unique_ptr<ir::Module>> {
+    if (torchscript) {
+      ImportRequest request{bytes, source_name, options.input_shape, options.timesteps,
+                            options.cache_key};
+      return importer(request, into);
+    }
+    const std::string_view text(reinterpret_cast<const char*>(bytes.data()), bytes.size());
+    SPK_ASSIGN_OR_RETURN(auto parsed, ir::ParseModule(text, source_name, into));
+    if (options.timesteps)
+      parsed->mutable_attrs().Set("timesteps", ir::Attribute::Int(*options.timesteps));
+    return parsed;
+  };
+  say((torchscript ? "importing TorchScript " : "parsing IR ") + source_name);
+  auto loaded = load(diags);
+  mark(torchscript ? "import" : "parse");
+  if (!loaded.ok()) return loaded.status();
+  std::unique_ptr<ir::Module> module = std::move(loaded).value();
 
   CompileOutput out;
   if (options.emit_ir == "input") out.emitted_ir = ir::PrintModule(*module);
@@ -229,7 +232,6 @@ StatusOr<CompileOutput> CompileModel(std::span<const uint8_t> bytes, const std::
   const bool may_fall_back =
       options.ssa == "auto" && std::any_of(module->ops().begin(), module->ops().end(),
                                            [](const auto& op) { return op->name() == "matmul"; });
-  const std::string pristine = may_fall_back ? ir::PrintModule(*module) : std::string();
   ir::DiagnosticEngine trial;
   bool retry = false;
   Status lowered = Lower(std::move(module), options, options.ssa, *chip, board, bytes, source_name,
@@ -245,7 +247,8 @@ StatusOr<CompileOutput> CompileModel(std::span<const uint8_t> bytes, const std::
           break;
         }
       }
-      SPK_ASSIGN_OR_RETURN(module, ir::ParseModule(pristine, source_name, diags));
+      ir::DiagnosticEngine again;  // the first load's diagnostics are already out
+      SPK_ASSIGN_OR_RETURN(module, load(again));
       diags.Warning(ir::Location{source_name, 0, 0, "", ""},
                     "the on-chip SSA expansion did not map (" + first +
                         "); spike matmuls run on the host (--ssa=auto falls back; --ssa=chip "
