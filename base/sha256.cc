@@ -1,5 +1,10 @@
 #include "base/sha256.h"
 
+#if defined(__x86_64__)
+#include <cpuid.h>
+#include <immintrin.h>
+#endif
+
 namespace spk {
 namespace {
 
@@ -14,6 +19,66 @@ constexpr std::array<uint32_t, 64> kRound = {
     0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2};
 
 uint32_t Rotr(uint32_t x, int n) { return (x >> n) | (x << (32 - n)); }
+
+#if defined(__x86_64__)
+// The SHA extensions (Intel SHA-NI, AMD since Zen): two rounds per
+// instruction, about five times the portable rounds. Models are hashed for
+// their cache key and image metadata, tens of megabytes a compile.
+bool HasShaExtensions() {
+  static const bool has = [] {
+    unsigned a = 0, b = 0, c = 0, d = 0;
+    if (!__get_cpuid(1, &a, &b, &c, &d)) return false;
+    const bool ssse3 = c & bit_SSSE3, sse41 = c & bit_SSE4_1;
+    if (!__get_cpuid_count(7, 0, &a, &b, &c, &d)) return false;
+    return ssse3 && sse41 && (b & bit_SHA);
+  }();
+  return has;
+}
+
+// The state lives as (a, b, e, f) and (c, d, g, h), the order the round
+// instruction takes; `blocks` 64-byte blocks of big-endian words.
+__attribute__((target("sha,sse4.1,ssse3"))) void ShaNiBlocks(uint32_t* h, const uint8_t* p,
+                                                             size_t blocks) {
+  const __m128i byteswap = _mm_set_epi64x(0x0c0d0e0f08090a0bULL, 0x0405060700010203ULL);
+  __m128i dcba = _mm_loadu_si128(reinterpret_cast<const __m128i*>(h));
+  __m128i hgfe = _mm_loadu_si128(reinterpret_cast<const __m128i*>(h + 4));
+  const __m128i cdab = _mm_shuffle_epi32(dcba, 0xB1);
+  const __m128i efgh = _mm_shuffle_epi32(hgfe, 0x1B);
+  __m128i abef = _mm_alignr_epi8(cdab, efgh, 8);
+  __m128i cdgh = _mm_blend_epi16(efgh, cdab, 0xF0);
+  for (; blocks > 0; --blocks, p += 64) {
+    const __m128i abef_in = abef, cdgh_in = cdgh;
+    __m128i w[4];
+    for (int i = 0; i < 16; ++i) {  // four rounds each
+      __m128i& wi = w[i & 3];
+      if (i < 4) {
+        wi = _mm_shuffle_epi8(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 16 * i)),
+                              byteswap);
+      } else {
+        // W[t] = W[t-16] + s0(W[t-15]) + W[t-7] + s1(W[t-2]), four at once.
+        __m128i t = _mm_sha256msg1_epu32(w[i & 3], w[(i + 1) & 3]);
+        t = _mm_add_epi32(t, _mm_alignr_epi8(w[(i + 3) & 3], w[(i + 2) & 3], 4));
+        wi = _mm_sha256msg2_epu32(t, w[(i + 3) & 3]);
+      }
+      __m128i wk = _mm_add_epi32(
+          wi, _mm_loadu_si128(reinterpret_cast<const __m128i*>(kRound.data() + 4 * i)));
+      // Two rounds make the old (a, b, e, f) the new (c, d, g, h): the
+      // registers trade roles and trade back.
+      cdgh = _mm_sha256rnds2_epu32(cdgh, abef, wk);
+      wk = _mm_shuffle_epi32(wk, 0x0E);
+      abef = _mm_sha256rnds2_epu32(abef, cdgh, wk);
+    }
+    abef = _mm_add_epi32(abef, abef_in);
+    cdgh = _mm_add_epi32(cdgh, cdgh_in);
+  }
+  const __m128i feba = _mm_shuffle_epi32(abef, 0x1B);
+  const __m128i dchg = _mm_shuffle_epi32(cdgh, 0xB1);
+  dcba = _mm_blend_epi16(feba, dchg, 0xF0);
+  hgfe = _mm_alignr_epi8(dchg, feba, 8);
+  _mm_storeu_si128(reinterpret_cast<__m128i*>(h), dcba);
+  _mm_storeu_si128(reinterpret_cast<__m128i*>(h + 4), hgfe);
+}
+#endif
 
 }  // namespace
 
@@ -61,8 +126,15 @@ void Sha256::Update(std::span<const uint8_t> bytes) {
   size_t i = 0;
   while (i < bytes.size()) {
     if (buffered_ == 0 && bytes.size() - i >= 64) {
-      Block(bytes.data() + i);
-      i += 64;
+      const size_t blocks = (bytes.size() - i) / 64;
+#if defined(__x86_64__)
+      if (HasShaExtensions()) {
+        ShaNiBlocks(h_.data(), bytes.data() + i, blocks);
+        i += blocks * 64;
+        continue;
+      }
+#endif
+      for (size_t b = 0; b < blocks; ++b, i += 64) Block(bytes.data() + i);
       continue;
     }
     buffer_[buffered_++] = bytes[i++];
