@@ -380,6 +380,7 @@ int RunCompileCli(std::span<const std::string> args, const Importer& importer, s
     return ExitCodeFor(result.status());
   }
   if (!result->emitted_ir.empty()) out << result->emitted_ir;
+  const auto write_start = std::chrono::steady_clock::now();
   const Status written = hal::format::WriteBoardImageFile(result->image, output);
   if (!written.ok()) {
     err << "spk-compile: " << written.ToString() << "\n";
@@ -396,6 +397,9 @@ int RunCompileCli(std::span<const std::string> args, const Importer& importer, s
       err << "spk-compile: warning: not cached: " << stored.ToString() << "\n";
     }
   }
+  timings.push_back(
+      {"write image",
+       std::chrono::duration<double>(std::chrono::steady_clock::now() - write_start).count()});
   print_times();
   return write_reports(result->report_text, result->report_json);
 }
