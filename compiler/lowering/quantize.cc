@@ -14,7 +14,7 @@
 //   - one voltage scale S per neuron group (chip v = S * real V) is chosen,
 //     the largest (-O0/-O1: powers of two; -O2+: also 32 mantissas per
 //     octave, minimising the weight error; layers of 131,072 weights or more
-//     rank those on a sample and quantize the best four in full, unless
+//     rank those on a sample and quantize the best two in full, unless
 //     option quantize.search=full) for which every table's weights
 //     fit the 8-bit hardware range with a weight_exp in -8..7, the worst-case
 //     a_in over all tables fits 16 bits, vth fits 17 bits and the bias fits
@@ -56,10 +56,11 @@ constexpr int64_t kVthMax = (1 << 17) - 1;
 constexpr uint64_t kParallelWeights = 1 << 16;
 // Layers with at least this many weights rank the candidate scales on an
 // evenly spaced sample of kSampleWeights weights, then quantize only the
-// best ranked kFinalists in full.
+// best ranked kFinalists in full (Spikformer-4-384: the same image as the
+// full scan with 4,096 and 2).
 constexpr uint64_t kSampledWeights = 1 << 17;
-constexpr uint64_t kSampleWeights = 1 << 14;
-constexpr int kFinalists = 4;
+constexpr uint64_t kSampleWeights = 1 << 12;
+constexpr int kFinalists = 2;
 constexpr int kBiasExpMax = 7;
 constexpr double kBiasMantMax = 4095;
 
@@ -834,8 +835,8 @@ class QuantizePass : public passes::Pass {
   // is not judged there), then the kFinalists best quantized in full with
   // every check, against the power-of-two `seed`. The error is smooth in
   // the scale, so the sample's best few hold the full scan's winner or one
-  // within a hair of it (Spikformer-4-384: the same image), for about 7
-  // passes over a layer's weights instead of 20 to 35. Option
+  // within a hair of it (Spikformer-4-384: the same image), for about 3
+  // passes over a layer's weights instead of 10 to 35. Option
   // quantize.search=full turns it off.
   template <typename Better>
   Choice Finalists(const std::vector<Table>& tables, const std::vector<TableStats>& stats,
@@ -877,8 +878,9 @@ class QuantizePass : public passes::Pass {
     Choice best = std::move(seed);
     for (size_t i = 0; i < ranked.size() && i < kFinalists; ++i) {
       const double bound = (best.error + 1e-12) * (1 + 1e-9);
-      Choice c = Evaluate(stats, tables, ref2, bias, bias_maxabs, gain, vthr, ranked[i].scale,
-                          false, bound * bound * ref2);
+      // Kept weights: the winner then needs no further pass.
+      Choice c = Evaluate(stats, tables, ref2, bias, bias_maxabs, gain, vthr, ranked[i].scale, true,
+                          bound * bound * ref2);
       if (better(c, best)) best = std::move(c);
     }
     return best;
@@ -928,7 +930,8 @@ class QuantizePass : public passes::Pass {
       if (sample_large_ && weights >= kSampledWeights) {
         best = Finalists(tables, stats, ref2, bias, bias_maxabs, gain, vthr, weights, k_best,
                          std::move(best), better);
-        return best.ok ? evaluate(best.scale, true, kNever) : best;
+        if (!best.ok || best.wq.size() == tables.size()) return best;  // a finalist, kept
+        return evaluate(best.scale, true, kNever);
       }
       // The octaves on two threads when the layer is large enough to pay
       // for one, each bounded by the power-of-two seed; the winners then
