@@ -81,6 +81,11 @@ struct Syn {
   // `op` is then the and2 op.
   bool identity = false;
   std::vector<std::vector<uint32_t>> identity_targets;
+  // The op's constants, looked up once: fan-outs are walked per source
+  // element, millions of times on a published-size model.
+  const ir::Constant* weight = nullptr;
+  const ir::Constant* row_ptr = nullptr;  // syn_sparse
+  const ir::Constant* col = nullptr;      // syn_sparse
 };
 
 struct Layer {
@@ -327,6 +332,13 @@ void Codegen::VisitSyn(const Operation& op) {
     Error(op, "expects a [B, C, H, W] input");
     return;
   }
+  auto constant = [&](std::string_view attr) {
+    const std::string* name = op.attrs().GetRef(attr);
+    return name ? module_.FindConstant(*name) : nullptr;
+  };
+  syn.weight = constant("weight");
+  syn.row_ptr = constant("row_ptr");
+  syn.col = constant("col");
   refs_[op.result()] = Ref{Ref::kSyn, 0, nullptr, {static_cast<uint32_t>(syns_.size())}};
   syns_.push_back(std::move(syn));
 }
@@ -1127,7 +1139,7 @@ void Codegen::FanOut(const Syn& syn, uint64_t i,
   const Operation& op = *syn.op;
   const auto& in = op.operand(0)->type().dims();
   const auto& od = op.result()->type().dims();
-  const ir::Constant* w = module_.FindConstant(*op.attrs().GetRef("weight"));
+  const ir::Constant* w = syn.weight;
   const ir::TensorData& wd = w->data();
   if (op.name() == "syn_dense" || op.name() == "syn_sparse") {
     const uint64_t I = static_cast<uint64_t>(in.back()), O = static_cast<uint64_t>(od.back());
@@ -1138,8 +1150,8 @@ void Codegen::FanOut(const Syn& syn, uint64_t i,
         if (v != 0) out.push_back({static_cast<uint32_t>(r * O + o), static_cast<int16_t>(v)});
       }
     } else {
-      const ir::Constant* rp = module_.FindConstant(*op.attrs().GetRef("row_ptr"));
-      const ir::Constant* col = module_.FindConstant(*op.attrs().GetRef("col"));
+      const ir::Constant* rp = syn.row_ptr;
+      const ir::Constant* col = syn.col;
       for (int64_t k = rp->data().GetAsInt(ii); k < rp->data().GetAsInt(ii + 1); ++k) {
         const int64_t v = wd.GetAsInt(static_cast<size_t>(k));
         if (v != 0) {
