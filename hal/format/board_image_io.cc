@@ -15,6 +15,7 @@
 #include <cstring>
 #include <limits>
 #include <sstream>
+#include <thread>
 #include <type_traits>
 #include <utility>
 
@@ -100,15 +101,9 @@ class ByteWriter {
   bool overflowed() const { return overflowed_; }
 
   void U8(uint8_t v) { out_->push_back(v); }
-  void U16(uint16_t v) {
-    for (int i = 0; i < 2; ++i) U8(static_cast<uint8_t>(v >> (8 * i)));
-  }
-  void U32(uint32_t v) {
-    for (int i = 0; i < 4; ++i) U8(static_cast<uint8_t>(v >> (8 * i)));
-  }
-  void U64(uint64_t v) {
-    for (int i = 0; i < 8; ++i) U8(static_cast<uint8_t>(v >> (8 * i)));
-  }
+  void U16(uint16_t v) { Little(v); }
+  void U32(uint32_t v) { Little(v); }
+  void U64(uint64_t v) { Little(v); }
   void I8(int8_t v) { U8(static_cast<uint8_t>(v)); }
   // The bits, so NaN payloads and signed zeros survive and bytes stay stable.
   void F32(float v) { U32(std::bit_cast<uint32_t>(v)); }
@@ -158,6 +153,15 @@ class ByteWriter {
   }
 
  private:
+  // One append per field (a large image has millions of them), not one
+  // per byte.
+  template <typename T>
+  void Little(T v) {
+    uint8_t bytes[sizeof(T)];
+    for (size_t i = 0; i < sizeof(T); ++i) bytes[i] = static_cast<uint8_t>(v >> (8 * i));
+    out_->insert(out_->end(), bytes, bytes + sizeof(T));
+  }
+
   std::vector<uint8_t>* out_;  // borrowed
   bool overflowed_ = false;
 };
@@ -630,9 +634,10 @@ std::string_view SectionTypeName(uint32_t type) {
   return "unknown";
 }
 
-StatusOr<std::vector<uint8_t>> WriteBoardImage(const BoardImage& image) {
-  SPK_RETURN_IF_ERROR(ValidateBoardImage(image));
+namespace {
 
+// The sections, the section table and the header, checksummed.
+StatusOr<std::vector<uint8_t>> Encode(const BoardImage& image) {
   // Sections are encoded in place, after room for the header and the table,
   // which are filled in last; the bulk (weights) is reserved up front so the
   // buffer grows once.
@@ -693,6 +698,27 @@ StatusOr<std::vector<uint8_t>> WriteBoardImage(const BoardImage& image) {
         Crc32(std::span<const uint8_t>(head).first(kBoardImageHeaderSize - 4)));
   std::copy(head.begin(), head.end(), out.begin());
   return out;
+}
+
+}  // namespace
+
+StatusOr<std::vector<uint8_t>> WriteBoardImage(const BoardImage& image) {
+  // A published-size model's image (hundreds of thousands of tables) is
+  // checked on a second thread while it is encoded; both only read it.
+  constexpr size_t kCheckAside = 10'000;
+  Status valid;
+  std::thread checker;
+  if (image.tables.size() >= kCheckAside) {
+    checker = std::thread([&] { valid = ValidateBoardImage(image); });
+  } else {
+    SPK_RETURN_IF_ERROR(ValidateBoardImage(image));
+  }
+  StatusOr<std::vector<uint8_t>> bytes = Encode(image);
+  if (checker.joinable()) {
+    checker.join();
+    SPK_RETURN_IF_ERROR(valid);
+  }
+  return bytes;
 }
 
 StatusOr<BoardImageLayout> InspectBoardImage(std::span<const uint8_t> bytes) {

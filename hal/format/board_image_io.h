@@ -79,7 +79,8 @@ struct BoardImageLayout {
   std::vector<BoardImageSectionInfo> sections;
 };
 
-// Validates `image` (INVALID_ARGUMENT naming the field) and encodes it.
+// Validates `image` (INVALID_ARGUMENT naming the field) and encodes it; an
+// image of 10,000 tables or more is validated on a second thread meanwhile.
 StatusOr<std::vector<uint8_t>> WriteBoardImage(const BoardImage& image);
 
 // Decodes and validates an image. Never reads outside `bytes`, and allocates

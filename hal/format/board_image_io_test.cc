@@ -477,6 +477,27 @@ TEST(BoardImageIoTest, WriterRefusesInvalidImages) {
   EXPECT_THAT(std::string(bytes.status().message()), HasSubstr("table 1 (to group 1"));
 }
 
+// Large images are checked on a second thread while they are encoded: the
+// verdicts are the same, and a valid one still round-trips.
+TEST(BoardImageIoTest, LargeImagesAreCheckedAsSmallOnes) {
+  BoardImage image = testing::MakeSmallImage();
+  const SynapseTable first = image.tables[0];
+  for (uint32_t id = 2; id <= 12'000; ++id) {
+    SynapseTable t = first;
+    t.id = id;
+    image.tables.push_back(t);
+  }
+  auto bytes = WriteBoardImage(image);
+  ASSERT_TRUE(bytes.ok()) << bytes.status();
+  auto back = ReadBoardImage(*bytes);
+  ASSERT_TRUE(back.ok()) << back.status();
+  EXPECT_EQ(*back, image);
+  image.tables[10'999].weights[0] = 3;
+  bytes = WriteBoardImage(image);
+  EXPECT_EQ(bytes.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(bytes.status().message()), HasSubstr("table 11000 (to group 1"));
+}
+
 class BoardImageFileTest : public ::testing::Test {
  protected:
   void SetUp() override {
