@@ -899,8 +899,14 @@ Status WriteFileAtomically(std::span<const uint8_t> bytes, const std::string& pa
   return status;
 }
 
-StatusOr<std::vector<uint8_t>> ReadFileBytes(const std::string& path) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+// An image file opened for reading, with its size: a regular file within
+// the limit.
+struct ImageFile {
+  int fd = -1;
+  size_t size = 0;
+};
+StatusOr<ImageFile> OpenImageFile(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return ErrnoStatus(errno, "open board image " + path);
   struct stat st;
   if (::fstat(fd, &st) != 0) {
@@ -917,7 +923,13 @@ StatusOr<std::vector<uint8_t>> ReadFileBytes(const std::string& path) {
     return InvalidArgumentError(Cat(path, " is ", st.st_size, " bytes, over the ",
                                     kMaxImageFileBytes, "-byte limit for board image files"));
   }
-  std::vector<uint8_t> bytes(static_cast<size_t>(st.st_size));
+  return ImageFile{fd, static_cast<size_t>(st.st_size)};
+}
+
+StatusOr<std::vector<uint8_t>> ReadFileBytes(const std::string& path) {
+  SPK_ASSIGN_OR_RETURN(const ImageFile file, OpenImageFile(path));
+  const int fd = file.fd;
+  std::vector<uint8_t> bytes(file.size);
   size_t got = 0;
   while (got < bytes.size()) {
     ssize_t n = ::read(fd, bytes.data() + got, bytes.size() - got);
@@ -998,29 +1010,18 @@ StatusOr<BoardImage> ReadBoardImageFile(const std::string& path) {
 }
 
 Status CheckBoardImageFile(const std::string& path) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return ErrnoStatus(errno, "open board image " + path);
-  struct stat st;
-  if (::fstat(fd, &st) != 0) {
-    Status s = ErrnoStatus(errno, "stat " + path);
-    ::close(fd);
-    return s;
-  }
-  if (!S_ISREG(st.st_mode) || static_cast<uint64_t>(st.st_size) > kMaxImageFileBytes) {
-    ::close(fd);
-    return InvalidArgumentError(
-        Cat(path, S_ISREG(st.st_mode) ? " is over the 4 GiB limit" : " is not a regular file"));
-  }
-  if (st.st_size == 0) {
-    ::close(fd);
+  SPK_ASSIGN_OR_RETURN(const ImageFile file, OpenImageFile(path));
+  if (file.size == 0) {
+    ::close(file.fd);
     return InspectBoardImage({}).status().WithContext(path);
   }
-  const auto size = static_cast<size_t>(st.st_size);
-  void* map = ::mmap(nullptr, size, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0);
-  ::close(fd);
+  const size_t size = file.size;
+  void* map = ::mmap(nullptr, size, PROT_READ, MAP_PRIVATE | MAP_POPULATE, file.fd, 0);
+  ::close(file.fd);
   if (map == MAP_FAILED) return ErrnoStatus(errno, "map " + path);
-  // A file truncated under the mapping would fault; the cache's entries
-  // are only ever replaced by rename, never rewritten in place.
+  // A file truncated under the mapping would fault (SIGBUS). The cache's
+  // entries are only ever replaced by rename; only a tool other than ours
+  // could rewrite one in place, through an output hard-linked to it.
   Status checked =
       InspectBoardImage({static_cast<const uint8_t*>(map), size}).status().WithContext(path);
   ::munmap(map, size);
