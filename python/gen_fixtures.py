@@ -4,8 +4,9 @@
     /usr/bin/python3 gen_fixtures.py --out DIR
 
 Writes DIR/models/<name>.pt (TorchScript), <name>.json (what PyTorch measured) and, for trained
-models, <name>.probes.bin (every neuron module's spikes on the first test samples), the digits split
-as DIR/data/digits_{train,test}.bin, and DIR/stamp last. See README.md next to this file.
+models and Spikformer-4-384, <name>.probes.bin (every neuron module's spikes on the first test
+samples, or on the random model's probe input), the digits split as DIR/data/digits_{train,test}.bin,
+and DIR/stamp last. See README.md next to this file.
 The run is deterministic: the same torch build on the same machine writes the same files.
 """
 
@@ -73,6 +74,8 @@ class RandomSpec:
     # per-token layers see the same distribution at a smaller size, which keeps this cheap.
     calibration_shape: Tuple[int, ...]
     notes: List[str] = field(default_factory=list)
+    # Write <name>.probes.bin: every neuron module's spikes on the probe input (one sample).
+    probes: bool = False
 
 
 TRAINED: List[TrainedSpec] = [
@@ -97,7 +100,7 @@ RANDOM: List[RandomSpec] = [
                "Spikformer-4-384 at CIFAR size (32x32x3, pools in SPS stages 3-4: 64 tokens)",
                lambda: Spikformer(3, 384, depth=4, num_heads=12, pool_stages=(2, 3),
                                   num_classes=10, T=4),
-               input_shape=(1, 3, 32, 32), calibration_shape=(4, 3, 32, 32)),
+               input_shape=(1, 3, 32, 32), calibration_shape=(4, 3, 32, 32), probes=True),
     RandomSpec("spikformer_8_384_imagenet", "spikformer",
                "Spikformer-8-384 at ImageNet size (224x224x3, pools in all SPS stages: "
                "196 tokens)",
@@ -341,8 +344,11 @@ def make_random(spec: RandomSpec, models_dir: Path) -> dict:
     save_scripted(model, pt_path, spec.input_shape)
     loaded = torch.jit.load(str(pt_path))
     loaded.eval()
+    x_probe = torch.from_numpy(probe_input(spec.input_shape))
     with torch.no_grad():
-        probe_out = loaded(torch.from_numpy(probe_input(spec.input_shape)))
+        probe_out = loaded(x_probe)
+    if spec.probes:
+        write_probes_bin(models_dir / f"{spec.name}.probes.bin", neuron_spikes(model, x_probe))
     seconds = time.perf_counter() - t0
 
     meta = {

@@ -10,6 +10,8 @@
 #include <cstring>
 #include <fstream>
 #include <map>
+#include <memory>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -71,25 +73,25 @@ struct RunOptions {
   std::string ssa = "auto";
 };
 
-// Compiles and runs one fixture; fails the test (and returns nullopt-like
-// zeros) on any error.
-Outcome RunFixture(const std::string& name, const RunOptions& run = {}) {
-  Outcome outcome;
-  const std::string dir = SPK_FIXTURE_DIR;
-  const std::string pt = dir + "/models/" + name + ".pt";
-  const nlohmann::json meta = nlohmann::json::parse(Slurp(dir + "/models/" + name + ".json"));
-  auto read = testing::ReadDigits(dir + "/data/digits_test.bin");
-  if (!read.ok()) {
-    ADD_FAILURE() << read.status();
-    return outcome;
-  }
-  const testing::Digits& digits = *read;
+// A fixture compiled with neuron probes and loaded onto an emulated board.
+struct Loaded {
+  compiler::driver::CompileOutput compiled;
+  std::unique_ptr<sim::SimDevice> device;
+  std::unique_ptr<executor::Executor> executor;
+  std::string input_name;
+  std::vector<int64_t> shape;
+  std::string output_name;  // the model's own output; the others are probes
+};
+
+// Fails the test and returns nothing on any error.
+std::optional<Loaded> CompileAndLoad(const std::string& name, const std::string& board_name,
+                                     const RunOptions& run) {
+  const std::string pt = std::string(SPK_FIXTURE_DIR) + "/models/" + name + ".pt";
   const std::string bytes_text = Slurp(pt);
   const std::vector<uint8_t> bytes(bytes_text.begin(), bytes_text.end());
-
   compiler::driver::CompileOptions options;
   options.chip = "loihi2";
-  options.board = "kapoho-point-8";
+  options.board = board_name;
   options.probe_neurons = true;
   options.opt_level = run.opt_level;
   options.ssa = run.ssa;
@@ -101,111 +103,97 @@ Outcome RunFixture(const std::string& name, const RunOptions& run = {}) {
   if (!compiled.ok()) {
     ADD_FAILURE() << name << ": compile failed: " << compiled.status().ToString() << "\n"
                   << diags.Render();
-    return outcome;
+    return std::nullopt;
   }
+  Loaded loaded;
+  loaded.compiled = std::move(compiled).value();
+  const hal::format::BoardImage& image = loaded.compiled.image;
   std::printf(
       "%s: compiled in %.1f s onto %zu cores, %zu groups, %zu tables, %zu host segments\n%s",
-      name.c_str(), compile_s, compiled->image.cores.size(), compiled->image.groups.size(),
-      compiled->image.tables.size(), compiled->image.host_segments.size(),
-      compiled->report_text.c_str());
+      name.c_str(), compile_s, image.cores.size(), image.groups.size(), image.tables.size(),
+      image.host_segments.size(), loaded.compiled.report_text.c_str());
 
   auto chip = hal::format::LoadChipProfile("loihi2");
-  auto board = hal::format::LoadBoardProfile("kapoho-point-8");
-  EXPECT_TRUE(chip.ok() && board.ok());
+  auto board = hal::format::LoadBoardProfile(board_name);
+  if (!chip.ok() || !board.ok()) {
+    ADD_FAILURE() << chip.status().ToString() << " " << board.status().ToString();
+    return std::nullopt;
+  }
   auto device = sim::SimDevice::Create(*chip, *board);
-  EXPECT_TRUE(device.ok());
+  if (!device.ok()) {
+    ADD_FAILURE() << device.status().ToString();
+    return std::nullopt;
+  }
+  loaded.device = std::move(device).value();
   hal::Partition partition;
-  for (uint32_t c = 0; c < compiled->image.cores.size(); ++c) partition.cores.push_back(c);
-  auto program = (*device)->Load(compiled->image, partition);
+  for (uint32_t c = 0; c < image.cores.size(); ++c) partition.cores.push_back(c);
+  auto program = loaded.device->Load(image, partition);
   if (!program.ok()) {
     ADD_FAILURE() << name << ": load failed: " << program.status().ToString();
-    return outcome;
+    return std::nullopt;
   }
-  auto executor = executor::Executor::Create(compiled->image, device->get(), *program);
+  auto executor = executor::Executor::Create(image, loaded.device.get(), *program);
   if (!executor.ok()) {
     ADD_FAILURE() << name << ": executor: " << executor.status().ToString();
-    return outcome;
+    return std::nullopt;
   }
-  const auto& inputs = (*executor)->inputs();
-  if (inputs.size() != 1 || (*executor)->outputs().empty()) {
+  loaded.executor = std::move(executor).value();
+  const auto& inputs = loaded.executor->inputs();
+  if (inputs.size() != 1 || loaded.executor->outputs().empty()) {
     ADD_FAILURE() << name << ": expected one input and an output";
-    return outcome;
+    return std::nullopt;
   }
-  const std::string input_name = inputs.begin()->first;
-  const std::vector<int64_t> shape = inputs.begin()->second;
-  // The model's own output; the others are the neuron probes.
-  std::string output_name;
-  for (const std::string& port : (*executor)->outputs()) {
+  loaded.input_name = inputs.begin()->first;
+  loaded.shape = inputs.begin()->second;
+  for (const std::string& port : loaded.executor->outputs()) {
     if (port.rfind(kProbePrefix, 0) != 0) {
-      output_name = port;
+      loaded.output_name = port;
       break;
     }
   }
-  if (output_name.empty()) {
+  if (loaded.output_name.empty()) {
     ADD_FAILURE() << name << ": no model output besides the probes";
-    return outcome;
+    return std::nullopt;
   }
-  auto probes = testing::ReadProbes(dir + "/models/" + name + ".probes.bin");
-  if (!probes.ok()) {
-    ADD_FAILURE() << probes.status();
-    return outcome;
-  }
-  std::map<std::string, LayerCount> counts;
-  const auto& torch_predictions = meta.at("predictions");
-  const size_t pixels = size_t{digits.rows} * digits.cols;
-  int agree = 0, correct = 0;
-  for (uint32_t i = 0; i < digits.count; ++i) {
-    executor::HostValue x;
-    x.shape = shape;
-    x.data.assign(digits.pixels.begin() + i * pixels, digits.pixels.begin() + (i + 1) * pixels);
-    auto result = (*executor)->Infer({{input_name, x}});
-    if (!result.ok()) {
-      ADD_FAILURE() << name << ": sample " << i << ": " << result.status().ToString();
-      return outcome;
+  return loaded;
+}
+
+// Adds sample `i`'s probe outputs to the per-layer counts.
+void CountProbes(const testing::Probes& probes, uint32_t i, const executor::InferenceResult& result,
+                 std::map<std::string, LayerCount>& counts) {
+  for (const testing::ProbeLayer& layer : probes.layers) {
+    LayerCount& c = counts[layer.name];
+    auto it = result.outputs.find(kProbePrefix + layer.name);
+    if (it == result.outputs.end()) {
+      c.problem = "not probed on the chip";
+      continue;
     }
-    if (i < probes->samples) {
-      for (const testing::ProbeLayer& layer : probes->layers) {
-        LayerCount& c = counts[layer.name];
-        auto it = result->outputs.find(kProbePrefix + layer.name);
-        if (it == result->outputs.end()) {
-          c.problem = "not probed on the chip";
-          continue;
-        }
-        const uint64_t n = layer.per_sample();
-        if (it->second.data.size() != n) {
-          c.problem = "chip gives " + std::to_string(it->second.data.size()) + " values, torch " +
-                      std::to_string(n);
-          continue;
-        }
-        const uint8_t* torch_spikes = layer.spikes.data() + i * n;
-        for (uint64_t k = 0; k < n; ++k) {
-          const bool on_chip = it->second.data[k] != 0, in_torch = torch_spikes[k] != 0;
-          c.equal += on_chip == in_torch;
-          c.chip_spikes += on_chip;
-          c.torch_spikes += in_torch;
-        }
-        c.total += n;
-      }
+    const uint64_t n = layer.per_sample();
+    if (it->second.data.size() != n) {
+      c.problem = "chip gives " + std::to_string(it->second.data.size()) + " values, torch " +
+                  std::to_string(n);
+      continue;
     }
-    const executor::HostValue& y = result->outputs.at(output_name);
-    // Class scores; a timed output is summed over time first.
-    const size_t classes = static_cast<size_t>(y.shape.back());
-    std::vector<double> score(classes, 0);
-    for (size_t k = 0; k < y.data.size(); ++k) score[k % classes] += y.data[k];
-    const int predicted =
-        static_cast<int>(std::max_element(score.begin(), score.end()) - score.begin());
-    agree += predicted == torch_predictions.at(i).get<int>();
-    correct += predicted == digits.labels[i];
+    const uint8_t* torch_spikes = layer.spikes.data() + i * n;
+    for (uint64_t k = 0; k < n; ++k) {
+      const bool on_chip = it->second.data[k] != 0, in_torch = torch_spikes[k] != 0;
+      c.equal += on_chip == in_torch;
+      c.chip_spikes += on_chip;
+      c.torch_spikes += in_torch;
+    }
+    c.total += n;
   }
-  outcome.agreement = static_cast<double>(agree) / digits.count;
-  outcome.accuracy = static_cast<double>(correct) / digits.count;
-  outcome.torch_accuracy = meta.at("accuracy").get<double>();
-  // The per-layer table, in the model's order (the probe file's).
+}
+
+// Prints the per-layer table in the model's order (the probe file's) and
+// fills the outcome's per-layer figures.
+void ReportLayers(const std::string& name, const testing::Probes& probes,
+                  const std::map<std::string, LayerCount>& counts, Outcome& outcome) {
   std::printf("%s: per-layer spike agreement with PyTorch on %u samples\n", name.c_str(),
-              probes->samples);
+              probes.samples);
   std::printf("  %-32s %10s %8s %8s %10s\n", "layer", "values", "torch", "chip", "agreement");
-  for (const testing::ProbeLayer& layer : probes->layers) {
-    const LayerCount& c = counts[layer.name];
+  for (const testing::ProbeLayer& layer : probes.layers) {
+    const LayerCount& c = counts.at(layer.name);
     if (!c.problem.empty()) {
       std::printf("  %-32s %s\n", layer.name.c_str(), c.problem.c_str());
       outcome.unprobed.push_back(layer.name + ": " + c.problem);
@@ -217,6 +205,57 @@ Outcome RunFixture(const std::string& name, const RunOptions& run = {}) {
                 static_cast<unsigned long long>(c.total), 100.0 * c.torch_spikes / total,
                 100.0 * c.chip_spikes / total, 100.0 * c.equal / total);
   }
+}
+
+// Class scores; a timed output is summed over time first.
+int Predicted(const executor::HostValue& y) {
+  const size_t classes = static_cast<size_t>(y.shape.back());
+  std::vector<double> score(classes, 0);
+  for (size_t k = 0; k < y.data.size(); ++k) score[k % classes] += y.data[k];
+  return static_cast<int>(std::max_element(score.begin(), score.end()) - score.begin());
+}
+
+// Compiles and runs one trained fixture over the digits test split; fails
+// the test (and returns zeros) on any error.
+Outcome RunFixture(const std::string& name, const RunOptions& run = {}) {
+  Outcome outcome;
+  const std::string dir = SPK_FIXTURE_DIR;
+  const nlohmann::json meta = nlohmann::json::parse(Slurp(dir + "/models/" + name + ".json"));
+  auto read = testing::ReadDigits(dir + "/data/digits_test.bin");
+  if (!read.ok()) {
+    ADD_FAILURE() << read.status();
+    return outcome;
+  }
+  const testing::Digits& digits = *read;
+  std::optional<Loaded> loaded = CompileAndLoad(name, "kapoho-point-8", run);
+  if (!loaded) return outcome;
+  auto probes = testing::ReadProbes(dir + "/models/" + name + ".probes.bin");
+  if (!probes.ok()) {
+    ADD_FAILURE() << probes.status();
+    return outcome;
+  }
+  std::map<std::string, LayerCount> counts;
+  const auto& torch_predictions = meta.at("predictions");
+  const size_t pixels = size_t{digits.rows} * digits.cols;
+  int agree = 0, correct = 0;
+  for (uint32_t i = 0; i < digits.count; ++i) {
+    executor::HostValue x;
+    x.shape = loaded->shape;
+    x.data.assign(digits.pixels.begin() + i * pixels, digits.pixels.begin() + (i + 1) * pixels);
+    auto result = loaded->executor->Infer({{loaded->input_name, x}});
+    if (!result.ok()) {
+      ADD_FAILURE() << name << ": sample " << i << ": " << result.status().ToString();
+      return outcome;
+    }
+    if (i < probes->samples) CountProbes(*probes, i, *result, counts);
+    const int predicted = Predicted(result->outputs.at(loaded->output_name));
+    agree += predicted == torch_predictions.at(i).get<int>();
+    correct += predicted == digits.labels[i];
+  }
+  outcome.agreement = static_cast<double>(agree) / digits.count;
+  outcome.accuracy = static_cast<double>(correct) / digits.count;
+  outcome.torch_accuracy = meta.at("accuracy").get<double>();
+  ReportLayers(name, *probes, counts, outcome);
   std::printf("%s: agreement with PyTorch %.4f (%d/%u), accuracy %.4f (PyTorch %.4f)\n",
               name.c_str(), outcome.agreement, agree, digits.count, outcome.accuracy,
               outcome.torch_accuracy);
@@ -335,6 +374,57 @@ TEST(FixtureModelsE2eTest, SdtDigitsO3) {
   EXPECT_LE(std::fabs(o.accuracy - o.torch_accuracy), 0.01);
   EXPECT_TRUE(o.unprobed.empty()) << o.unprobed.front();
   EXPECT_FALSE(o.layer_agreement.empty());
+  for (const auto& [layer, agreement] : o.layer_agreement) {
+    EXPECT_GE(agreement, 0.95) << layer;
+  }
+}
+
+// Spikformer-4-384 at its published size (CIFAR input, random weights with
+// calibrated BatchNorm) compiled for twelve Kapoho Points (bench/compile/
+// profiles), loaded onto the emulated stack and run on the fixture's probe
+// input: its conv maps in tiles, its per-token layers reading windows, its
+// shared weights. Every neuron layer's spikes are held to PyTorch's at the
+// level 8-bit weights give (-O2; -O3 does not map this model yet): measured
+// 99.7 % for the first SPS stage, 95.7-98.4 % from stage 3 to the last
+// block, 99.9 % and more for attn_lif and the late proj_lifs, the same
+// profile as spikformer_digits at -O2 (95.4-99.8 %). A tile or window read
+// wrongly would put its layer far below.
+TEST(FixtureModelsE2eTest, Spikformer4x384OnTwelveKapohoPoints) {
+  const std::string dir = SPK_FIXTURE_DIR, name = "spikformer_4_384_cifar";
+  ::setenv("SPK_PROFILE_DIR", SPK_SOURCE_DIR "/bench/compile/profiles", 1);
+  std::optional<Loaded> loaded = CompileAndLoad(name, "kapoho-stack-12", {});
+  ::unsetenv("SPK_PROFILE_DIR");
+  ASSERT_TRUE(loaded);
+  EXPECT_GT(loaded->compiled.image.cores.size(), 8u * 128);  // more than one Kapoho Point
+  auto probes = testing::ReadProbes(dir + "/models/" + name + ".probes.bin");
+  ASSERT_TRUE(probes.ok()) << probes.status();
+  ASSERT_EQ(probes->samples, 1u);
+  const nlohmann::json meta = nlohmann::json::parse(Slurp(dir + "/models/" + name + ".json"));
+
+  // The probe input the generator ran: x[i] = ((i * 2654435761) mod 2^32 >> 8) / 2^24.
+  executor::HostValue x;
+  x.shape = loaded->shape;
+  size_t n = 1;
+  for (int64_t d : x.shape) n *= static_cast<size_t>(d);
+  for (size_t i = 0; i < n; ++i) {
+    const auto v = static_cast<uint32_t>(i * 2654435761u);
+    x.data.push_back(static_cast<float>(v >> 8) / 16777216.0f);
+  }
+  auto result = loaded->executor->Infer({{loaded->input_name, x}});
+  ASSERT_TRUE(result.ok()) << result.status().ToString();
+  std::map<std::string, LayerCount> counts;
+  CountProbes(*probes, 0, *result, counts);
+  Outcome o;
+  ReportLayers(name, *probes, counts, o);
+  const executor::HostValue& y = result->outputs.at(loaded->output_name);
+  std::printf("%s: class scores on the chip:", name.c_str());
+  for (float v : y.data) std::printf(" %.4f", v);
+  std::printf("\n%s: PyTorch's:", name.c_str());
+  for (const auto& v : meta.at("probe").at("output")) std::printf(" %.4f", v.get<double>());
+  std::printf("\n");
+  EXPECT_EQ(Predicted(y), meta.at("probe").at("output_argmax").get<int>());
+  EXPECT_TRUE(o.unprobed.empty()) << o.unprobed.front();
+  EXPECT_EQ(o.layer_agreement.size(), probes->layers.size());
   for (const auto& [layer, agreement] : o.layer_agreement) {
     EXPECT_GE(agreement, 0.95) << layer;
   }
