@@ -383,12 +383,21 @@ TEST(FixtureModelsE2eTest, SdtDigitsO3) {
 // calibrated BatchNorm) compiled for twelve Kapoho Points (bench/compile/
 // profiles), loaded onto the emulated stack and run on the fixture's probe
 // input: its conv maps in tiles, its per-token layers reading windows, its
-// shared weights. Every neuron layer's spikes are held to PyTorch's at the
-// level 8-bit weights give (-O2; -O3 does not map this model yet): measured
-// 99.7 % for the first SPS stage, 95.7-98.4 % from stage 3 to the last
-// block, 99.9 % and more for attn_lif and the late proj_lifs, the same
-// profile as spikformer_digits at -O2 (95.4-99.8 %). A tile or window read
-// wrongly would put its layer far below.
+// shared weights. Measured (-O2; -O3 does not map this model yet):
+//   - (neuron, step) values agree on 99.7 % in the first SPS stage and on
+//     95.7-98.4 % from stage 2 on; these layers fire on 1-7 % of steps, so
+//     silent neurons dominate that figure;
+//   - of PyTorch's spikes the chip also fires 98 % in stage 0, 88 % in
+//     stage 1, 66 % in stage 2, 16 % in rpe_lif and 4-17 % in the blocks.
+//     PyTorch itself, its weights perturbed by 0.5 % RMS noise (the 8-bit
+//     rounding's size), keeps 98.7, 90, 69, 20 and 9-17 %: an untrained
+//     network amplifies any rounding, so only the first stages can hold the
+//     chip to PyTorch spike for spike;
+//   - open: in blocks 1-3 attn_lif and proj_lif (PyTorch: 0.04-0.7 % of
+//     steps) are nearly silent on the chip, which the noise does not do.
+// Held: every layer agrees on 95 %; stage 0 keeps 95 % of PyTorch's spikes
+// and stage 1 (tiled) 80 %; every layer firing on 1 % of steps or more
+// fires at 0.4-2.5 times PyTorch's rate.
 TEST(FixtureModelsE2eTest, Spikformer4x384OnTwelveKapohoPoints) {
   const std::string dir = SPK_FIXTURE_DIR, name = "spikformer_4_384_cifar";
   ::setenv("SPK_PROFILE_DIR", SPK_SOURCE_DIR "/bench/compile/profiles", 1);
@@ -416,6 +425,24 @@ TEST(FixtureModelsE2eTest, Spikformer4x384OnTwelveKapohoPoints) {
   CountProbes(*probes, 0, *result, counts);
   Outcome o;
   ReportLayers(name, *probes, counts, o);
+  std::printf("%s: spikes fired by both, as a share of PyTorch's\n", name.c_str());
+  for (const testing::ProbeLayer& layer : probes->layers) {
+    const LayerCount& c = counts.at(layer.name);
+    if (!c.problem.empty() || c.torch_spikes == 0) continue;
+    const uint64_t mismatched = c.total - c.equal;
+    const double both = (static_cast<double>(c.chip_spikes + c.torch_spikes) - mismatched) / 2;
+    const double kept = both / static_cast<double>(c.torch_spikes);
+    std::printf("  %-32s %7.2f%%\n", layer.name.c_str(), 100.0 * kept);
+    if (layer.name == "patch_embed.stages.0.lif") {
+      EXPECT_GE(kept, 0.95);
+    } else if (layer.name == "patch_embed.stages.1.lif") {
+      EXPECT_GE(kept, 0.80);
+    }
+    if (c.torch_spikes * 100 >= c.total) {  // rates of 1 % and more
+      EXPECT_GE(static_cast<double>(c.chip_spikes), 0.4 * c.torch_spikes) << layer.name;
+      EXPECT_LE(static_cast<double>(c.chip_spikes), 2.5 * c.torch_spikes) << layer.name;
+    }
+  }
   const executor::HostValue& y = result->outputs.at(loaded->output_name);
   std::printf("%s: class scores on the chip:", name.c_str());
   for (float v : y.data) std::printf(" %.4f", v);
